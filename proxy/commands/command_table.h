@@ -1,0 +1,117 @@
+// The command table: for every Redis 7 command and subcommand, its arity, flags, where its
+// keys are, and what reply means a cache miss. Built in from proxy/commands/commands.tsv
+// (embedded at build time) and replaceable at run time from the reply of `COMMAND INFO`.
+//
+// No I/O. Thread: a CommandTable is immutable once built; share it by const reference or
+// shared_ptr<const CommandTable> between threads.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace respscope::commands {
+
+enum CommandFlag : uint32_t {
+  kFlagRead = 1u << 0,       // "readonly"
+  kFlagWrite = 1u << 1,      // "write"
+  kFlagBlocking = 1u << 2,   // "blocking" (see CommandInfo::blocking_keyword)
+  kFlagPubSub = 1u << 3,     // "pubsub"
+  kFlagAdmin = 1u << 4,      // "admin"
+  kFlagScript = 1u << 5,     // EVAL/EVALSHA/EVAL_RO/EVALSHA_RO/FCALL/FCALL_RO/SCRIPT LOAD:
+                             // arguments and raw reply are captured for the job tracker
+  kFlagNoScript = 1u << 6,   // "noscript"
+  kFlagLoading = 1u << 7,    // "loading"
+  kFlagStale = 1u << 8,      // "stale"
+  kFlagFast = 1u << 9,       // "fast"
+  kFlagMovableKeys = 1u << 10,  // "movablekeys"
+  kFlagSensitiveArgs = 1u << 11,  // arguments carry secrets (AUTH, HELLO AUTH, MIGRATE AUTH,
+                                  // CONFIG SET requirepass/masterauth, ACL SETUSER): never
+                                  // captured into any output
+};
+
+// How a reply tells a cache hit from a miss.
+enum class LookupKind : uint8_t {
+  kNone,            // not a cache lookup
+  kNilIsMiss,       // single key; null reply = miss (GET, GETEX, GETDEL, HGET, LINDEX, ZSCORE, ...)
+  kElementNilIsMiss,// MGET: one reply element per key, null = miss for that key
+  kFieldsNilIsMiss, // HMGET: one key; hit if any element is non-null
+  kEmptyIsMiss,     // single key; empty aggregate = miss (HGETALL, SMEMBERS, LRANGE, ...)
+  kZeroIsMiss,      // single key; integer 0 = miss (HEXISTS, SISMEMBER, ...)
+  kCountKeys,       // EXISTS k1..kn: integer n_found; hits = n_found, misses = n - n_found
+};
+
+// Redis 7 key specification (see https://redis.io/docs/reference/key-specs/), reduced to what
+// locating keys needs.
+struct KeySpec {
+  enum class Begin : uint8_t { kIndex, kKeyword };
+  enum class Find : uint8_t { kRange, kKeynum };
+  Begin begin = Begin::kIndex;
+  int begin_index = 1;          // kIndex: argument index (0 is the command name)
+  std::string keyword;          // kKeyword: lowercase keyword to search for
+  int keyword_startfrom = 1;    // kKeyword: index to start from; negative = from the end
+  Find find = Find::kRange;
+  int lastkey = 0;              // kRange: relative to begin; -1 = last arg, -2 = second last
+  int keystep = 1;              // kRange and kKeynum
+  int limit = 0;                // kRange with lastkey -1: 0 = all, 2 = half the rest, ...
+  int keynumidx = 0;            // kKeynum: index of the count, relative to begin
+  int firstkey = 1;             // kKeynum: first key, relative to begin
+};
+
+struct CommandInfo {
+  uint16_t id = 0;              // dense, 0 is "other"
+  std::string name;             // lowercase; subcommands as "client|setname"
+  int arity = 0;                // Redis convention: negative = at least -arity
+  uint32_t flags = 0;
+  std::vector<KeySpec> key_specs;
+  LookupKind lookup = LookupKind::kNone;
+  // For commands flagged blocking only when an option is present (XREAD/XREADGROUP "block"):
+  // lowercase keyword; empty = always blocking when kFlagBlocking is set. WAIT and WAITAOF
+  // are blocking unconditionally.
+  std::string blocking_keyword;
+  bool has_subcommands = false;  // container such as "client", "config", "xinfo"
+};
+
+class CommandTable {
+ public:
+  // The table built in from commands.tsv. Never fails (the build checks the file).
+  static std::shared_ptr<const CommandTable> BuiltIn();
+
+  // A table from the raw RESP2 or RESP3 reply of `COMMAND` / `COMMAND INFO` (the whole
+  // reply bytes). Lookup semantics and kFlagScript/kFlagSensitiveArgs come from the
+  // built-in table by name (COMMAND INFO does not carry them). On a malformed reply returns
+  // nullptr and sets *error.
+  static std::shared_ptr<const CommandTable> FromCommandReply(std::string_view reply,
+                                                              std::string* error);
+
+  // Finds a command by name (any case) and, for containers, by its subcommand (args[1], any
+  // case). Returns the "other" entry (id 0) when unknown; never nullptr. For a container whose
+  // subcommand is unknown or missing, returns the container itself.
+  const CommandInfo& Find(std::string_view name, std::string_view subcommand) const;
+  const CommandInfo& Other() const { return commands_[0]; }
+  const CommandInfo& at(uint16_t id) const { return commands_[id]; }
+  size_t size() const { return commands_.size(); }
+
+  // Appends to *out the indices into args (args[0] is the command name) of the key
+  // arguments, in order, following the key specs. args may hold empty views for arguments
+  // that were not captured; a keynum argument that is not a valid number yields no keys.
+  // `argc` is the real number of arguments (args.size() may be smaller when truncated).
+  void KeyIndices(const CommandInfo& info, std::span<const std::string_view> args, size_t argc,
+                  std::vector<uint32_t>* out) const;
+
+  // True when this call of `info` can block (kFlagBlocking, and the blocking keyword present
+  // when the command has one).
+  bool IsBlockingCall(const CommandInfo& info, std::span<const std::string_view> args) const;
+
+ private:
+  CommandTable() = default;
+  std::vector<CommandInfo> commands_;
+  // lowercase name -> id; subcommands under "container|sub".
+  std::unordered_map<std::string, uint16_t> by_name_;
+};
+
+}  // namespace respscope::commands
