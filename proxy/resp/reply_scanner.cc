@@ -1,0 +1,337 @@
+#include "proxy/resp/reply_scanner.h"
+
+#include <algorithm>
+#include <cstring>
+
+#include "proxy/resp/resp_util.h"
+
+namespace respscope::resp {
+
+namespace {
+// Bytes of a line kept for inspection: enough for any number and an error's first words.
+constexpr size_t kLineKeep = ReplyLimits::kErrorTextCapture;
+constexpr size_t kRawKeep = 64 * 1024;  // raw buffer given back above this after a frame
+
+std::string_view FirstWord(std::string_view s) {
+  size_t sp = s.find_first_of(" \r\n");
+  return sp == std::string_view::npos ? s : s.substr(0, sp);
+}
+}  // namespace
+
+ReplyScanner::ReplyScanner() { std::fill(std::begin(attr_), std::end(attr_), false); }
+
+void ReplyScanner::Reset() {
+  state_ = State::kType;
+  error_.clear();
+  text_.clear();
+  line_len_ = 0;
+  saw_cr_ = false;
+  depth_ = 0;
+  frame_started_ = false;
+  frame_done_ = false;
+  capture_limit_ = 0;
+  capturing_ = 0;
+  raw_.clear();
+}
+
+ScanStatus ReplyScanner::Fail(std::string message) {
+  state_ = State::kError;
+  error_ = std::move(message);
+  return ScanStatus::kError;
+}
+
+void ReplyScanner::StartFrame() {
+  frame_started_ = true;
+  frame_done_ = false;
+  info_ = ReplyInfo{};
+  short_.clear();
+  err_.clear();
+  element_kind_.clear();
+  element_raw_.clear();
+  top_index_ = 0;
+  frame_bytes_ = 0;
+  raw_overflow_ = false;
+  if (raw_.capacity() > kRawKeep) std::string().swap(raw_);
+  raw_.clear();
+  capturing_ = capture_limit_;
+  capture_limit_ = 0;
+}
+
+void ReplyScanner::ValueDone(ElementKind kind) {
+  for (;;) {
+    if (depth_ == 0) {
+      if (kind == kElemNull) info_.is_null = true;
+      frame_done_ = true;
+      return;
+    }
+    if (AtTopElement()) {
+      if (element_kind_.size() < ReplyLimits::kMaxTrackedElements) element_kind_.push_back(kind);
+      if (capturing_) {
+        uint64_t end = frame_bytes_;  // caller has accounted consumed bytes
+        element_raw_.emplace_back(static_cast<uint32_t>(element_start_),
+                                  static_cast<uint32_t>(end));
+      }
+      ++top_index_;
+    }
+    if (--stack_[depth_ - 1] > 0) return;
+    --depth_;
+    if (attr_[depth_]) {  // an attribute is not a value of its parent: keep reading
+      attr_[depth_] = false;
+      return;
+    }
+    kind = kElemValue;
+  }
+}
+
+bool ReplyScanner::OnLine(std::string_view line) {
+  int64_t n = 0;
+  switch (cur_type_) {
+    case '+':
+      if (depth_ == 0 && line.size() <= ReplyLimits::kShortString) {
+        short_.assign(line);
+      } else if (AtFirstElement() && line.size() <= ReplyLimits::kShortString) {
+        short_.assign(line);
+      }
+      ValueDone(kElemValue);
+      return true;
+    case '-':
+      if (depth_ == 0) {
+        info_.is_error = true;
+        err_.assign(line.substr(0, ReplyLimits::kErrorTextCapture));
+      }
+      ValueDone(kElemError);
+      return true;
+    case ':':
+      if (!ParseInt64(line, &n)) return false;
+      if (depth_ == 0) {
+        info_.has_integer = true;
+        info_.integer = n;
+      } else if (AtTopElement()) {
+        info_.has_last_integer = true;
+        info_.last_integer = n;
+      }
+      ValueDone(n == 0 ? kElemZero : kElemValue);
+      return true;
+    case ',':
+    case '#':
+    case '(':
+      ValueDone(kElemValue);
+      return true;
+    case '_':
+      if (!line.empty()) return false;
+      ValueDone(kElemNull);
+      return true;
+    case '$':
+    case '=':
+    case '!':
+      if (line == "-1" && cur_type_ == '$') {
+        ValueDone(kElemNull);
+        return true;
+      }
+      if (!ParseInt64(line, &n) || n < 0 || n > ReplyLimits::kMaxBulk) return false;
+      remaining_ = static_cast<uint64_t>(n);
+      body_keep_ = (cur_type_ == '!' && depth_ == 0) ||
+                   (n <= static_cast<int64_t>(ReplyLimits::kShortString) &&
+                    (depth_ == 0 || AtFirstElement()));
+      text_.clear();
+      state_ = State::kBody;
+      return true;
+    default: {  // aggregates: * % ~ > |
+      if (line == "-1" && (cur_type_ == '*' || cur_type_ == '%')) {
+        ValueDone(kElemNull);
+        return true;
+      }
+      if (!ParseInt64(line, &n) || n < 0 || n > ReplyLimits::kMaxAggregate) return false;
+      uint64_t elems = static_cast<uint64_t>(n) * ((cur_type_ == '%' || cur_type_ == '|') ? 2 : 1);
+      if (depth_ == 0 && cur_type_ != '|') {
+        info_.type = cur_type_;
+        info_.elements = elems;
+        info_.is_push = cur_type_ == '>';
+      }
+      if (elems == 0) {
+        if (cur_type_ != '|') ValueDone(kElemEmpty);
+        return true;
+      }
+      if (depth_ >= ReplyLimits::kMaxDepth) {
+        error_ = "reply nesting too deep";
+        return false;
+      }
+      attr_[depth_] = cur_type_ == '|';
+      stack_[depth_++] = elems;
+      return true;
+    }
+  }
+}
+
+void ReplyScanner::OnBodyDone() {
+  if (body_keep_) {
+    if (cur_type_ == '!') {
+      if (depth_ == 0) {
+        info_.is_error = true;
+        err_.assign(text_.substr(0, ReplyLimits::kErrorTextCapture));
+      }
+    } else {
+      short_.assign(text_);
+    }
+  }
+  ValueDone(cur_type_ == '!' ? kElemError : kElemValue);
+}
+
+void ReplyScanner::FinishFrame(ReplyInfo* out) {
+  if (info_.type == 0) info_.type = cur_type_;
+  info_.error_text = err_;
+  info_.error_prefix = FirstWord(err_);
+  if (info_.type == '*' || info_.type == '%' || info_.type == '~' || info_.type == '>') {
+    info_.first_element = short_;
+  } else {
+    info_.short_string = short_;
+  }
+  info_.element_kind = element_kind_;
+  info_.element_raw = element_raw_;
+  info_.wire_bytes = frame_bytes_;
+  if (capturing_) {
+    if (raw_overflow_) {
+      info_.raw_truncated = true;
+      info_.element_raw = {};
+    } else {
+      info_.raw = raw_;
+    }
+  }
+  capturing_ = 0;
+  frame_started_ = false;
+  frame_done_ = false;
+  *out = info_;
+}
+
+ScanStatus ReplyScanner::Next(std::string_view* input, ReplyInfo* out) {
+  const char* mark = input->data();
+  // Moves the bytes consumed since `mark` into the frame's byte count (and raw capture).
+  auto account = [&] {
+    size_t n = static_cast<size_t>(input->data() - mark);
+    if (n && capturing_ && !raw_overflow_) {
+      if (raw_.size() + n > capturing_) {
+        raw_overflow_ = true;
+      } else {
+        raw_.append(mark, n);
+      }
+    }
+    frame_bytes_ += n;
+    mark = input->data();
+  };
+
+  for (;;) {
+    switch (state_) {
+      case State::kType: {
+        if (input->empty()) {
+          account();
+          return ScanStatus::kNeedMore;
+        }
+        if (!frame_started_) {
+          StartFrame();
+          mark = input->data();
+        }
+        char c = (*input)[0];
+        switch (c) {
+          case '+': case '-': case ':': case ',': case '#': case '(': case '_':
+          case '$': case '=': case '!':
+          case '*': case '%': case '~': case '>': case '|':
+            break;
+          default:
+            return Fail(std::string("unexpected reply type byte 0x") + "0123456789abcdef"[(c >> 4) & 15] +
+                        "0123456789abcdef"[c & 15]);
+        }
+        if (AtTopElement()) element_start_ = frame_bytes_ + static_cast<uint64_t>(input->data() - mark);
+        if (depth_ == 0 && c != '|') info_.type = c;
+        cur_type_ = c;
+        input->remove_prefix(1);
+        state_ = State::kLine;
+        line_len_ = 0;
+        text_.clear();
+        continue;
+      }
+      case State::kLine: {
+        if (input->empty()) {
+          account();
+          return ScanStatus::kNeedMore;
+        }
+        std::string_view line;
+        if (saw_cr_) {
+          input->remove_prefix(1);  // the '\n'
+          saw_cr_ = false;
+          line = text_;
+        } else {
+          const char* cr = static_cast<const char*>(std::memchr(input->data(), '\r', input->size()));
+          size_t n = cr ? static_cast<size_t>(cr - input->data()) : input->size();
+          if (cr && line_len_ == 0 && n + 1 < input->size()) {
+            line = input->substr(0, n);
+            input->remove_prefix(n + 2);
+          } else {
+            if (text_.size() < kLineKeep) {
+              text_.append(input->data(), std::min(n, kLineKeep - text_.size()));
+            }
+            line_len_ += n;
+            input->remove_prefix(n);
+            if (line_len_ > ReplyLimits::kMaxLine) return Fail("reply line too long");
+            if (cr) {
+              input->remove_prefix(1);
+              saw_cr_ = true;
+            }
+            continue;
+          }
+        }
+        if (line_len_ > kLineKeep && cur_type_ != '+' && cur_type_ != '-') {
+          return Fail("reply header line too long");
+        }
+        if ((cur_type_ == '$' || cur_type_ == '*' || cur_type_ == '%' || cur_type_ == '~' ||
+             cur_type_ == '>' || cur_type_ == '|' || cur_type_ == '=' || cur_type_ == '!') &&
+            line == "?") {
+          return Fail("streamed RESP3 types are not supported");
+        }
+        line_len_ = 0;
+        State before = state_;
+        // Account before OnLine so that element end offsets include this line.
+        account();
+        if (!OnLine(line)) {
+          return Fail(error_.empty() ? std::string("invalid reply header '") + cur_type_ + "'"
+                                     : error_);
+        }
+        if (state_ == before) state_ = State::kType;
+        break;
+      }
+      case State::kBody: {
+        size_t take = static_cast<size_t>(std::min<uint64_t>(input->size(), remaining_));
+        if (body_keep_) text_.append(input->data(), std::min(take, kLineKeep - std::min(kLineKeep, text_.size())));
+        input->remove_prefix(take);
+        remaining_ -= take;
+        if (remaining_ > 0) {
+          account();
+          return ScanStatus::kNeedMore;
+        }
+        state_ = State::kBodyCrlf;
+        remaining_ = 2;
+        continue;
+      }
+      case State::kBodyCrlf: {
+        size_t take = static_cast<size_t>(std::min<uint64_t>(input->size(), remaining_));
+        input->remove_prefix(take);
+        remaining_ -= take;
+        if (remaining_ > 0) {
+          account();
+          return ScanStatus::kNeedMore;
+        }
+        account();
+        state_ = State::kType;
+        OnBodyDone();
+        break;
+      }
+      case State::kError:
+        return ScanStatus::kError;
+    }
+    if (frame_done_) {
+      FinishFrame(out);
+      return ScanStatus::kCommand;
+    }
+  }
+}
+
+}  // namespace respscope::resp

@@ -1,0 +1,27 @@
+// Small helpers shared by the two scanners. No I/O, no allocation unless stated.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace respscope::resp {
+
+// Parses a signed 64-bit integer exactly as Redis's string2ll does: optional '-', no '+', no
+// blanks, no leading zeros (but "0"), no overflow. Returns false on anything else.
+bool ParseInt64(std::string_view s, int64_t* out);
+
+// Splits an inline command line as Redis's sdssplitargs does (blanks separate, "double quotes"
+// with \n \r \t \b \a \\ \" \xHH escapes, 'single quotes' with \' only; a closing quote must be
+// followed by a blank or the end). Unescaped argument bytes are appended to *storage and their
+// (offset, length) pairs to *spans. Returns false on unbalanced quotes. The line ends at its
+// first NUL byte, as the C string Redis splits does.
+bool SplitInlineArgs(std::string_view line, std::string* storage,
+                     std::vector<std::pair<size_t, size_t>>* spans);
+
+// Lowercases ASCII into out (capacity cap); returns false when s is longer than cap.
+bool AsciiLower(std::string_view s, char* out, size_t cap);
+
+}  // namespace respscope::resp
