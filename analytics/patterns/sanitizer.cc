@@ -1,0 +1,191 @@
+#include "analytics/patterns/sanitizer.h"
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "analytics/patterns/glob.h"
+#include "analytics/patterns/normalizer.h"
+
+namespace respscope::patterns {
+namespace {
+
+bool IsPrefixChar(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+// Length of the longest prefix of `s` (at most `max`) that does not split a UTF-8 sequence.
+size_t Utf8Cut(std::string_view s, size_t max) {
+  if (s.size() <= max) return s.size();
+  size_t n = max;
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return n;
+}
+
+}  // namespace
+
+Sanitizer::Sanitizer() { out_.reserve(512); }
+
+Sanitizer::~Sanitizer() { EVP_MAC_CTX_free(mac_); }
+
+void Sanitizer::Bind(const KeyRules& rules) {
+  rules_ = &rules;
+  EVP_MAC_CTX_free(mac_);
+  mac_ = nullptr;
+  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+  if (mac == nullptr) throw std::runtime_error("OpenSSL HMAC unavailable");
+  mac_ = EVP_MAC_CTX_new(mac);
+  EVP_MAC_free(mac);  // the context keeps its own reference
+  char digest[] = "SHA256";
+  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                         OSSL_PARAM_construct_end()};
+  const std::string& key = rules.hash_key();
+  if (mac_ == nullptr ||
+      EVP_MAC_init(mac_, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+                   params) != 1) {
+    throw std::runtime_error("HMAC-SHA256 init failed");
+  }
+  double rate = rules.sanitize_options().sample_rate;
+  sample_all_ = rate >= 1.0;
+  sample_threshold_ = rate <= 0.0 ? 0 : static_cast<uint64_t>(std::ldexp(rate, 64));
+}
+
+std::string_view Sanitizer::KeyedHash(std::string_view bytes) {
+  unsigned char md[32];
+  size_t len = 0;
+  // A NULL key re-initialises with the key given in Bind() without reallocating.
+  if (EVP_MAC_init(mac_, nullptr, 0, nullptr) != 1 ||
+      EVP_MAC_update(mac_, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()) !=
+          1 ||
+      EVP_MAC_final(mac_, md, &len, sizeof(md)) != 1 || len < 8) {
+    return "hash-error";  // never expected; still never the raw key
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (int i = 0; i < 8; ++i) {
+    hex_[2 * i] = kHex[md[i] >> 4];
+    hex_[2 * i + 1] = kHex[md[i] & 15];
+  }
+  return std::string_view(hex_, 16);
+}
+
+void Sanitizer::AppendPrintable(std::string_view in, size_t max_bytes) {
+  size_t n = Utf8Cut(in, max_bytes);
+  for (size_t i = 0; i < n;) {
+    auto u = static_cast<unsigned char>(in[i]);
+    // Keep well-formed UTF-8 sequences (JSON consumers need valid UTF-8); replace control
+    // bytes and every byte of a malformed sequence by '?'.
+    size_t len = u < 0x80 ? 1 : (u >> 5) == 0x6 ? 2 : (u >> 4) == 0xE ? 3 : (u >> 3) == 0x1E ? 4 : 0;
+    bool ok = len > 0 && i + len <= n;
+    for (size_t k = 1; ok && k < len; ++k) {
+      ok = (static_cast<unsigned char>(in[i + k]) & 0xC0) == 0x80;
+    }
+    if (!ok) {
+      out_.push_back('?');
+      ++i;
+    } else if (len == 1) {
+      out_.push_back(u < 0x20 || u == 0x7f ? '?' : in[i]);
+      ++i;
+    } else {
+      out_.append(in.substr(i, len));
+      i += len;
+    }
+  }
+  if (n < in.size()) out_.append(kCutMarker);
+}
+
+std::string_view Sanitizer::Key(std::string_view key, KeyClass cls) {
+  out_.clear();
+  if (cls.kind == KeyClass::kSensitive) {
+    out_.append(rules_->sensitive_prefix(cls.index));
+    out_.push_back(':');
+    if (rules_->sanitize_options().mode == SanitizeMode::kHash) {
+      out_.append(KeyedHash(key));
+    } else {
+      out_.append(kRedacted);
+    }
+    return out_;
+  }
+  AppendPrintable(key, rules_->sanitize_options().max_key_length);
+  return out_;
+}
+
+void Sanitizer::AppendErrorWords(std::string_view line) {
+  const bool keep_quoted = rules_->sanitize_options().capture_values;
+  size_t i = 0;
+  while (i < line.size()) {
+    char c = line[i];
+    if ((c == '\'' || c == '"') && !keep_quoted) {
+      // Quoted text is where Redis echoes arguments and values: drop it.
+      size_t close = line.find(c, i + 1);
+      out_.push_back(c);
+      out_.append(kRedacted);
+      out_.push_back(c);
+      i = close == std::string_view::npos ? line.size() : close + 1;
+      continue;
+    }
+    if (c == ' ') {
+      out_.push_back(' ');
+      ++i;
+      continue;
+    }
+    size_t end = line.find_first_of(" '\"", i);
+    if (end == std::string_view::npos) end = line.size();
+    std::string_view word = line.substr(i, end - i);
+    // Trim punctuation that commonly hugs a key in prose ("key,", "(key)").
+    std::string_view core = word;
+    while (!core.empty() && (core.back() == ',' || core.back() == '.' || core.back() == ')' ||
+                             core.back() == ';')) {
+      core.remove_suffix(1);
+    }
+    while (!core.empty() && core.front() == '(') core.remove_prefix(1);
+    KeyClass cls = rules_->Classify(core);
+    if (cls.kind == KeyClass::kSensitive || (core.size() >= 16 && Normalizer::LooksLikeId(core))) {
+      out_.append(kRedacted);
+    } else {
+      AppendPrintable(word, word.size());
+    }
+    i = end;
+  }
+}
+
+std::string_view Sanitizer::Error(std::string_view prefix, std::string_view text) {
+  out_.clear();
+  bool prefix_ok = !prefix.empty() && prefix.size() <= 32;
+  for (char c : prefix) prefix_ok = prefix_ok && IsPrefixChar(c);
+  std::string_view shown_prefix = prefix_ok ? prefix : std::string_view("ERR");
+  out_.append(shown_prefix);
+  if (prefix_ok && text.substr(0, prefix.size()) == prefix) text.remove_prefix(prefix.size());
+  size_t eol = text.find_first_of("\r\n");
+  std::string_view line = text.substr(0, eol);
+  while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
+  if (line.empty()) return out_;
+  bool cut = line.size() > kMaxErrorText;
+  line = line.substr(0, Utf8Cut(line, kMaxErrorText));
+  out_.push_back(' ');
+  AppendErrorWords(line);
+  if (cut) out_.append(kCutMarker);
+  return out_;
+}
+
+std::string_view Sanitizer::Value(std::string_view value, KeyClass key_class) {
+  out_.clear();
+  if (!rules_->sanitize_options().capture_values || key_class.kind != KeyClass::kNormal) {
+    return out_;
+  }
+  AppendPrintable(value, rules_->sanitize_options().max_value_size);
+  return out_;
+}
+
+bool Sanitizer::Sampled() {
+  if (sample_all_) return true;
+  // xorshift64*
+  rng_ ^= rng_ >> 12;
+  rng_ ^= rng_ << 25;
+  rng_ ^= rng_ >> 27;
+  return rng_ * 0x2545F4914F6CDD1Dull < sample_threshold_;
+}
+
+}  // namespace respscope::patterns

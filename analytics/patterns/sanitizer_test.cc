@@ -1,0 +1,121 @@
+#include "analytics/patterns/sanitizer.h"
+
+#include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+namespace respscope::patterns {
+namespace {
+
+struct Fixture {
+  explicit Fixture(SanitizeOptions so) : rules(KeyRules::Build({}, std::move(so))) {
+    s.Bind(*rules);
+  }
+  std::string Key(std::string_view k) { return std::string(s.Key(k, rules->Classify(k))); }
+  std::shared_ptr<const KeyRules> rules;
+  Sanitizer s;
+};
+
+SanitizeOptions WithKey(std::string key) {
+  SanitizeOptions so;
+  so.hash_key = std::move(key);
+  return so;
+}
+
+TEST(Sanitizer, SensitiveKeysAreHashedStablyWithTheKey) {
+  Fixture f(WithKey("k1"));
+  std::string a = f.Key("session:abc123");
+  EXPECT_EQ(a.rfind("session:", 0), 0u);
+  EXPECT_EQ(a.size(), std::string("session:").size() + 16);
+  EXPECT_EQ(a.find("abc123"), std::string::npos);
+  EXPECT_EQ(f.Key("session:abc123"), a);  // stable across calls
+  EXPECT_NE(f.Key("session:abc124"), a);
+  // Equals HMAC-SHA256 computed independently.
+  unsigned char md[32];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), "k1", 2, reinterpret_cast<const unsigned char*>("session:abc123"), 14, md,
+       &len);
+  char hex[17];
+  for (int i = 0; i < 8; ++i) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+  EXPECT_EQ(a, std::string("session:") + hex);
+  // Another shard (another Sanitizer) with the same key agrees; a different key does not.
+  Fixture g(WithKey("k1"));
+  EXPECT_EQ(g.Key("session:abc123"), a);
+  Fixture h(WithKey("k2"));
+  EXPECT_NE(h.Key("session:abc123"), a);
+}
+
+TEST(Sanitizer, RedactMode) {
+  SanitizeOptions so;
+  so.mode = SanitizeMode::kRedact;
+  so.sensitive_key_patterns = {"token:*", "*password*"};
+  Fixture f(so);
+  EXPECT_EQ(f.Key("token:xyz"), "token:[redacted]");
+  EXPECT_EQ(f.Key("app:password:1"), "sensitive:[redacted]");
+  EXPECT_EQ(f.Key("user:1"), "user:1");
+}
+
+TEST(Sanitizer, LongKeysAreCutWithMarker) {
+  SanitizeOptions so;
+  so.max_key_length = 10;
+  Fixture f(so);
+  EXPECT_EQ(f.Key("0123456789"), "0123456789");
+  EXPECT_EQ(f.Key("0123456789abc"), "0123456789\xE2\x80\xA6");
+  // Never splits a UTF-8 sequence; malformed bytes and controls become '?'.
+  EXPECT_EQ(f.Key("012345678\xC3\xA9"), "012345678\xE2\x80\xA6");
+  EXPECT_EQ(f.Key("a\xFF\x01z"), "a??z");
+}
+
+TEST(Sanitizer, ExcludedKeysClassify) {
+  SanitizeOptions so;
+  so.exclude_key_patterns = {"temp:*"};
+  auto rules = KeyRules::Build({}, so);
+  EXPECT_EQ(rules->Classify("temp:1").kind, KeyClass::kExcluded);
+  EXPECT_EQ(rules->Classify("session:1").kind, KeyClass::kSensitive);
+  EXPECT_EQ(rules->Classify("user:1").kind, KeyClass::kNormal);
+}
+
+TEST(Sanitizer, ErrorsKeepPrefixAndDropValues) {
+  Fixture f(SanitizeOptions{});
+  EXPECT_EQ(f.s.Error("WRONGTYPE",
+                      "WRONGTYPE Operation against a key holding the wrong kind of value"),
+            "WRONGTYPE Operation against a key holding the wrong kind of value");
+  EXPECT_EQ(f.s.Error("ERR", "unknown command 'FOO', with args beginning with: 'hunter2' "),
+            "ERR unknown command '[redacted]', with args beginning with: '[redacted]' ");
+  EXPECT_EQ(f.s.Error("ERR", "bad key session:abc in script\r\nsecond line"),
+            "ERR bad key [redacted] in script");
+  EXPECT_EQ(f.s.Error("ERR", "invalid token aZ3kL9qP0xW2vB7nQ1 given"),
+            "ERR invalid token [redacted] given");
+  EXPECT_EQ(f.s.Error("bad prefix!", "x"), "ERR x");
+  std::string long_text(400, 'a');
+  std::string e(f.s.Error("ERR", long_text));
+  EXPECT_EQ(e.size(), 4 + Sanitizer::kMaxErrorText + 3);
+}
+
+TEST(Sanitizer, ValuesOnlyWhenCaptured) {
+  Fixture off(SanitizeOptions{});
+  EXPECT_EQ(off.s.Value("v", {}), "");
+  SanitizeOptions so;
+  so.capture_values = true;
+  so.max_value_size = 4;
+  Fixture on(so);
+  EXPECT_EQ(on.s.Value("abcdef", {}), "abcd\xE2\x80\xA6");
+  EXPECT_EQ(on.s.Value("abcdef", {KeyClass::kSensitive, 0}), "");
+}
+
+TEST(Sanitizer, SampleRate) {
+  SanitizeOptions so;
+  so.sample_rate = 0.25;
+  Fixture f(so);
+  int n = 0;
+  for (int i = 0; i < 100000; ++i) n += f.s.Sampled();
+  EXPECT_NEAR(n, 25000, 1500);
+  so.sample_rate = 0.0;
+  Fixture none(so);
+  for (int i = 0; i < 1000; ++i) ASSERT_FALSE(none.s.Sampled());
+  Fixture all(SanitizeOptions{});
+  for (int i = 0; i < 1000; ++i) ASSERT_TRUE(all.s.Sampled());
+}
+
+}  // namespace
+}  // namespace respscope::patterns
