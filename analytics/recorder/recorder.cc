@@ -1,0 +1,341 @@
+#include "analytics/recorder/recorder.h"
+#include "analytics/recorder/recorder_slots.h"
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+
+namespace respscope::recorder {
+
+using analytics::Lookup;
+using analytics::Observation;
+using analytics::SessionEvent;
+using patterns::KeyClass;
+
+namespace {
+
+constexpr std::array<std::string_view, 23> kErrorPrefixes = {
+    "ERR",       "WRONGTYPE", "OOM",        "NOSCRIPT",   "MOVED",       "ASK",
+    "BUSY",      "LOADING",   "NOAUTH",     "NOPERM",     "WRONGPASS",   "READONLY",
+    "EXECABORT", "CROSSSLOT", "TRYAGAIN",   "CLUSTERDOWN", "MASTERDOWN", "MISCONF",
+    "NOREPLICAS", "BUSYKEY",  "NOGROUP",    "UNBLOCKED",  "other"};
+constexpr size_t kOtherError = kErrorPrefixes.size() - 1;
+static_assert(kErrorPrefixes.size() == kErrorPrefixCount);
+
+size_t ErrorIndex(std::string_view prefix) {
+  for (size_t i = 0; i < kOtherError; ++i) {
+    if (kErrorPrefixes[i] == prefix) return i;
+  }
+  return kOtherError;
+}
+
+// The pattern dedup set per command: a command is counted once per distinct pattern among
+// its first kMaxDistinct patterns (more distinct patterns in one command are counted again).
+constexpr size_t kMaxDistinct = 64;
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// "10.0.0.7:53122" -> "10.0.0.7", "[::1]:6000" -> "[::1]": peer ports churn with every
+// connection and would exhaust the bounded client table. Names set with CLIENT SETNAME are
+// kept as they are.
+std::string_view StripPeerPort(std::string_view name) {
+  size_t colon = name.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 == name.size()) return name;
+  for (size_t i = colon + 1; i < name.size(); ++i) {
+    if (name[i] < '0' || name[i] > '9') return name;
+  }
+  std::string_view host = name.substr(0, colon);
+  for (char c : host) {
+    bool ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') ||
+              c == '.' || c == ':' || c == '[' || c == ']';
+    if (!ok) return name;
+  }
+  return host.empty() ? name : host;
+}
+
+}  // namespace
+
+std::string_view ErrorPrefixBucket(std::string_view prefix) {
+  return kErrorPrefixes[ErrorIndex(prefix)];
+}
+
+std::string_view ErrorPrefixName(size_t index) { return kErrorPrefixes[index]; }
+
+Recorder::Recorder(RecorderOptions options, std::shared_ptr<const patterns::RulesHub> rules)
+    : options_(options),
+      hub_(std::move(rules)),
+      commands_(new std::atomic<CommandSlot*>[std::max<size_t>(options_.max_commands, 1)]),
+      patterns_(new std::atomic<PatternSlot*>[options_.max_patterns_cap + 1]),
+      clients_(new std::atomic<ClientSlot*>[std::max<size_t>(options_.max_clients, 1)]),
+      errors_(new ErrorSlot[kErrorPrefixCount]),
+      slow_(new SlowRecord[std::max<size_t>(options_.slow_log_size, 1)]),
+      hot_keys_(options_.hot_key_capacity) {
+  for (size_t i = 0; i < std::max<size_t>(options_.max_commands, 1); ++i) commands_[i] = nullptr;
+  for (size_t i = 0; i <= options_.max_patterns_cap; ++i) patterns_[i] = nullptr;
+  for (size_t i = 0; i < std::max<size_t>(options_.max_clients, 1); ++i) clients_[i] = nullptr;
+  first_key_.reserve(kMaxStoredKey + 8);
+  client_buf_.reserve(80);
+  // Slot 0 of commands and clients is "other", the overflow.
+  auto* other_cmd = new CommandSlot();
+  other_cmd->name = "other";
+  commands_[0].store(other_cmd, std::memory_order_release);
+  command_index_.emplace("other", 0);
+  n_commands_.store(1, std::memory_order_release);
+  auto* other_client = new ClientSlot();
+  other_client->name = "other";
+  clients_[0].store(other_client, std::memory_order_release);
+  client_index_.emplace("other", 0);
+  n_clients_.store(1, std::memory_order_release);
+  MaybeReloadRules();
+}
+
+Recorder::~Recorder() {
+  for (uint32_t i = 0; i < n_commands_.load(); ++i) delete commands_[i].load();
+  for (uint32_t i = 0; i < n_patterns_.load(); ++i) delete patterns_[i].load();
+  for (uint32_t i = 0; i < n_clients_.load(); ++i) delete clients_[i].load();
+}
+
+void Recorder::MaybeReloadRules() {
+  // One relaxed load per command; the mutex inside Get() is taken only after a reload.
+  uint64_t v = hub_->Version();
+  if (v == rules_version_ && rules_) return;
+  rules_ = hub_->Get();
+  rules_version_ = v;
+  sanitizer_.Bind(*rules_);
+}
+
+Recorder::CommandSlot& Recorder::CommandFor(uint16_t id, std::string_view name) {
+  if (id < command_by_id_.size()) {
+    int32_t s = command_by_id_[id];
+    if (s >= 0) {
+      CommandSlot* slot = commands_[s].load(std::memory_order_relaxed);
+      // The command table can be replaced at run time: trust the id only with its name.
+      if (slot->name == name) return *slot;
+    }
+  } else {
+    command_by_id_.resize(static_cast<size_t>(id) + 1, -1);
+  }
+  uint32_t index;
+  if (auto it = command_index_.find(name); it != command_index_.end()) {
+    index = it->second;
+  } else {
+    index = n_commands_.load(std::memory_order_relaxed);
+    if (index >= options_.max_commands || name.empty() || name.size() > 64) {
+      index = 0;
+    } else {
+      auto* slot = new CommandSlot();
+      slot->name.assign(name);
+      commands_[index].store(slot, std::memory_order_release);
+      n_commands_.store(index + 1, std::memory_order_release);
+      command_index_.emplace(std::string(name), index);
+    }
+  }
+  command_by_id_[id] = static_cast<int32_t>(index);
+  return *commands_[index].load(std::memory_order_relaxed);
+}
+
+Recorder::PatternSlot& Recorder::PatternFor(uint32_t pattern_id) {
+  if (pattern_id > options_.max_patterns_cap) pattern_id = patterns::Normalizer::kOther;
+  PatternSlot* slot = patterns_[pattern_id].load(std::memory_order_relaxed);
+  if (slot != nullptr) return *slot;
+  slot = new PatternSlot();
+  slot->name.assign(normalizer_.Name(pattern_id));
+  patterns_[pattern_id].store(slot, std::memory_order_release);
+  if (n_patterns_.load(std::memory_order_relaxed) <= pattern_id) {
+    n_patterns_.store(pattern_id + 1, std::memory_order_release);
+  }
+  return *slot;
+}
+
+Recorder::ClientSlot& Recorder::ClientFor(std::string_view raw) {
+  std::string_view name = StripPeerPort(raw);
+  if (auto it = client_index_.find(name); it != client_index_.end()) {
+    return *clients_[it->second].load(std::memory_order_relaxed);
+  }
+  // New name: sanitise (printable, cut) before storing.
+  name = sanitizer_.Key(name, KeyClass{});
+  if (name.size() > 64) name = name.substr(0, 64);
+  if (auto it = client_index_.find(name); it != client_index_.end()) {
+    return *clients_[it->second].load(std::memory_order_relaxed);
+  }
+  uint32_t index = n_clients_.load(std::memory_order_relaxed);
+  if (index >= options_.max_clients || name.empty()) {
+    return *clients_[0].load(std::memory_order_relaxed);
+  }
+  auto* slot = new ClientSlot();
+  slot->name.assign(name);
+  clients_[index].store(slot, std::memory_order_release);
+  n_clients_.store(index + 1, std::memory_order_release);
+  client_index_.emplace(std::string(StripPeerPort(raw)), index);
+  if (slot->name != StripPeerPort(raw)) client_index_.emplace(slot->name, index);
+  return *slot;
+}
+
+void Recorder::Record(const Observation& obs) {
+  MaybeReloadRules();
+  const bool error = (obs.flags & analytics::kObsError) != 0;
+  const bool blocking = (obs.flags & analytics::kObsBlocking) != 0;
+  const bool timed = (obs.flags & (analytics::kObsNoReply | analytics::kObsInMulti)) == 0 &&
+                     obs.end_ns >= obs.start_ns;
+  const uint64_t duration_ns = timed ? static_cast<uint64_t>(obs.end_ns - obs.start_ns) : 0;
+
+  CommandSlot& cmd = CommandFor(obs.command_id, obs.command);
+  (error ? cmd.error : cmd.ok).Inc();
+  if (timed) {
+    if (blocking) {
+      AtomicHistogram* h = cmd.blocking.load(std::memory_order_relaxed);
+      if (h == nullptr) {
+        h = new AtomicHistogram();
+        cmd.blocking.store(h, std::memory_order_release);
+      }
+      h->Record(duration_ns);
+    } else {
+      cmd.latency.Record(duration_ns);
+    }
+  }
+  ClientSlot& client = ClientFor(obs.client_name);
+  client.commands.Inc();
+  if (error) {
+    client.errors.Inc();
+    RecordError(obs);
+  }
+  RecordKeys(obs, timed && !blocking, duration_ns);
+}
+
+void Recorder::RecordKeys(const Observation& obs, bool timed, uint64_t duration_ns) {
+  const bool sampled = sanitizer_.Sampled();
+  const bool write = (obs.flags & analytics::kObsWrite) != 0;
+  const bool read = !write && (obs.flags & analytics::kObsRead) != 0;
+  uint32_t seen[kMaxDistinct];
+  size_t n_seen = 0;
+  PatternSlot* first = nullptr;
+  uint32_t first_pattern = 0;
+  bool first_captured = false;
+  first_key_.clear();
+
+  for (size_t i = 0; i < obs.keys.size(); ++i) {
+    std::string_view key = obs.keys[i];
+    // A key over the scanner's capture limit arrives empty with its real length: it can be
+    // neither classified nor shown, so it counts under "other" and is not tracked per key.
+    bool captured = !key.empty() || i >= obs.key_lengths.size() || obs.key_lengths[i] == 0;
+    KeyClass cls;
+    uint32_t pid = patterns::Normalizer::kOther;
+    if (captured) {
+      cls = rules_->Classify(key);
+      if (cls.kind == KeyClass::kExcluded) continue;
+      pid = normalizer_.PatternId(*rules_, key, cls);
+    }
+    PatternSlot& p = PatternFor(pid);
+    if (i < obs.lookups.size()) {
+      if (obs.lookups[i] == Lookup::kHit) p.hits.Inc();
+      if (obs.lookups[i] == Lookup::kMiss) p.misses.Inc();
+    }
+    bool is_new = true;
+    for (size_t k = 0; k < n_seen; ++k) is_new = is_new && seen[k] != pid;
+    if (is_new) {
+      if (n_seen < kMaxDistinct) seen[n_seen++] = pid;
+      (write ? p.write : read ? p.read : p.other).Inc();
+      if (timed) p.latency.Record(duration_ns);
+    }
+    bool display = sampled && captured && !key.empty();
+    std::string_view shown;
+    if (display) {
+      shown = sanitizer_.Key(key, cls);
+      hot_keys_.Offer(shown, pid);
+    }
+    if (first == nullptr) {
+      first = &p;
+      first_pattern = pid;
+      first_captured = display;
+      if (display) first_key_.assign(shown);
+    }
+  }
+  if (first != nullptr) {
+    first->bytes_in.Add(obs.request_bytes);
+    first->bytes_out.Add(obs.reply_bytes);
+    if (first_captured) MaybeBigValue(*first, obs, first_key_);
+  }
+  if (timed && duration_ns >= options_.slow_threshold_ns) {
+    RecordSlow(obs, duration_ns, first ? first_pattern : UINT32_MAX, first_key_);
+  }
+}
+
+void Recorder::MaybeBigValue(PatternSlot& p, const Observation& obs, std::string_view key) {
+  const bool write = (obs.flags & analytics::kObsWrite) != 0;
+  const bool read = !write && (obs.flags & analytics::kObsRead) != 0;
+  if ((obs.flags & analytics::kObsError) || (!read && !write)) return;
+  uint64_t bytes = write ? obs.request_bytes : obs.reply_bytes;
+  // Replace the same key if present, else the smallest entry; keep only growth.
+  size_t target = kBigValuesPerPattern;
+  for (size_t i = 0; i < kBigValuesPerPattern; ++i) {
+    if (p.big_bytes[i] != 0 && p.big_keys[i].view() == key) {
+      target = i;
+      break;
+    }
+  }
+  if (target == kBigValuesPerPattern) {
+    target = static_cast<size_t>(std::min_element(p.big_bytes.begin(), p.big_bytes.end()) -
+                                 p.big_bytes.begin());
+  }
+  if (bytes <= p.big_bytes[target]) return;
+  BigEntry e{};
+  e.bytes = bytes;
+  e.wall_ms = WallMs();
+  e.key.Assign(key);
+  e.command.Assign(obs.command);
+  p.big_bytes[target] = bytes;
+  p.big_keys[target] = e.key;
+  p.big[target].Write(e);
+}
+
+void Recorder::RecordError(const Observation& obs) {
+  ErrorSlot& slot = errors_[ErrorIndex(obs.error_prefix)];
+  slot.count.Inc();
+  // One sample per prefix, refreshed at most every 1000 errors to keep the sanitiser off the
+  // hot path when a client loops on a failing command.
+  if (slot.count.Load() % 1000 != 1) return;
+  ErrorSample s{};
+  s.wall_ms = WallMs();
+  s.text.Assign(sanitizer_.Error(obs.error_prefix, obs.error_text));
+  s.command.Assign(obs.command);
+  slot.last.Write(s);
+}
+
+void Recorder::RecordSlow(const Observation& obs, uint64_t duration_ns, uint32_t pattern_id,
+                          std::string_view key) {
+  SlowPayload s{};
+  s.wall_ms = WallMs();
+  s.duration_ns = duration_ns;
+  s.command.Assign(obs.command);
+  if (pattern_id != UINT32_MAX) s.pattern.Assign(normalizer_.Name(pattern_id));
+  s.key.Assign(key);
+  std::string_view client = StripPeerPort(obs.client_name);
+  s.client.Assign(sanitizer_.Key(client.substr(0, 64), KeyClass{}));
+  uint64_t head = slow_head_.Load();
+  slow_[head % std::max<size_t>(options_.slow_log_size, 1)].cell.Write(s);
+  slow_head_.Set(head + 1);
+}
+
+void Recorder::OnEvent(analytics::SessionEvent event, uint64_t) {
+  switch (event) {
+    case SessionEvent::kClientConnected: ev_opened_.Inc(); break;
+    case SessionEvent::kClientClosed: ev_closed_.Inc(); break;
+    case SessionEvent::kUpstreamConnectFailed: ev_connect_errors_.Inc(); break;
+    case SessionEvent::kObservationLost: ev_lost_.Inc(); break;
+    case SessionEvent::kClientProtocolError: ev_client_proto_.Inc(); break;
+    case SessionEvent::kUpstreamProtocolError: ev_upstream_proto_.Inc(); break;
+    case SessionEvent::kClientRejectedMaxClients: ev_rejected_.Inc(); break;
+    case SessionEvent::kBackpressureStall: ev_stalls_.Inc(); break;
+  }
+}
+
+void Recorder::OnBytes(uint64_t client_in, uint64_t client_out) {
+  bytes_in_.Add(client_in);
+  bytes_out_.Add(client_out);
+}
+
+}  // namespace respscope::recorder

@@ -1,0 +1,69 @@
+// Micro benchmarks for the recorder hot path (built only with -DRESPSCOPE_BENCH=ON).
+// Timing claims live here, never in tests.
+#include <benchmark/benchmark.h>
+
+#include <string>
+#include <vector>
+
+#include "analytics/patterns/normalizer.h"
+#include "analytics/recorder/recorder.h"
+
+namespace {
+
+using namespace respscope;
+
+std::shared_ptr<patterns::RulesHub> MakeHub(double sample_rate = 1.0) {
+  patterns::SanitizeOptions so;
+  so.hash_key = "bench";
+  so.sample_rate = sample_rate;
+  return std::make_shared<patterns::RulesHub>(patterns::KeyRules::Build({}, so));
+}
+
+std::vector<std::string> Keys(const char* prefix, int n) {
+  std::vector<std::string> keys;
+  for (int i = 0; i < n; ++i) keys.push_back(std::string(prefix) + std::to_string(i * 7919) + ":habits");
+  return keys;
+}
+
+void BM_Normalize(benchmark::State& state) {
+  auto rules = patterns::KeyRules::Build({}, {});
+  patterns::Normalizer n;
+  auto keys = Keys("user:", 1024);
+  size_t i = 0;
+  for (auto _ : state) {
+    std::string_view k = keys[i++ & 1023];
+    benchmark::DoNotOptimize(n.PatternId(*rules, k, rules->Classify(k)));
+  }
+}
+BENCHMARK(BM_Normalize);
+
+void BM_RecordGet(benchmark::State& state) {
+  recorder::Recorder r({}, MakeHub(state.range(0) / 100.0));
+  auto keys = Keys(state.range(1) ? "session:" : "user:", 1024);
+  std::string_view key_view[1];
+  uint32_t len[1];
+  analytics::Lookup lookup[1] = {analytics::Lookup::kHit};
+  analytics::Observation o;
+  o.command_id = 1;
+  o.command = "get";
+  o.flags = analytics::kObsRead;
+  o.client_name = "10.0.0.1:5000";
+  size_t i = 0;
+  for (auto _ : state) {
+    key_view[0] = keys[i++ & 1023];
+    len[0] = static_cast<uint32_t>(key_view[0].size());
+    o.keys = key_view;
+    o.key_lengths = len;
+    o.lookups = lookup;
+    o.start_ns = 0;
+    o.end_ns = 100'000 + static_cast<int64_t>(i & 4095);
+    r.Record(o);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+// Args: sample rate in percent, sensitive keys (HMAC per sampled key).
+BENCHMARK(BM_RecordGet)->Args({100, 0})->Args({10, 0})->Args({100, 1});
+
+}  // namespace
+
+BENCHMARK_MAIN();

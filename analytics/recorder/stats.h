@@ -1,0 +1,81 @@
+// StatsView: what the engine reads out of the recorder shards, merged by name. Plain values,
+// engine thread only. Every count is cumulative since the shard started.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "analytics/recorder/histogram.h"
+
+namespace respscope::recorder {
+
+struct CommandView {
+  uint64_t ok = 0;
+  uint64_t error = 0;
+  Histogram latency;   // non-blocking calls with a known latency
+  Histogram blocking;  // kObsBlocking calls
+};
+
+struct BigValue {
+  std::string key;      // sanitised
+  std::string command;
+  uint64_t bytes = 0;   // reply_bytes of a read, request_bytes of a write
+  int64_t wall_ms = 0;  // unix epoch milliseconds
+};
+
+struct PatternView {
+  uint64_t read = 0, write = 0, other = 0;  // commands touching the pattern, once per command
+  uint64_t hits = 0, misses = 0;            // per key
+  uint64_t bytes_in = 0, bytes_out = 0;     // of commands whose FIRST key has this pattern
+  Histogram latency;                        // non-blocking, once per command
+  std::vector<BigValue> big_values;         // largest first, at most kBigValuesPerPattern
+};
+
+struct HotKeyView {
+  std::string pattern;
+  uint64_t count = 0;        // Space-Saving estimate summed over shards (>= sampled truth)
+  uint64_t error = 0;        // count - error <= sampled true count <= count
+  uint64_t present_min = 0;  // merge bookkeeping (see Recorder::CollectInto)
+};
+
+struct SlowEntry {
+  int64_t wall_ms = 0;
+  uint64_t duration_ns = 0;
+  std::string command, pattern, key, client;  // key: sanitised; empty when not sampled
+};
+
+struct ErrorView {
+  uint64_t count = 0;
+  std::string last_text;  // sanitised: prefix + first line cut
+  std::string last_command;
+  int64_t last_wall_ms = 0;
+};
+
+struct ClientView {
+  uint64_t commands = 0;
+  uint64_t errors = 0;
+};
+
+struct EventTotals {
+  uint64_t connections_opened = 0, connections_closed = 0, rejected_max_clients = 0;
+  uint64_t upstream_connect_errors = 0, observation_lost = 0;
+  uint64_t client_protocol_errors = 0, upstream_protocol_errors = 0, backpressure_stalls = 0;
+  uint64_t bytes_client_in = 0, bytes_client_out = 0;
+};
+
+struct StatsView {
+  std::map<std::string, CommandView, std::less<>> commands;
+  std::map<std::string, PatternView, std::less<>> patterns;
+  std::map<std::string, HotKeyView, std::less<>> hot_keys;
+  uint64_t hot_key_min_total = 0;  // sum over full shards of their smallest tracked count
+  std::vector<SlowEntry> slow_log;  // unsorted across shards
+  std::map<std::string, ErrorView, std::less<>> errors;  // by prefix (bounded set + "other")
+  std::map<std::string, ClientView, std::less<>> clients;
+  EventTotals events;
+  int shards = 0;
+};
+
+}  // namespace respscope::recorder
