@@ -1,0 +1,129 @@
+#include "proxy/app/app.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio.hpp>
+#include <chrono>
+#include <thread>
+
+#include "proxy/app/analytics_wiring.h"
+#include "proxy/app/side_channel.h"
+#include "proxy/commands/command_table.h"
+#include "proxy/net/server.h"
+
+namespace respscope::app {
+
+namespace asio = boost::asio;
+
+namespace {
+
+net::UpstreamAddress ResolveUpstream(const config::UpstreamUrl& url) {
+  net::UpstreamAddress a;
+  a.display = url.ToString(/*redact_password=*/true);
+  if (!url.IsTcp()) {
+    a.unix_socket = true;
+    a.path = url.path;
+    return a;
+  }
+  if (url.scheme == config::UpstreamScheme::kRediss) {
+    throw std::runtime_error("upstream " + a.display +
+                             ": rediss:// (TLS) is not supported by this build yet");
+  }
+  // Resolve once at start-up: the data plane connects to an address, never does DNS.
+  asio::io_context io;
+  asio::ip::tcp::resolver resolver(io);
+  boost::system::error_code ec;
+  auto results = resolver.resolve(url.host, std::to_string(url.port), ec);
+  if (ec || results.empty()) {
+    throw std::runtime_error("cannot resolve upstream host '" + url.host + "': " + ec.message());
+  }
+  a.host = results.begin()->endpoint().address().to_string();
+  a.port = url.port;
+  return a;
+}
+
+// The command table: built in, refreshed from the upstream's own COMMAND when reachable.
+std::shared_ptr<const commands::CommandTable> LoadCommandTable(const config::Config& cfg) {
+  auto builtin = commands::CommandTable::BuiltIn();
+  SideChannel side(cfg.upstream, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                     cfg.limits.connect_timeout));
+  std::string raw = side.CommandRaw({"COMMAND"});
+  if (raw.empty()) {
+    spdlog::warn("command table: upstream not reachable ({}); using the built-in table",
+                 side.error());
+    return builtin;
+  }
+  std::string error;
+  auto table = commands::CommandTable::FromCommandReply(raw, &error);
+  if (!table) {
+    spdlog::warn("command table: cannot read the upstream's COMMAND reply ({}); built-in used",
+                 error);
+    return builtin;
+  }
+  spdlog::info("command table: {} commands from the upstream", table->size());
+  return table;
+}
+
+}  // namespace
+
+int Run(const config::Config& cfg) {
+  SetupLogging(cfg.logging);
+  for (const auto& w : cfg.warnings) spdlog::warn("config: {}", w);
+
+  net::ServerOptions so;
+  so.listen_host = cfg.listen.host;
+  so.listen_port = cfg.listen.port;
+  so.upstream = ResolveUpstream(cfg.upstream);
+  so.threads = cfg.threads;
+  so.max_clients = cfg.limits.max_clients;
+  so.connect_timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(cfg.limits.connect_timeout);
+
+  auto table = LoadCommandTable(cfg);
+  AnalyticsWiring analytics(cfg, table, so.threads);
+  so.session.capture_commands = analytics.CaptureCommands(*table);
+
+  net::Server server(so, table, analytics.sinks());
+  server.Start();
+  analytics.Start(&server);
+  spdlog::info("respscope {} listening on {}:{} -> {} ({} IO threads)", RESPSCOPE_VERSION,
+               so.listen_host, server.bound_port(), so.upstream.display, so.threads);
+
+  // Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the live rules.
+  asio::io_context signals_io;
+  asio::signal_set stop_signals(signals_io, SIGTERM, SIGINT);
+  asio::signal_set hup(signals_io, SIGHUP);
+  bool stopping = false;
+  stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    stopping = true;
+    spdlog::info("signal {}: draining {} connections (at most {} ms)", sig,
+                 server.active_connections(),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(cfg.limits.drain_timeout)
+                     .count());
+    signals_io.stop();
+  });
+  std::function<void()> arm_hup = [&] {
+    hup.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      analytics.Reload();
+      arm_hup();
+    });
+  };
+  arm_hup();
+  signals_io.run();
+
+  server.BeginDrain();
+  auto deadline = std::chrono::steady_clock::now() + cfg.limits.drain_timeout;
+  while (server.active_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  size_t left = server.active_connections();
+  server.Stop();
+  analytics.Stop();
+  spdlog::info("stopped ({} connections closed at the drain deadline)", left);
+  spdlog::default_logger()->flush();
+  return stopping ? 0 : 0;
+}
+
+}  // namespace respscope::app

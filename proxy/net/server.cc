@@ -1,0 +1,132 @@
+#include "proxy/net/server.h"
+
+#include <stdexcept>
+
+namespace respscope::net {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+
+void ThreadContext::DrainAll() {
+  // Copy first: Close() removes entries while we iterate.
+  std::vector<std::shared_ptr<Connection>> live;
+  for (auto& [id, weak] : connections_) {
+    if (auto c = weak.lock()) live.push_back(std::move(c));
+  }
+  for (auto& c : live) c->BeginDrain();
+}
+
+void ThreadContext::CloseAll() {
+  std::vector<std::shared_ptr<Connection>> live;
+  for (auto& [id, weak] : connections_) {
+    if (auto c = weak.lock()) live.push_back(std::move(c));
+  }
+  for (auto& c : live) c->Close();
+}
+
+Server::Server(ServerOptions options, std::shared_ptr<const commands::CommandTable> table,
+               std::vector<analytics::ObservationSink*> sinks)
+    : options_(std::move(options)), table_(std::move(table)) {
+  if (options_.threads < 1) options_.threads = 1;
+  if (sinks.size() != static_cast<size_t>(options_.threads)) {
+    throw std::invalid_argument("one observation sink per IO thread is required");
+  }
+  for (int i = 0; i < options_.threads; ++i) {
+    threads_.push_back(std::make_unique<ThreadContext>(this, sinks[i]));
+  }
+}
+
+Server::~Server() { Stop(); }
+
+void Server::Start() {
+  asio::io_context& io0 = threads_[0]->io();
+  asio::ip::tcp::endpoint ep(asio::ip::make_address(options_.listen_host), options_.listen_port);
+  acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(io0);
+  acceptor_->open(ep.protocol());
+  acceptor_->set_option(asio::socket_base::reuse_address(true));
+  acceptor_->bind(ep);
+  acceptor_->listen(asio::socket_base::max_listen_connections);
+  bound_port_ = acceptor_->local_endpoint().port();
+  for (auto& t : threads_) guards_.push_back(asio::make_work_guard(t->io()));
+  for (auto& t : threads_) {
+    workers_.emplace_back([ctx = t.get()] { ctx->io().run(); });
+  }
+  asio::post(io0, [this] { Accept(); });
+}
+
+void Server::Accept() {
+  if (draining_.load()) return;
+  ThreadContext* target = threads_[next_thread_].get();
+  next_thread_ = (next_thread_ + 1) % threads_.size();
+  acceptor_->async_accept(target->io(), [this, target](const error_code& ec,
+                                                         asio::ip::tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || draining_.load()) return;
+    if (!ec) {
+      uint64_t id = next_id_++;
+      if (active_.load(std::memory_order_relaxed) >= options_.max_clients) {
+        // Same words as Redis's own limit, then close.
+        auto msg = std::make_shared<std::string>("-ERR max number of clients reached\r\n");
+        auto sock = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
+        target->sink();  // counted on the target thread below
+        asio::post(target->io(), [target, sock, msg, id] {
+          target->sink()->OnEvent(analytics::SessionEvent::kClientRejectedMaxClients, id);
+          asio::async_write(*sock, asio::buffer(*msg), [sock, msg](const error_code&, size_t) {
+            error_code ignored;
+            sock->close(ignored);
+          });
+        });
+      } else {
+        active_.fetch_add(1, std::memory_order_relaxed);
+        auto sock = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
+        asio::post(target->io(), [target, sock, id] {
+          auto c = std::make_shared<Connection>(target, std::move(*sock), id);
+          target->Add(c);
+          c->Start();
+        });
+      }
+    } else if (ec == asio::error::no_descriptors) {
+      // Out of file descriptors: back off briefly instead of spinning.
+      auto timer = std::make_shared<asio::steady_timer>(threads_[0]->io(),
+                                                        std::chrono::milliseconds(50));
+      timer->async_wait([this, timer](const error_code&) { Accept(); });
+      return;
+    }
+    Accept();
+  });
+}
+
+void Server::BeginDrain() {
+  if (draining_.exchange(true)) return;
+  if (acceptor_) {
+    asio::post(threads_[0]->io(), [this] {
+      error_code ignored;
+      acceptor_->close(ignored);
+    });
+  }
+  for (auto& t : threads_) {
+    asio::post(t->io(), [ctx = t.get()] { ctx->DrainAll(); });
+  }
+}
+
+void Server::Stop() {
+  if (workers_.empty()) return;
+  draining_.store(true);
+  for (auto& t : threads_) {
+    asio::post(t->io(), [ctx = t.get(), this] {
+      ctx->CloseAll();
+      if (acceptor_ && ctx == threads_[0].get()) {
+        error_code ignored;
+        acceptor_->close(ignored);
+      }
+    });
+  }
+  guards_.clear();
+  for (auto& t : threads_) {
+    // Give the posted closes a moment to run, then stop whatever remains.
+    asio::post(t->io(), [ctx = t.get()] { ctx->io().stop(); });
+  }
+  for (auto& w : workers_) w.join();
+  workers_.clear();
+}
+
+}  // namespace respscope::net

@@ -1,0 +1,113 @@
+// Server: the listener and the IO threads of the data plane.
+//
+// `threads` IO threads, each with its own io_context, its own scratch buffer, its own
+// ObservationSink and the list of its connections. The acceptor runs on thread 0 and hands each
+// accepted socket to the next thread round robin; a connection stays on its thread for life.
+//
+// Thread: Start()/BeginDrain()/Stop() are called from the main thread; everything else runs on
+// the IO threads.
+#pragma once
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "analytics/observation.h"
+#include "proxy/commands/command_table.h"
+#include "proxy/net/connection.h"
+#include "proxy/session/session_core.h"
+
+namespace respscope::net {
+
+struct ServerOptions {
+  std::string listen_host = "127.0.0.1";
+  uint16_t listen_port = 6380;
+  UpstreamAddress upstream;
+  int threads = 2;
+  size_t max_clients = 10000;
+  std::chrono::milliseconds connect_timeout{2000};
+  session::SessionOptions session;
+};
+
+class Server;
+
+// Per IO thread state. Only touched on its own thread (the atomics excepted).
+class ThreadContext {
+ public:
+  ThreadContext(Server* server, analytics::ObservationSink* sink) : server_(server), sink_(sink) {}
+
+  boost::asio::io_context& io() { return io_; }
+  analytics::ObservationSink* sink() { return sink_; }
+  Server* server() { return server_; }
+  char* scratch() { return scratch_.get(); }
+  static constexpr size_t kScratch = 64 * 1024;
+
+  void Add(const std::shared_ptr<Connection>& c) { connections_[c->id()] = c; }
+  void Remove(uint64_t id) { connections_.erase(id); }
+  void DrainAll();
+  void CloseAll();
+
+ private:
+  Server* server_;
+  analytics::ObservationSink* sink_;
+  boost::asio::io_context io_{1};
+  std::unique_ptr<char[]> scratch_{new char[kScratch]};
+  std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections_;
+};
+
+class Server {
+ public:
+  // sinks: one per IO thread (options.threads of them), owned by the caller, outliving Server.
+  Server(ServerOptions options, std::shared_ptr<const commands::CommandTable> table,
+         std::vector<analytics::ObservationSink*> sinks);
+  ~Server();
+
+  // Binds and starts the IO threads. Throws std::system_error when the address is taken.
+  void Start();
+  // Stops accepting; connections stop reading their clients and close once their replies are
+  // delivered. Returns at once; poll active_connections().
+  void BeginDrain();
+  // Closes everything and joins the threads.
+  void Stop();
+
+  uint16_t bound_port() const { return bound_port_; }
+  size_t active_connections() const { return active_.load(std::memory_order_relaxed); }
+  bool upstream_up() const { return upstream_up_.load(std::memory_order_relaxed); }
+
+  // Used by connections.
+  const ServerOptions& options() const { return options_; }
+  const std::shared_ptr<const commands::CommandTable>& table() const { return table_; }
+  void SetUpstreamUp(bool up) { upstream_up_.store(up, std::memory_order_relaxed); }
+  void OnClosed() { active_.fetch_sub(1, std::memory_order_relaxed); }
+
+ private:
+  void Accept();
+
+  ServerOptions options_;
+  std::shared_ptr<const commands::CommandTable> table_;
+  std::vector<std::unique_ptr<ThreadContext>> threads_;
+  std::vector<std::thread> workers_;
+  std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
+  std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+  size_t next_thread_ = 0;
+  uint64_t next_id_ = 1;
+  uint16_t bound_port_ = 0;
+  std::atomic<size_t> active_{0};
+  std::atomic<bool> upstream_up_{true};
+  std::atomic<bool> draining_{false};
+};
+
+// Monotonic nanoseconds, the clock of Observation::start_ns/end_ns.
+inline int64_t NowNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace respscope::net

@@ -1,0 +1,549 @@
+#include "proxy/session/session_core.h"
+
+#include <algorithm>
+
+#include "proxy/resp/resp_util.h"
+
+namespace respscope::session {
+
+using analytics::Lookup;
+using analytics::Observation;
+using analytics::SessionEvent;
+using commands::CommandInfo;
+using commands::LookupKind;
+using resp::ElementKind;
+
+namespace {
+
+constexpr uint8_t kNoOverride = 0xff;
+// Arena bytes already consumed by answered commands before the arena is compacted.
+constexpr size_t kCompactBytes = 64 * 1024;
+
+bool EqualsLower(std::string_view s, std::string_view lower) {
+  if (s.size() != lower.size()) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    char c = s[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+// Subscribe family: which confirmation a command expects, and which counter it moves.
+struct SubFamily {
+  std::string_view command;
+  std::string_view confirmation;
+  bool subscribe;   // adds subscriptions
+  uint8_t counter;  // 0 channels, 1 patterns, 2 shard channels
+};
+constexpr SubFamily kSubFamilies[] = {
+    {"subscribe", "subscribe", true, 0},       {"psubscribe", "psubscribe", true, 1},
+    {"ssubscribe", "ssubscribe", true, 2},     {"unsubscribe", "unsubscribe", false, 0},
+    {"punsubscribe", "punsubscribe", false, 1}, {"sunsubscribe", "sunsubscribe", false, 2},
+};
+
+const SubFamily* FindSubFamily(std::string_view name) {
+  for (const SubFamily& f : kSubFamilies) {
+    if (f.command == name) return &f;
+  }
+  return nullptr;
+}
+
+bool IsMessageKind(std::string_view first) {
+  return EqualsLower(first, "message") || EqualsLower(first, "pmessage") ||
+         EqualsLower(first, "smessage");
+}
+
+size_t CapturePolicy(void* ctx, std::string_view name) {
+  auto* table = static_cast<const commands::CommandTable*>(ctx);
+  const CommandInfo& info = table->Find(name, {});
+  if ((info.flags & commands::kFlagScript) || info.name == "script") return 1 << 20;
+  return resp::RequestLimits::kDefaultCapture;
+}
+
+}  // namespace
+
+SessionCore::SessionCore(std::shared_ptr<const commands::CommandTable> table,
+                         analytics::ObservationSink* sink, uint64_t client_id, std::string peer,
+                         const SessionOptions* options)
+    : table_(std::move(table)),
+      sink_(sink),
+      options_(options),
+      client_id_(client_id),
+      peer_(std::move(peer)) {
+  requests_.SetCapturePolicy(&CapturePolicy, const_cast<commands::CommandTable*>(table_.get()));
+}
+
+bool SessionCore::WantsCapture(const CommandInfo& info) const {
+  if (info.flags & commands::kFlagScript) return true;
+  if (!options_) return false;
+  const auto& ids = options_->capture_commands;
+  return std::find(ids.begin(), ids.end(), info.id) != ids.end();
+}
+
+void SessionCore::Lose(const char* why, SessionEvent event) {
+  if (!observing_) return;
+  observing_ = false;
+  lost_reason_ = why;
+  sink_->OnEvent(event, client_id_);
+  ring_.clear();
+  ring_.shrink_to_fit();
+  head_ = tail_ = 0;
+  pending_count_ = 0;
+  queued_.clear();
+  arena_.clear();
+  arena_.shrink_to_fit();
+  key_refs_.clear();
+  arg_refs_.clear();
+}
+
+void SessionCore::Push(const Pending& p) {
+  if (pending_count_ == ring_.size()) {
+    // Grow the ring, keeping order; amortised, and only up to the high-water mark.
+    std::vector<Pending> bigger(std::max<size_t>(16, ring_.size() * 2));
+    for (size_t i = 0; i < pending_count_; ++i) bigger[i] = ring_[(head_ + i) & (ring_.size() - 1)];
+    ring_.swap(bigger);
+    head_ = 0;
+    tail_ = pending_count_;
+  }
+  ring_[tail_ & (ring_.size() - 1)] = p;
+  ++tail_;
+  ++pending_count_;
+}
+
+void SessionCore::Pop() {
+  ++head_;
+  --pending_count_;
+  CompactArena();
+}
+
+void SessionCore::CompactArena() {
+  if (!queued_.empty()) return;  // queued commands still point into the arena
+  if (pending_count_ == 0) {
+    arena_.clear();
+    key_refs_.clear();
+    arg_refs_.clear();
+    arena_base_ = refs_base_keys_ = refs_base_args_ = 0;
+    if (arena_.capacity() > kCompactBytes) std::string().swap(arena_);
+    return;
+  }
+  const Pending& front = Front();
+  uint64_t drop = front.arena_mark - arena_base_;
+  if (drop < kCompactBytes) return;
+  arena_.erase(0, drop);
+  arena_base_ = front.arena_mark;
+  key_refs_.erase(key_refs_.begin(), key_refs_.begin() + (front.key_begin - refs_base_keys_));
+  refs_base_keys_ = front.key_begin;
+  arg_refs_.erase(arg_refs_.begin(), arg_refs_.begin() + (front.arg_begin - refs_base_args_));
+  refs_base_args_ = front.arg_begin;
+}
+
+void SessionCore::ArmCapture() {
+  if (pending_count_ == 0 || replies_.frame_in_progress()) return;
+  if (Front().want_raw) {
+    replies_.CaptureNextRaw(options_ ? options_->max_capture_bytes : (1 << 20));
+  }
+}
+
+void SessionCore::OnClientBytes(std::string_view bytes, int64_t now_ns) {
+  if (!observing_) return;
+  resp::Request req;
+  for (;;) {
+    resp::ScanStatus st = requests_.Next(&bytes, &req);
+    if (st == resp::ScanStatus::kCommand) {
+      OnRequest(req, now_ns);
+      if (!observing_) return;
+      continue;
+    }
+    if (st == resp::ScanStatus::kError) {
+      Lose("client protocol error", SessionEvent::kClientProtocolError);
+    }
+    return;
+  }
+}
+
+void SessionCore::OnUpstreamBytes(std::string_view bytes, int64_t now_ns) {
+  if (!observing_) return;
+  resp::ReplyInfo reply;
+  for (;;) {
+    resp::ScanStatus st = replies_.Next(&bytes, &reply);
+    if (st == resp::ScanStatus::kCommand) {
+      OnReply(reply, now_ns);
+      if (!observing_) return;
+      ArmCapture();
+      continue;
+    }
+    if (st == resp::ScanStatus::kError) {
+      Lose("upstream protocol error", SessionEvent::kUpstreamProtocolError);
+    }
+    return;
+  }
+}
+
+void SessionCore::OnRequest(const resp::Request& req, int64_t now_ns) {
+  if (pending_count_ >= kMaxPending) {
+    Lose("too many commands in flight", SessionEvent::kObservationLost);
+    return;
+  }
+  std::string_view name = req.args.empty() ? std::string_view() : req.args[0];
+  std::string_view sub = req.args.size() > 1 ? req.args[1] : std::string_view();
+  const CommandInfo& info = table_->Find(name, sub);
+
+  Pending p{};
+  p.start_ns = now_ns;
+  p.request_bytes = req.wire_bytes;
+  p.command_id = info.id;
+  p.kind = Kind::kNormal;
+  if (info.flags & commands::kFlagRead) p.flags |= analytics::kObsRead;
+  if (info.flags & commands::kFlagWrite) p.flags |= analytics::kObsWrite;
+  if (info.flags & commands::kFlagPubSub) p.flags |= analytics::kObsPubSub;
+  if (info.flags & commands::kFlagAdmin) p.flags |= analytics::kObsAdmin;
+  if (info.flags & commands::kFlagScript) p.flags |= analytics::kObsScript;
+  if (req.argc > req.args.size()) p.flags |= analytics::kObsArgsTruncated;
+  if ((info.flags & commands::kFlagBlocking) && table_->IsBlockingCall(info, req.args)) {
+    p.flags |= analytics::kObsBlocking;
+  }
+
+  // Keys, copied: the request bytes are gone by the time the reply arrives.
+  p.arena_mark = arena_base_ + arena_.size();
+  p.key_begin = refs_base_keys_ + key_refs_.size();
+  key_index_.clear();
+  table_->KeyIndices(info, req.args, req.argc, &key_index_);
+  for (uint32_t idx : key_index_) {
+    if (idx >= req.args.size()) break;
+    std::string_view k = req.args[idx];
+    key_refs_.push_back(Ref{arena_base_ + arena_.size(), static_cast<uint32_t>(k.size()),
+                            req.lengths[idx]});
+    arena_.append(k);
+  }
+  p.key_count = static_cast<uint32_t>(key_refs_.size() - (p.key_begin - refs_base_keys_));
+
+  const std::string& cname = info.name;
+  bool capture = WantsCapture(info) && !(info.flags & commands::kFlagSensitiveArgs);
+  bool keep_args = capture || cname == "client|setname";
+  p.arg_begin = refs_base_args_ + arg_refs_.size();
+  if (keep_args) {
+    for (size_t i = 0; i < req.args.size(); ++i) {
+      arg_refs_.push_back(Ref{arena_base_ + arena_.size(),
+                              static_cast<uint32_t>(req.args[i].size()), req.lengths[i]});
+      arena_.append(req.args[i]);
+    }
+  }
+  p.arg_count = static_cast<uint32_t>(arg_refs_.size() - (p.arg_begin - refs_base_args_));
+  p.want_raw = capture;
+
+  // Connection-level semantics, as Redis's own networking code has them.
+  bool queues = req_in_multi_ && cname != "exec" && cname != "discard" && cname != "multi" &&
+                cname != "watch" && cname != "quit" && cname != "reset";
+  if (cname == "multi") {
+    p.kind = Kind::kMulti;
+    req_in_multi_ = true;
+    multi_wants_raw_ = false;
+  } else if (cname == "exec" || cname == "discard") {
+    p.kind = cname == "exec" ? Kind::kExec : Kind::kDiscard;
+    p.want_raw = req_in_multi_ && multi_wants_raw_;
+    req_in_multi_ = false;
+  } else if (queues) {
+    p.kind = Kind::kQueued;
+    if (capture) multi_wants_raw_ = true;
+    p.want_raw = false;  // the raw reply comes inside the EXEC array
+  } else if (const SubFamily* f = FindSubFamily(cname)) {
+    p.kind = f->subscribe ? Kind::kSubscribe : Kind::kUnsubscribe;
+    p.sub_kind = f->counter;
+    p.confirmations = static_cast<uint32_t>(std::min<uint64_t>(req.argc - 1, UINT32_MAX));
+  } else if (cname == "monitor") {
+    p.kind = Kind::kMonitor;
+  } else if (cname == "hello") {
+    p.kind = Kind::kHello;
+    int64_t v = 0;
+    if (req.args.size() > 1 && resp::ParseInt64(req.args[1], &v) && (v == 2 || v == 3)) {
+      p.hello_proto = static_cast<uint8_t>(v);
+    }
+  } else if (cname == "reset") {
+    p.kind = Kind::kReset;
+    req_in_multi_ = false;
+    reply_off_ = 0;
+  } else if (cname == "client|setname") {
+    p.kind = Kind::kClientSetName;
+  }
+
+  // CLIENT REPLY OFF|SKIP and the commands they silence get no reply at all.
+  bool silent = false;
+  if (cname == "client|reply" && req.args.size() > 2) {
+    if (EqualsLower(req.args[2], "on")) {
+      reply_off_ = 0;
+    } else if (EqualsLower(req.args[2], "off")) {
+      reply_off_ = 2;
+      silent = true;
+    } else if (EqualsLower(req.args[2], "skip")) {
+      silent = true;
+      if (reply_off_ == 0) reply_off_ = 1;
+    }
+  } else if (reply_off_ == 2) {
+    silent = true;
+  } else if (reply_off_ == 1) {
+    silent = true;
+    reply_off_ = 0;
+  }
+  if (silent) {
+    EmitNoReply(p);
+    // Drop what this command appended: nothing will come back for it.
+    if (pending_count_ == 0 && queued_.empty()) CompactArena();
+    return;
+  }
+  bool was_empty = pending_count_ == 0;
+  Push(p);
+  if (was_empty) ArmCapture();
+}
+
+void SessionCore::OnReply(const resp::ReplyInfo& reply, int64_t now_ns) {
+  std::string_view first = reply.first_element;
+  // RESP3 push frames and RESP2 messages in subscribed mode belong to no command, except
+  // subscribe-family confirmations, which answer the command at the head of the FIFO.
+  bool confirmation = false;
+  if (reply.is_push || (proto_ == 2 && subscribed_ && reply.type == '*')) {
+    if (IsMessageKind(first) || (reply.is_push && !FindSubFamily(first))) {
+      return;  // message, invalidation or other push: forwarded, not a reply
+    }
+    confirmation = FindSubFamily(first) != nullptr;
+  } else if (reply.type == '*' && pending_count_ && !reply.is_error) {
+    const Pending& head = Front();
+    confirmation = (head.kind == Kind::kSubscribe || head.kind == Kind::kUnsubscribe) &&
+                   FindSubFamily(first) != nullptr;
+  }
+
+  for (;;) {
+    if (pending_count_ == 0) {
+      if (monitoring_) return;
+      Lose("reply without a pending command", SessionEvent::kObservationLost);
+      return;
+    }
+    Pending& p = Front();
+    if (p.kind == Kind::kSubscribe || p.kind == Kind::kUnsubscribe) {
+      const SubFamily* head_family = nullptr;
+      for (const SubFamily& f : kSubFamilies) {
+        if (f.counter == p.sub_kind && f.subscribe == (p.kind == Kind::kSubscribe)) head_family = &f;
+      }
+      bool mine = confirmation && head_family && EqualsLower(first, head_family->confirmation);
+      if (!mine && p.seen > 0) {
+        // A no-argument unsubscribe ended before this frame: finish it, then match again.
+        Emit(p, {}, now_ns, 0, kNoOverride, {});
+        Pop();
+        continue;
+      }
+      if (mine) {
+        int64_t total = reply.has_last_integer ? reply.last_integer : 0;
+        uint64_t& counter = sub_counts_[p.sub_kind];
+        if (p.seen == 0 && p.confirmations == 0) {
+          // UNSUBSCRIBE with no argument: one confirmation per subscription, at least one.
+          p.confirmations = static_cast<uint32_t>(std::max<uint64_t>(counter, 1));
+        }
+        // Redis reports channels+patterns together (shard channels apart): the change in
+        // that total is the change in this family's own count.
+        uint64_t& total_prev = p.sub_kind == 2 ? shard_total_ : regular_total_;
+        int64_t delta = total - static_cast<int64_t>(total_prev);
+        total_prev = static_cast<uint64_t>(std::max<int64_t>(total, 0));
+        counter = static_cast<uint64_t>(std::max<int64_t>(static_cast<int64_t>(counter) + delta, 0));
+        subscribed_ = (regular_total_ + shard_total_) > 0;
+        if (++p.seen >= p.confirmations) {
+          Emit(p, reply, now_ns, 0, kNoOverride, {});
+          Pop();
+        }
+        return;
+      }
+      Emit(p, reply, now_ns, 0, kNoOverride, {});  // an error instead of confirmations
+      Pop();
+      return;
+    }
+    if (confirmation) {
+      Lose("subscribe confirmation without a subscribe", SessionEvent::kObservationLost);
+      return;
+    }
+    break;
+  }
+
+  Pending& p = Front();
+  switch (p.kind) {
+    case Kind::kQueued:
+      if (!reply.is_error && reply.short_string == "QUEUED") {
+        queued_.push_back(p);
+      } else {
+        Emit(p, reply, now_ns, analytics::kObsInMulti, kNoOverride, {});
+      }
+      // The entry stays referenced from queued_: pop without compacting the arena.
+      ++head_;
+      --pending_count_;
+      return;
+    case Kind::kExec:
+      EmitExec(p, reply, now_ns);
+      queued_.clear();
+      Pop();
+      return;
+    case Kind::kDiscard:
+      queued_.clear();
+      break;
+    case Kind::kMonitor:
+      if (!reply.is_error) {
+        Emit(p, reply, now_ns, 0, kNoOverride, {});
+        Pop();
+        // The monitor stream is forwarded as it is; it is not observed.
+        monitoring_ = true;
+        observing_ = false;
+        lost_reason_ = "monitor";
+        return;
+      }
+      break;
+    case Kind::kHello:
+      if (!reply.is_error && p.hello_proto) proto_ = p.hello_proto;
+      break;
+    case Kind::kReset:
+      proto_ = 2;
+      subscribed_ = false;
+      regular_total_ = shard_total_ = 0;
+      sub_counts_[0] = sub_counts_[1] = sub_counts_[2] = 0;
+      queued_.clear();
+      break;
+    case Kind::kClientSetName:
+      if (!reply.is_error && p.arg_count > 2) {
+        const Ref& r = arg_refs_[p.arg_begin - refs_base_args_ + 2];
+        client_name_.assign(arena_.data() + (r.off - arena_base_), r.size);
+      }
+      break;
+    default:
+      break;
+  }
+  Emit(p, reply, now_ns, 0, kNoOverride, {});
+  Pop();
+}
+
+void SessionCore::EmitExec(const Pending& exec, const resp::ReplyInfo& reply, int64_t now_ns) {
+  if (reply.type == '*' && !reply.is_null && !reply.is_error) {
+    for (size_t i = 0; i < queued_.size(); ++i) {
+      uint8_t kind = i < reply.element_kind.size() ? reply.element_kind[i] : kNoOverride;
+      std::string_view raw;
+      if (i < reply.element_raw.size()) {
+        auto [b, e] = reply.element_raw[i];
+        raw = reply.raw.substr(b, e - b);
+      }
+      resp::ReplyInfo element{};
+      element.type = '?';
+      Emit(queued_[i], element, now_ns, analytics::kObsInMulti,
+           kind == kNoOverride ? static_cast<uint8_t>(resp::kElemValue) : kind, raw);
+    }
+  }
+  // EXECABORT or a WATCH abort (null): the queued commands never ran.
+  resp::ReplyInfo own = reply;
+  own.raw = {};
+  Emit(exec, own, now_ns, 0, kNoOverride, {});
+}
+
+void SessionCore::EmitNoReply(const Pending& p) {
+  resp::ReplyInfo none{};
+  none.type = '?';
+  Emit(p, none, p.start_ns, analytics::kObsNoReply, kNoOverride, {});
+}
+
+void SessionCore::Emit(const Pending& p, const resp::ReplyInfo& reply, int64_t end_ns,
+                       uint32_t extra_flags, uint8_t element_kind, std::string_view raw_override) {
+  const CommandInfo& info = table_->at(p.command_id);
+  Observation o;
+  o.command_id = p.command_id;
+  o.command = info.name;
+  o.flags = p.flags | extra_flags;
+  o.start_ns = p.start_ns;
+  o.end_ns = end_ns;
+  o.request_bytes = p.request_bytes;
+  o.reply_bytes = element_kind == kNoOverride ? reply.wire_bytes : raw_override.size();
+  bool is_error = element_kind == kNoOverride ? reply.is_error : element_kind == resp::kElemError;
+  if (is_error) o.flags |= analytics::kObsError;
+
+  obs_keys_.clear();
+  obs_key_lengths_.clear();
+  obs_lookups_.clear();
+  size_t kb = p.key_begin - refs_base_keys_;
+  for (uint32_t i = 0; i < p.key_count; ++i) {
+    const Ref& r = key_refs_[kb + i];
+    obs_keys_.emplace_back(arena_.data() + (r.off - arena_base_), r.size);
+    obs_key_lengths_.push_back(static_cast<uint32_t>(std::min<uint64_t>(r.len, UINT32_MAX)));
+  }
+  o.keys = obs_keys_;
+  o.key_lengths = obs_key_lengths_;
+
+  // Cache lookups: the command table says which reply shape is a miss.
+  if (!is_error && !(o.flags & analytics::kObsNoReply) && info.lookup != LookupKind::kNone &&
+      p.key_count > 0) {
+    bool known = true;
+    auto single = [&](bool miss) {
+      obs_lookups_.assign(p.key_count, Lookup::kNone);
+      obs_lookups_[0] = miss ? Lookup::kMiss : Lookup::kHit;
+    };
+    bool over = element_kind != kNoOverride;
+    switch (info.lookup) {
+      case LookupKind::kNilIsMiss:
+        single(over ? element_kind == resp::kElemNull : reply.is_null);
+        break;
+      case LookupKind::kEmptyIsMiss:
+        single(over ? (element_kind == resp::kElemEmpty || element_kind == resp::kElemNull)
+                    : (reply.is_null || reply.elements == 0));
+        break;
+      case LookupKind::kZeroIsMiss:
+        single(over ? element_kind == resp::kElemZero
+                    : (reply.has_integer && reply.integer == 0) ||
+                          (reply.type == '#' && reply.short_string == "f"));
+        break;
+      case LookupKind::kFieldsNilIsMiss: {
+        if (over) { known = false; break; }
+        bool any = false;
+        for (uint8_t k : reply.element_kind) any |= k != resp::kElemNull;
+        single(!any);
+        break;
+      }
+      case LookupKind::kElementNilIsMiss:
+        if (over || reply.element_kind.size() < p.key_count) { known = false; break; }
+        obs_lookups_.resize(p.key_count);
+        for (uint32_t i = 0; i < p.key_count; ++i) {
+          obs_lookups_[i] = reply.element_kind[i] == resp::kElemNull ? Lookup::kMiss : Lookup::kHit;
+        }
+        break;
+      case LookupKind::kCountKeys: {
+        // EXISTS k1..kn answers how many exist, not which: the first n are counted as hits.
+        if (over || !reply.has_integer) { known = false; break; }
+        int64_t found = std::clamp<int64_t>(reply.integer, 0, p.key_count);
+        obs_lookups_.resize(p.key_count);
+        for (uint32_t i = 0; i < p.key_count; ++i) {
+          obs_lookups_[i] = i < found ? Lookup::kHit : Lookup::kMiss;
+        }
+        break;
+      }
+      case LookupKind::kNone:
+        break;
+    }
+    if (!known) obs_lookups_.clear();
+  }
+  o.lookups = obs_lookups_;
+
+  if (p.arg_count) {
+    obs_args_.clear();
+    size_t ab = p.arg_begin - refs_base_args_;
+    for (uint32_t i = 0; i < p.arg_count; ++i) {
+      const Ref& r = arg_refs_[ab + i];
+      obs_args_.emplace_back(arena_.data() + (r.off - arena_base_), r.size);
+    }
+    o.args = obs_args_;
+  }
+  if (is_error) {
+    o.error_prefix = reply.error_prefix;
+    o.error_text = reply.error_text;
+  }
+  o.reply_raw = element_kind == kNoOverride ? reply.raw : raw_override;
+  if ((o.flags & analytics::kObsScript) && o.reply_raw.empty() && !(o.flags & analytics::kObsNoReply)) {
+    o.flags |= analytics::kObsReplyTruncated;
+  }
+  o.reply_is_integer = reply.has_integer;
+  o.reply_integer = reply.integer;
+  o.client_id = client_id_;
+  o.client_name = client_name_.empty() ? std::string_view(peer_) : std::string_view(client_name_);
+  sink_->Record(o);
+}
+
+}  // namespace respscope::session
