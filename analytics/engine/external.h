@@ -1,0 +1,39 @@
+// Plain structs through which other modules (analytics/jobs, analytics/inspector, the app)
+// feed the engine and the metrics. No behaviour; copied by value.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace respscope::engine {
+
+// Upper bounds (seconds) of the Prometheus buckets for job wait / processing durations.
+// DurationHistogram::counts has one entry per bound plus a final +Inf entry.
+const std::vector<double>& JobDurationBounds();
+
+struct DurationHistogram {
+  std::vector<uint64_t> counts;  // per bucket (NOT cumulative), size JobDurationBounds()+1;
+                                 // cumulative since start
+  double sum_seconds = 0;        // cumulative since start
+  uint64_t count = 0;            // == sum of counts
+  void Observe(double seconds);  // convenience for producers
+};
+
+struct QueueMetrics {
+  std::string queue;                             // bounded by the jobs module
+  std::map<std::string, uint64_t> transitions;   // cumulative: added, completed, failed, ...
+  DurationHistogram wait;                        // added -> active
+  DurationHistogram process;                     // active -> completed/failed
+  std::map<std::string, int64_t> depth;          // state -> jobs (inspector), gauge
+};
+
+struct RedisInfo {
+  uint64_t used_memory = 0;       // bytes
+  uint64_t keyspace_hits = 0;     // cumulative as reported by INFO (resets on restart)
+  uint64_t keyspace_misses = 0;
+  bool up = false;                // the side channel reached the server
+};
+
+}  // namespace respscope::engine

@@ -1,0 +1,50 @@
+// Health score and alert rules. Pure functions / a small state machine; engine thread only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "analytics/engine/history.h"
+#include "analytics/engine/snapshot.h"
+
+namespace respscope::engine {
+
+// 0-100 from the recent window: starts at 100 and loses up to 30 points each for a low hit
+// rate (below 0.9; all 30 at 0.4), the error rate (all 30 at 10%), and p99 above half the
+// slow threshold (all 30 at twice the threshold). Upstream down: 0. Reasons say why.
+int ComputeHealth(const Rates& recent, double slow_threshold_ms, bool upstream_up,
+                  std::vector<std::string>* reasons);
+
+struct AlertRule {
+  std::string name;
+  std::string metric;         // hit_rate | error_rate | p99_latency | job_failure_rate
+  std::string selector = "*"; // glob over patterns (hit_rate) or queues (job_failure_rate);
+                              // error_rate and p99_latency are global
+  bool above = true;          // fire when value > threshold (false: value < threshold)
+  double threshold = 0;       // ratio for rates, seconds for p99_latency
+  int64_t for_ms = 0;         // condition must hold this long
+  int64_t cooldown_ms = 0;    // after resolving, do not fire again for this long
+  std::string severity = "warning";
+};
+
+class AlertEvaluator {
+ public:
+  void SetRules(std::vector<AlertRule> rules);
+  const std::vector<AlertRule>& rules() const { return rules_; }
+  // Evaluates every rule at `now.wall_ms`; returns the firing set. A metric with no data
+  // (no lookups, no jobs) neither starts nor resolves an alert.
+  std::vector<FiringAlert> Evaluate(const Snapshot& now, const RecentWindow& window);
+
+ private:
+  struct State {
+    int64_t pending_since = -1;
+    int64_t firing_since = -1;
+    int64_t resolved_at = -1;
+  };
+  std::vector<AlertRule> rules_;
+  std::map<std::string, State> state_;
+};
+
+}  // namespace respscope::engine

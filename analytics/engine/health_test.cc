@@ -1,0 +1,82 @@
+#include "analytics/engine/health.h"
+
+#include <gtest/gtest.h>
+
+namespace respscope::engine {
+namespace {
+
+TEST(Health, Score) {
+  Rates good;
+  good.hit_rate = 0.95;
+  good.p99_ms = 1;
+  EXPECT_EQ(ComputeHealth(good, 10, true, nullptr), 100);
+  EXPECT_EQ(ComputeHealth(good, 10, false, nullptr), 0);
+  Rates bad = good;
+  bad.hit_rate = 0.2;
+  bad.error_rate = 0.5;
+  bad.p99_ms = 100;
+  std::vector<std::string> reasons;
+  EXPECT_EQ(ComputeHealth(bad, 10, true, &reasons), 10);
+  EXPECT_EQ(reasons.size(), 3u);
+  Rates none;  // no lookups: hit rate does not count
+  EXPECT_EQ(ComputeHealth(none, 10, true, nullptr), 100);
+}
+
+Snapshot WithHits(int64_t wall_ms, uint64_t hits, uint64_t misses) {
+  Snapshot s;
+  s.wall_ms = wall_ms;
+  s.stats.patterns["user:{id}"].hits = hits;
+  s.stats.patterns["user:{id}"].misses = misses;
+  return s;
+}
+
+TEST(Alerts, ForDurationAndCooldown) {
+  AlertEvaluator ev;
+  ev.SetRules({{"low_hit_rate", "hit_rate", "user:*", false, 0.8, 5'000, 20'000, "warning"}});
+  RecentWindow w(10);
+  uint64_t hits = 0, misses = 0;
+  auto tick = [&](int64_t t, uint64_t h, uint64_t m) {
+    hits += h;
+    misses += m;
+    Snapshot s = WithHits(t, hits, misses);
+    w.Observe(s);
+    return ev.Evaluate(s, w);
+  };
+  EXPECT_TRUE(tick(0, 10, 0).empty());
+  EXPECT_TRUE(tick(1000, 1, 9).empty());       // hit rate drops: pending
+  int64_t t = 1000;
+  std::vector<FiringAlert> f;
+  while (f.empty() && t < 60'000) f = tick(t += 1000, 0, 10);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_GE(t, 6000);  // held for 5 s
+  EXPECT_EQ(f[0].name, "low_hit_rate");
+  EXPECT_EQ(f[0].severity, "warning");
+  // Recovers: resolves, then the cooldown holds off an immediate re-fire.
+  while (!f.empty() && t < 120'000) f = tick(t += 1000, 100, 0);
+  int64_t resolved = t;
+  EXPECT_LT(resolved, 120'000);
+  while (f.empty() && t < 200'000) f = tick(t += 1000, 0, 100);
+  EXPECT_GE(t - resolved, 20'000);
+}
+
+TEST(Alerts, JobFailureRate) {
+  AlertEvaluator ev;
+  ev.SetRules({{"jobs", "job_failure_rate", "*", true, 0.1, 0, 0, "critical"}});
+  RecentWindow w(60);
+  Snapshot s;
+  s.wall_ms = 0;
+  QueueMetrics q;
+  q.queue = "email";
+  s.queues = {q};
+  w.Observe(s);
+  EXPECT_TRUE(ev.Evaluate(s, w).empty());
+  s.wall_ms = 1000;
+  s.queues[0].transitions = {{"completed", 5}, {"failed", 5}};
+  w.Observe(s);
+  auto f = ev.Evaluate(s, w);
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_DOUBLE_EQ(f[0].value, 0.5);
+}
+
+}  // namespace
+}  // namespace respscope::engine

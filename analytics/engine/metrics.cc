@@ -1,0 +1,255 @@
+#include "analytics/engine/metrics.h"
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+#include <prometheus/text_serializer.h>
+
+#include <algorithm>
+#include <set>
+
+#ifndef RESPSCOPE_VERSION
+#define RESPSCOPE_VERSION "dev"
+#endif
+
+namespace respscope::engine {
+
+const std::vector<double>& CommandBounds() {
+  static const std::vector<double> kBounds = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                              0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
+                                              1,      2.5,     5,      10};
+  return kBounds;
+}
+
+const std::vector<double>& BlockingBounds() {
+  static const std::vector<double> kBounds = {0.001, 0.01, 0.1, 0.5, 1,  2.5,
+                                              5,     10,   30,  60,  300};
+  return kBounds;
+}
+
+namespace {
+
+// Fine bucket -> index of the `le` bucket (bounds.size() is +Inf), by the fine midpoint.
+std::vector<uint16_t> FineToLe(const std::vector<double>& bounds) {
+  std::vector<uint16_t> map(recorder::kHistBuckets);
+  for (int i = 0; i < recorder::kHistBuckets; ++i) {
+    double mid_s = recorder::BucketMidNs(i) / 1e9;
+    map[i] = static_cast<uint16_t>(std::lower_bound(bounds.begin(), bounds.end(), mid_s) -
+                                   bounds.begin());
+  }
+  return map;
+}
+
+const std::vector<uint16_t>& MapFor(const std::vector<double>& bounds) {
+  static const std::vector<uint16_t> kCommand = FineToLe(CommandBounds());
+  static const std::vector<uint16_t> kBlocking = FineToLe(BlockingBounds());
+  return &bounds == &BlockingBounds() ? kBlocking : kCommand;
+}
+
+}  // namespace
+
+Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
+  using prometheus::BuildCounter;
+  using prometheus::BuildGauge;
+  using prometheus::BuildHistogram;
+  auto& r = *registry_;
+  commands_total_ = &BuildCounter().Name("respscope_commands_total")
+                         .Help("Commands observed, by command and result").Register(r);
+  command_duration_ = &BuildHistogram().Name("respscope_command_duration_seconds")
+                           .Help("Command latency (request read to reply read), blocking "
+                                 "commands excluded").Register(r);
+  blocking_duration_ = &BuildHistogram().Name("respscope_blocking_command_duration_seconds")
+                            .Help("Latency of blocking commands").Register(r);
+  cache_lookups_ = &BuildCounter().Name("respscope_cache_lookups_total")
+                        .Help("Cache lookups per key pattern, by hit or miss").Register(r);
+  pattern_commands_ = &BuildCounter().Name("respscope_pattern_commands_total")
+                           .Help("Commands touching a key pattern, by kind").Register(r);
+  pattern_bytes_ = &BuildCounter().Name("respscope_pattern_bytes_total")
+                        .Help("Request (in) and reply (out) bytes, attributed to the pattern of "
+                              "the command's first key").Register(r);
+  pattern_duration_ = &BuildHistogram().Name("respscope_pattern_duration_seconds")
+                           .Help("Latency of non-blocking commands per key pattern").Register(r);
+  client_connections_ = &BuildGauge().Name("respscope_client_connections")
+                             .Help("Open client connections").Register(r);
+  client_connections_total_ = &BuildCounter().Name("respscope_client_connections_total")
+                                   .Help("Accepted client connections").Register(r);
+  bytes_total_ = &BuildCounter().Name("respscope_bytes_total")
+                      .Help("Bytes between clients and the proxy").Register(r);
+  protocol_errors_ = &BuildCounter().Name("respscope_protocol_errors_total")
+                          .Help("RESP protocol errors by side").Register(r);
+  upstream_up_ = &BuildGauge().Name("respscope_upstream_up")
+                      .Help("1 when the upstream Redis is reachable").Register(r);
+  upstream_connect_errors_ = &BuildCounter().Name("respscope_upstream_connect_errors_total")
+                                  .Help("Failed upstream connection attempts").Register(r);
+  bullmq_jobs_ = &BuildCounter().Name("respscope_bullmq_jobs_total")
+                      .Help("BullMQ/Bull job transitions per queue").Register(r);
+  bullmq_wait_ = &BuildHistogram().Name("respscope_bullmq_job_wait_seconds")
+                      .Help("Time from added to active per queue").Register(r);
+  bullmq_process_ = &BuildHistogram().Name("respscope_bullmq_job_process_seconds")
+                         .Help("Time from active to completed or failed per queue").Register(r);
+  bullmq_queue_jobs_ = &BuildGauge().Name("respscope_bullmq_queue_jobs")
+                            .Help("Jobs per queue and state (side channel)").Register(r);
+  redis_used_memory_ = &BuildGauge().Name("respscope_redis_used_memory_bytes")
+                            .Help("INFO used_memory of the upstream").Register(r);
+  redis_hits_ = &BuildCounter().Name("respscope_redis_keyspace_hits_total")
+                     .Help("INFO keyspace_hits of the upstream").Register(r);
+  redis_misses_ = &BuildCounter().Name("respscope_redis_keyspace_misses_total")
+                       .Help("INFO keyspace_misses of the upstream").Register(r);
+  health_score_ = &BuildGauge().Name("respscope_health_score")
+                       .Help("Health score 0-100").Register(r);
+  alerts_firing_ = &BuildGauge().Name("respscope_alerts_firing")
+                        .Help("1 while an alert fires").Register(r);
+  build_info_ = &BuildGauge().Name("respscope_build_info")
+                     .Help("Build information").Register(r);
+  build_info_->Add({{"version", RESPSCOPE_VERSION}}).Set(1);
+  // Series that exist from the start, so dashboards and rules see zeros, not gaps.
+  client_connections_->Add({});
+  client_connections_total_->Add({});
+  for (const char* d : {"client_in", "client_out"}) bytes_total_->Add({{"direction", d}});
+  for (const char* s : {"client", "upstream"}) protocol_errors_->Add({{"side", s}});
+  upstream_up_->Add({});
+  upstream_connect_errors_->Add({});
+  health_score_->Add({}).Set(100);
+}
+
+Metrics::~Metrics() = default;
+
+std::string Metrics::Key(const void* fam, const Labels& labels) {
+  std::string key = std::to_string(reinterpret_cast<uintptr_t>(fam));
+  for (const auto& [k, v] : labels) {
+    key.push_back('\x1f');
+    key.append(k);
+    key.push_back('=');
+    key.append(v);
+  }
+  return key;
+}
+
+void Metrics::Count(prometheus::Family<prometheus::Counter>& fam, const Labels& labels,
+                    uint64_t value, bool reset_on_decrease) {
+  CounterSeries& s = counters_[Key(&fam, labels)];
+  if (s.counter == nullptr) s.counter = &fam.Add(labels);
+  if (value >= s.last) {
+    s.counter->Increment(static_cast<double>(value - s.last));
+  } else if (reset_on_decrease) {
+    s.counter->Increment(static_cast<double>(value));  // the source restarted from zero
+  }
+  s.last = value;
+}
+
+void Metrics::Set(prometheus::Family<prometheus::Gauge>& fam, const Labels& labels, double value) {
+  prometheus::Gauge*& g = gauges_[Key(&fam, labels)];
+  if (g == nullptr) g = &fam.Add(labels);
+  g->Set(value);
+}
+
+void Metrics::FeedCoarse(prometheus::Family<prometheus::Histogram>& fam, const Labels& labels,
+                         const std::vector<double>& bounds, const std::vector<uint64_t>& counts,
+                         double sum) {
+  HistSeries& s = hists_[Key(&fam, labels)];
+  if (s.hist == nullptr) {
+    s.hist = &fam.Add(labels, bounds);
+    s.last.assign(bounds.size() + 1, 0);
+  }
+  std::vector<double> inc(bounds.size() + 1, 0.0);
+  bool any = false;
+  for (size_t i = 0; i < inc.size() && i < counts.size(); ++i) {
+    if (counts[i] > s.last[i]) {
+      inc[i] = static_cast<double>(counts[i] - s.last[i]);
+      any = true;
+    }
+    s.last[i] = std::max(s.last[i], counts[i]);
+  }
+  double dsum = std::max(0.0, sum - s.last_sum);
+  s.last_sum = std::max(s.last_sum, sum);
+  if (any || dsum > 0) s.hist->ObserveMultiple(inc, dsum);
+}
+
+void Metrics::FeedFine(prometheus::Family<prometheus::Histogram>& fam, const Labels& labels,
+                       const std::vector<double>& bounds, const recorder::Histogram& cumulative) {
+  const std::vector<uint16_t>& map = MapFor(bounds);
+  std::vector<uint64_t> le(bounds.size() + 1, 0);
+  const auto& counts = cumulative.counts();
+  for (int i = 0; i < recorder::kHistBuckets; ++i) le[map[i]] += counts[i];
+  FeedCoarse(fam, labels, bounds, le, static_cast<double>(cumulative.sum_ns()) / 1e9);
+}
+
+void Metrics::Update(const Snapshot& s,
+                     const std::vector<std::pair<std::string, std::string>>& alert_rules) {
+  std::lock_guard lock(mu_);
+  for (const auto& [name, c] : s.stats.commands) {
+    Count(*commands_total_, {{"command", name}, {"result", "ok"}}, c.ok);
+    Count(*commands_total_, {{"command", name}, {"result", "error"}}, c.error);
+    if (c.latency.count() > 0) FeedFine(*command_duration_, {{"command", name}}, CommandBounds(), c.latency);
+    if (c.blocking.count() > 0) {
+      FeedFine(*blocking_duration_, {{"command", name}}, BlockingBounds(), c.blocking);
+    }
+  }
+  for (const auto& [name, p] : s.stats.patterns) {
+    Count(*cache_lookups_, {{"pattern", name}, {"result", "hit"}}, p.hits);
+    Count(*cache_lookups_, {{"pattern", name}, {"result", "miss"}}, p.misses);
+    Count(*pattern_commands_, {{"pattern", name}, {"kind", "read"}}, p.read);
+    Count(*pattern_commands_, {{"pattern", name}, {"kind", "write"}}, p.write);
+    Count(*pattern_commands_, {{"pattern", name}, {"kind", "other"}}, p.other);
+    Count(*pattern_bytes_, {{"pattern", name}, {"direction", "in"}}, p.bytes_in);
+    Count(*pattern_bytes_, {{"pattern", name}, {"direction", "out"}}, p.bytes_out);
+    if (p.latency.count() > 0) FeedFine(*pattern_duration_, {{"pattern", name}}, CommandBounds(), p.latency);
+  }
+  const recorder::EventTotals& e = s.stats.events;
+  Set(*client_connections_, {},
+      static_cast<double>(e.connections_opened - std::min(e.connections_opened, e.connections_closed)));
+  Count(*client_connections_total_, {}, e.connections_opened);
+  Count(*bytes_total_, {{"direction", "client_in"}}, e.bytes_client_in);
+  Count(*bytes_total_, {{"direction", "client_out"}}, e.bytes_client_out);
+  Count(*protocol_errors_, {{"side", "client"}}, e.client_protocol_errors);
+  Count(*protocol_errors_, {{"side", "upstream"}}, e.upstream_protocol_errors);
+  Count(*upstream_connect_errors_, {}, e.upstream_connect_errors);
+  Set(*upstream_up_, {}, s.upstream_up ? 1 : 0);
+  Set(*health_score_, {}, s.health_score);
+  std::set<std::pair<std::string, std::string>> firing;
+  for (const auto& a : s.alerts) firing.emplace(a.name, a.severity);
+  for (const auto& [name, severity] : alert_rules) {
+    Set(*alerts_firing_, {{"alert", name}, {"severity", severity}},
+        firing.count({name, severity}) ? 1 : 0);
+  }
+  for (const auto& [name, severity] : firing) {
+    Set(*alerts_firing_, {{"alert", name}, {"severity", severity}}, 1);
+  }
+}
+
+void Metrics::UpdateQueues(const std::vector<QueueMetrics>& queues) {
+  std::lock_guard lock(mu_);
+  const auto& bounds = JobDurationBounds();
+  for (const QueueMetrics& q : queues) {
+    for (const auto& [transition, n] : q.transitions) {
+      Count(*bullmq_jobs_, {{"queue", q.queue}, {"transition", transition}}, n);
+    }
+    if (q.wait.count > 0) {
+      FeedCoarse(*bullmq_wait_, {{"queue", q.queue}}, bounds, q.wait.counts, q.wait.sum_seconds);
+    }
+    if (q.process.count > 0) {
+      FeedCoarse(*bullmq_process_, {{"queue", q.queue}}, bounds, q.process.counts,
+                 q.process.sum_seconds);
+    }
+    for (const auto& [state, n] : q.depth) {
+      Set(*bullmq_queue_jobs_, {{"queue", q.queue}, {"state", state}}, static_cast<double>(n));
+    }
+  }
+}
+
+void Metrics::UpdateRedis(const RedisInfo& info) {
+  std::lock_guard lock(mu_);
+  Set(*redis_used_memory_, {}, static_cast<double>(info.used_memory));
+  Count(*redis_hits_, {}, info.keyspace_hits, /*reset_on_decrease=*/true);
+  Count(*redis_misses_, {}, info.keyspace_misses, /*reset_on_decrease=*/true);
+}
+
+std::string Metrics::Render() const {
+  std::lock_guard lock(mu_);
+  prometheus::TextSerializer serializer;
+  return serializer.Serialize(registry_->Collect());
+}
+
+}  // namespace respscope::engine
