@@ -255,15 +255,18 @@ ScanStatus ReplyScanner::Next(std::string_view* input, ReplyInfo* out) {
           return ScanStatus::kNeedMore;
         }
         std::string_view line;
+        size_t full_len = 0;  // the line's real length (text_ keeps only its first bytes)
         if (saw_cr_) {
           input->remove_prefix(1);  // the '\n'
           saw_cr_ = false;
           line = text_;
+          full_len = line_len_;
         } else {
           const char* cr = static_cast<const char*>(std::memchr(input->data(), '\r', input->size()));
           size_t n = cr ? static_cast<size_t>(cr - input->data()) : input->size();
           if (cr && line_len_ == 0 && n + 1 < input->size()) {
             line = input->substr(0, n);
+            full_len = n;
             input->remove_prefix(n + 2);
           } else {
             if (text_.size() < kLineKeep) {
@@ -279,7 +282,12 @@ ScanStatus ReplyScanner::Next(std::string_view* input, ReplyInfo* out) {
             continue;
           }
         }
-        if (line_len_ > kLineKeep && cur_type_ != '+' && cur_type_ != '-') {
+        // Lengths, counts and integers must be short; text lines (simple strings, errors,
+        // doubles, big numbers) may be long and are only counted. Decided on the full length
+        // so that the outcome never depends on where reads split the line.
+        bool numeric = cur_type_ != '+' && cur_type_ != '-' && cur_type_ != ',' &&
+                       cur_type_ != '(' && cur_type_ != '#';
+        if ((numeric && full_len > kLineKeep) || full_len > ReplyLimits::kMaxLine) {
           return Fail("reply header line too long");
         }
         if ((cur_type_ == '$' || cur_type_ == '*' || cur_type_ == '%' || cur_type_ == '~' ||
