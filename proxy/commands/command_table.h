@@ -100,6 +100,8 @@ class CommandTable {
   // arguments, in order, following the key specs. args may hold empty views for arguments
   // that were not captured; a keynum argument that is not a valid number yields no keys.
   // `argc` is the real number of arguments (args.size() may be smaller when truncated).
+  // Positions are computed from argc as Redis does; only indices < args.size() are appended,
+  // so every appended index is safe to use on args. A count that runs past argc is clamped.
   void KeyIndices(const CommandInfo& info, std::span<const std::string_view> args, size_t argc,
                   std::vector<uint32_t>* out) const;
 
@@ -108,10 +110,31 @@ class CommandTable {
   bool IsBlockingCall(const CommandInfo& info, std::span<const std::string_view> args) const;
 
  private:
+  // Open-addressing index behind Find(), keyed by (parent, lowercase leaf name): commands
+  // have parent 0 and leaf = name; subcommands have their container's id and leaf = the part
+  // after '|'. Both lookups of "CLIENT SETNAME" thus hash a short name. No allocation.
+  struct Slot {
+    uint64_t head = 0;    // first 8 bytes of the leaf, zero padded: most leaves fit whole
+    uint16_t tag = 0;     // high bits of the hash
+    uint16_t id = 0;      // 0 = empty (id 0, "other", is never indexed)
+    uint16_t parent = 0;
+    uint8_t len = 0;      // leaf length (at most 64)
+  };
+
   CommandTable() = default;
+  // Ids follow the order of infos from 1 (0 is "other"). A duplicate name keeps the first; a
+  // subcommand whose container is missing gets one. Builds by_name_ and slots_.
+  static std::shared_ptr<const CommandTable> FromInfos(std::vector<CommandInfo> infos);
+  // Id of (parent, leaf in any case), 0 when unknown. leaf.size() is 1..kMaxNameLength.
+  uint16_t Probe(uint16_t parent, std::string_view leaf) const;
+
   std::vector<CommandInfo> commands_;
-  // lowercase name -> id; subcommands under "container|sub".
+  // lowercase name -> id; subcommands under "container|sub". Off the hot path (building,
+  // merging); Find() uses slots_.
   std::unordered_map<std::string, uint16_t> by_name_;
+  std::vector<Slot> slots_;
+  uint32_t slot_mask_ = 0;
+  size_t max_name_len_ = 0;  // longer names cannot be known: Other() without hashing
 };
 
 }  // namespace respscope::commands

@@ -1,0 +1,640 @@
+#include "proxy/commands/command_table.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+
+#include "proxy/commands/commands_tsv.h"
+
+namespace respscope::commands {
+namespace detail {
+namespace {
+
+// ---------------------------------------------------------------------------------------------
+// A small materialising RESP2/RESP3 reader for FromCommandReply. The proxy's reply scanner
+// (proxy/resp) is incremental and never builds values; a table is built once, off the hot
+// path, from a reply that is already complete, so a tree of views into the reply is simpler.
+// The reply comes from a server but is still treated as hostile: every length is checked
+// against the bytes that are left, nesting is bounded, nothing is allocated from a count.
+
+struct RespValue {
+  enum class Type : uint8_t { kNull, kString, kInteger, kError, kArray, kMap, kOther };
+  Type type = Type::kNull;
+  std::string_view str;          // kString, kError, kOther (the raw text)
+  int64_t integer = 0;           // kInteger
+  std::vector<RespValue> items;  // kArray (array, set, push); kMap: key, value, key, value...
+};
+
+class RespReader {
+ public:
+  // COMMAND nests 8 aggregates deep (reply, command, subcommands, subcommand, key specs, key
+  // spec, begin_search, spec); twice that leaves room without letting the stack run away.
+  static constexpr int kMaxDepth = 16;
+  // A whole Redis 7 COMMAND reply is about 200 KiB; modules add little.
+  static constexpr size_t kMaxReplyBytes = 64u << 20;
+
+  explicit RespReader(std::string_view in) : in_(in) {}
+
+  // Reads the single value that must make up the whole input.
+  bool ReadAll(RespValue* out, std::string* error) {
+    bool ok = in_.size() <= kMaxReplyBytes || Fail("reply larger than 64 MiB");
+    ok = ok && Value(out, 0);
+    if (ok && pos_ != in_.size()) ok = Fail("trailing bytes after the reply");
+    if (!ok) *error = error_;
+    return ok;
+  }
+
+ private:
+  bool Fail(const char* what) {
+    if (error_.empty()) error_ = std::string(what) + " at byte " + std::to_string(pos_);
+    return false;
+  }
+
+  size_t Left() const { return in_.size() - pos_; }
+
+  bool Line(std::string_view* line) {
+    const size_t cr = in_.find('\r', pos_);
+    if (cr == std::string_view::npos || cr + 1 >= in_.size()) return Fail("truncated line");
+    if (in_[cr + 1] != '\n') return Fail("CR without LF");
+    *line = in_.substr(pos_, cr - pos_);
+    pos_ = cr + 2;
+    return true;
+  }
+
+  bool Length(std::string_view line, bool allow_null, int64_t* n) {
+    if (!ParseInt64(line, n)) return Fail("bad length");
+    if (*n < -1 || (*n == -1 && !allow_null)) return Fail("negative length");
+    return true;
+  }
+
+  bool Aggregate(RespValue* out, std::string_view line, char type, int depth) {
+    int64_t n = 0;
+    if (!Length(line, type == '*', &n)) return false;
+    if (n == -1) {
+      out->type = RespValue::Type::kNull;
+      return true;
+    }
+    if (depth >= kMaxDepth) return Fail("nesting too deep");
+    const bool map = type == '%' || type == '|';
+    // Every element takes at least 3 bytes ("_\r\n"): a count beyond that is a lie.
+    if (static_cast<uint64_t>(n) > Left() / 3 / (map ? 2 : 1)) return Fail("bad aggregate length");
+    const int64_t count = map ? 2 * n : n;
+    out->type = map ? RespValue::Type::kMap : RespValue::Type::kArray;
+    for (int64_t i = 0; i < count; ++i) {
+      out->items.emplace_back();
+      if (!Value(&out->items.back(), depth + 1)) return false;
+    }
+    return true;
+  }
+
+  bool Value(RespValue* out, int depth) {
+    std::string_view line;
+    for (;;) {
+      if (pos_ >= in_.size()) return Fail("truncated");
+      const char type = in_[pos_++];
+      if (!Line(&line)) return false;
+      if (type != '|') {
+        return Scalar(out, type, line, depth);
+      }
+      // An attribute annotates the value that follows: read it and drop it. A loop, not
+      // recursion, so that a run of attributes cannot deepen the stack.
+      RespValue attribute;
+      if (!Aggregate(&attribute, line, '|', depth)) return false;
+    }
+  }
+
+  bool Scalar(RespValue* out, char type, std::string_view line, int depth) {
+    using T = RespValue::Type;
+    switch (type) {
+      case '+':
+        out->type = T::kString;
+        out->str = line;
+        return true;
+      case '-':
+        out->type = T::kError;
+        out->str = line;
+        return true;
+      case ':':
+        out->type = T::kInteger;
+        return ParseInt64(line, &out->integer) || Fail("bad integer");
+      case '_':
+        out->type = T::kNull;
+        return line.empty() || Fail("bad null");
+      case '#':
+        out->type = T::kOther;
+        out->str = line;
+        return line == "t" || line == "f" || Fail("bad boolean");
+      case ',':
+      case '(':
+        out->type = T::kOther;
+        out->str = line;
+        return !line.empty() || Fail("empty number");
+      case '$':
+      case '=':
+      case '!': {
+        int64_t n = 0;
+        if (!Length(line, type == '$', &n)) return false;
+        if (n == -1) {
+          out->type = T::kNull;
+          return true;
+        }
+        if (static_cast<uint64_t>(n) > Left() || Left() - n < 2) return Fail("truncated bulk");
+        if (in_[pos_ + n] != '\r' || in_[pos_ + n + 1] != '\n') return Fail("bulk without CRLF");
+        out->str = in_.substr(pos_, n);
+        pos_ += n + 2;
+        out->type = type == '!' ? T::kError : T::kString;
+        if (type == '=') {  // verbatim: "txt:" then the text
+          if (out->str.size() < 4 || out->str[3] != ':') return Fail("bad verbatim string");
+          out->str.remove_prefix(4);
+        }
+        return true;
+      }
+      case '*':
+      case '~':
+      case '>':
+      case '%':
+        return Aggregate(out, line, type, depth);
+      default:
+        return Fail("unknown RESP type");
+    }
+  }
+
+  std::string_view in_;
+  size_t pos_ = 0;
+  std::string error_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// COMMAND reply -> CommandInfo.
+
+bool IsList(const RespValue* v) { return v && v->type == RespValue::Type::kArray; }
+bool IsString(const RespValue* v) { return v && v->type == RespValue::Type::kString; }
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    if (lower(a[i]) != lower(b[i])) return false;
+  }
+  return true;
+}
+
+std::string Lowercase(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+  }
+  return out;
+}
+
+// A RESP3 map, or its RESP2 form, a flat array of key, value pairs.
+const RespValue* Field(const RespValue* v, std::string_view key) {
+  if (!v || (v->type != RespValue::Type::kMap && v->type != RespValue::Type::kArray)) {
+    return nullptr;
+  }
+  for (size_t i = 0; i + 1 < v->items.size(); i += 2) {
+    if (IsString(&v->items[i]) && EqualsIgnoreCase(v->items[i].str, key)) return &v->items[i + 1];
+  }
+  return nullptr;
+}
+
+bool IntField(const RespValue* v, std::string_view key, int* out) {
+  const RespValue* f = Field(v, key);
+  if (!f || f->type != RespValue::Type::kInteger || f->integer < -kMaxSpecValue ||
+      f->integer > kMaxSpecValue) {
+    return false;
+  }
+  *out = static_cast<int>(f->integer);
+  return true;
+}
+
+enum class SpecKind { kKey, kNotKey, kUnknown };
+
+bool SpecFromReply(const RespValue& v, KeySpec* spec, SpecKind* kind, std::string* why) {
+  *kind = SpecKind::kKey;
+  if (const RespValue* flags = Field(&v, "flags"); IsList(flags)) {
+    for (const RespValue& f : flags->items) {
+      if (IsString(&f) && EqualsIgnoreCase(f.str, "not_key")) *kind = SpecKind::kNotKey;
+    }
+  }
+  const RespValue* bs = Field(&v, "begin_search");
+  const RespValue* fk = Field(&v, "find_keys");
+  const RespValue* bs_type = Field(bs, "type");
+  const RespValue* fk_type = Field(fk, "type");
+  if (!IsString(bs_type) || !IsString(fk_type)) {
+    *why = "key spec without begin_search/find_keys type";
+    return false;
+  }
+  const RespValue* bs_spec = Field(bs, "spec");
+  const RespValue* fk_spec = Field(fk, "spec");
+  if (EqualsIgnoreCase(bs_type->str, "index")) {
+    spec->begin = KeySpec::Begin::kIndex;
+    if (!IntField(bs_spec, "index", &spec->begin_index)) {
+      *why = "bad begin_search index";
+      return false;
+    }
+  } else if (EqualsIgnoreCase(bs_type->str, "keyword")) {
+    spec->begin = KeySpec::Begin::kKeyword;
+    const RespValue* keyword = Field(bs_spec, "keyword");
+    if (!IsString(keyword) || !IntField(bs_spec, "startfrom", &spec->keyword_startfrom)) {
+      *why = "bad begin_search keyword";
+      return false;
+    }
+    spec->keyword = Lowercase(keyword->str);
+  } else {
+    *kind = *kind == SpecKind::kNotKey ? SpecKind::kNotKey : SpecKind::kUnknown;
+    return true;
+  }
+  if (EqualsIgnoreCase(fk_type->str, "range")) {
+    spec->find = KeySpec::Find::kRange;
+    if (!IntField(fk_spec, "lastkey", &spec->lastkey) ||
+        !IntField(fk_spec, "keystep", &spec->keystep) ||
+        !IntField(fk_spec, "limit", &spec->limit)) {
+      *why = "bad find_keys range";
+      return false;
+    }
+  } else if (EqualsIgnoreCase(fk_type->str, "keynum")) {
+    spec->find = KeySpec::Find::kKeynum;
+    if (!IntField(fk_spec, "keynumidx", &spec->keynumidx) ||
+        !IntField(fk_spec, "firstkey", &spec->firstkey) ||
+        !IntField(fk_spec, "keystep", &spec->keystep)) {
+      *why = "bad find_keys keynum";
+      return false;
+    }
+  } else {
+    *kind = *kind == SpecKind::kNotKey ? SpecKind::kNotKey : SpecKind::kUnknown;
+    return true;
+  }
+  return ValidKeySpec(*spec, why);
+}
+
+struct ReplyEntry {
+  CommandInfo info;
+  // Key specs COMMAND cannot express (SORT's "unknown") or did not send (Redis 6 movable-key
+  // commands): the built-in specs of the same name are used instead when there are any.
+  bool specs_incomplete = false;
+};
+
+// One command entry: [name, arity, flags, first, last, step, acl categories, tips, key specs,
+// subcommands]; Redis 6 sends only the first seven.
+bool EntryFromReply(const RespValue& v, bool is_sub, std::vector<ReplyEntry>* out,
+                    std::string* why) {
+  if (v.type == RespValue::Type::kNull) return true;  // COMMAND INFO of an unknown name
+  const std::vector<RespValue>& f = v.items;
+  if (v.type != RespValue::Type::kArray || f.size() < 6 || !IsString(&f[0]) ||
+      f[1].type != RespValue::Type::kInteger || !IsList(&f[2])) {
+    *why = "command entry is not [name, arity, flags, ...]";
+    return false;
+  }
+  ReplyEntry e;
+  e.info.name = Lowercase(f[0].str);
+  const std::string& name = e.info.name;
+  if (f[1].integer < -kMaxSpecValue || f[1].integer > kMaxSpecValue) {
+    *why = name + ": arity out of range";
+    return false;
+  }
+  e.info.arity = static_cast<int>(f[1].integer);
+  for (const RespValue& flag : f[2].items) {
+    uint32_t bit = 0;
+    // Flags unknown to respscope (newer servers, modules) are fine to ignore.
+    if (IsString(&flag) && FlagFromName(Lowercase(flag.str), &bit)) e.info.flags |= bit;
+  }
+  // The overlay-only flags are never taken from a server.
+  e.info.flags &= ~(kFlagScript | kFlagSensitiveArgs);
+
+  if (f.size() >= 9) {
+    if (!IsList(&f[8])) {
+      *why = name + ": key specs are not a list";
+      return false;
+    }
+    for (const RespValue& s : f[8].items) {
+      KeySpec spec;
+      SpecKind kind;
+      if (!SpecFromReply(s, &spec, &kind, why)) {
+        *why = name + ": " + *why;
+        return false;
+      }
+      if (kind == SpecKind::kKey) e.info.key_specs.push_back(std::move(spec));
+      if (kind == SpecKind::kUnknown) e.specs_incomplete = true;
+    }
+  } else {
+    // Redis 6: first/last/step only.
+    if (f[3].type != RespValue::Type::kInteger || f[4].type != RespValue::Type::kInteger ||
+        f[5].type != RespValue::Type::kInteger) {
+      *why = name + ": first/last/step are not integers";
+      return false;
+    }
+    const int64_t first = f[3].integer, last = f[4].integer, step = f[5].integer;
+    if (first > 0) {
+      KeySpec spec;
+      spec.begin_index = static_cast<int>(std::min<int64_t>(first, kMaxSpecValue));
+      spec.lastkey = static_cast<int>(
+          std::clamp<int64_t>(last < 0 ? last : last - first, -kMaxSpecValue, kMaxSpecValue));
+      spec.keystep = static_cast<int>(std::clamp<int64_t>(step, 0, kMaxSpecValue));
+      if (!ValidKeySpec(spec, why)) {
+        *why = name + ": legacy key positions: " + *why;
+        return false;
+      }
+      e.info.key_specs.push_back(std::move(spec));
+    }
+    e.specs_incomplete = (e.info.flags & kFlagMovableKeys) != 0;
+  }
+  const bool has_subs = !is_sub && f.size() >= 10 && IsList(&f[9]) && !f[9].items.empty();
+  if (name.empty() || name.size() > kMaxNameLength) {
+    if (name.empty()) {
+      *why = "empty command name";
+      return false;
+    }
+    return true;  // cannot be looked up (see kMaxNameLength); leave it out
+  }
+  out->push_back(std::move(e));
+  if (has_subs) {
+    for (const RespValue& sub : f[9].items) {
+      if (!EntryFromReply(sub, true, out, why)) return false;
+    }
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Find(): a leaf name is lowercased and packed into 64-bit words in registers (byte i is bits
+// 8*(i%8).. of word i/8, the rest zero), hashed a word at a time and compared a word at a
+// time. Words built in registers, not bytes stored to a buffer and read back as words, avoid a
+// store-forwarding stall that cost more than the rest of the lookup.
+
+constexpr size_t kMaxWords = (kMaxNameLength + 7) / 8;
+
+inline uint64_t LowerByte(char c) {
+  const auto u = static_cast<unsigned char>(c);
+  return static_cast<uint64_t>(u + ((static_cast<unsigned char>(u - 'A') < 26) << 5));
+}
+
+// s.size() is 1..kMaxNameLength; returns the number of words written.
+inline size_t PackLower(std::string_view s, uint64_t* words) {
+  size_t k = 0;
+  for (size_t at = 0; at < s.size(); at += 8, ++k) {
+    const size_t m = std::min<size_t>(8, s.size() - at);
+    uint64_t w = 0;
+    for (size_t j = 0; j < m; ++j) w |= LowerByte(s[at + j]) << (8 * j);
+    words[k] = w;
+  }
+  return k;
+}
+
+inline uint32_t HashWords(uint16_t parent, const uint64_t* words, size_t count, size_t len) {
+  uint64_t h = (len | (static_cast<uint64_t>(parent) << 8)) * 0x9e3779b97f4a7c15ull;
+  for (size_t i = 0; i < count; ++i) {
+    h = (h ^ words[i]) * 0xbf58476d1ce4e5b9ull;
+    h ^= h >> 29;
+  }
+  return static_cast<uint32_t>(h ^ (h >> 32));
+}
+
+inline bool EqualsLower(std::string_view arg, std::string_view lower) {
+  if (arg.size() != lower.size()) return false;
+  for (size_t i = 0; i < arg.size(); ++i) {
+    char c = arg[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
+
+// Index just past the keyword of a kKeyword spec, 0 when absent. Mirrors Redis's
+// getKeysUsingKeySpecs: forwards from startfrom up to, not including, the last argument;
+// backwards from argc+startfrom down to, not including, the command name. Arguments that were
+// not captured (>= avail) cannot match.
+int64_t FindKeyword(const KeySpec& s, std::span<const std::string_view> args, int64_t avail,
+                    int64_t argc) {
+  if (s.keyword_startfrom > 0) {
+    const int64_t end = std::min(argc - 1, avail);
+    for (int64_t i = s.keyword_startfrom; i < end; ++i) {
+      if (EqualsLower(args[i], s.keyword)) return i + 1;
+    }
+  } else {
+    for (int64_t i = std::min(argc + s.keyword_startfrom, avail - 1); i > 0; --i) {
+      if (EqualsLower(args[i], s.keyword)) return i + 1;
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace detail
+
+std::shared_ptr<const CommandTable> CommandTable::BuiltIn() {
+  static const std::shared_ptr<const CommandTable> table = [] {
+    std::vector<CommandInfo> infos;
+    std::string error;
+    if (!detail::ParseCommandsTsv(detail::kCommandsTsv, &infos, &error)) {
+      // The build (embed_tsv.cmake) and command_table_test check the file: a binary that
+      // gets here was built from an untested table.
+      std::fprintf(stderr, "respscope: built-in commands.tsv is malformed: %s\n", error.c_str());
+      std::abort();
+    }
+    return FromInfos(std::move(infos));
+  }();
+  return table;
+}
+
+std::shared_ptr<const CommandTable> CommandTable::FromCommandReply(std::string_view reply,
+                                                                   std::string* error) {
+  std::string scratch;
+  if (!error) error = &scratch;
+  detail::RespValue root;
+  if (!detail::RespReader(reply).ReadAll(&root, error)) return nullptr;
+  if (root.type == detail::RespValue::Type::kError) {
+    *error = "error reply: " + std::string(root.str.substr(0, 200));
+    return nullptr;
+  }
+  if (root.type != detail::RespValue::Type::kArray) {
+    *error = "COMMAND reply is not an array";
+    return nullptr;
+  }
+  std::vector<detail::ReplyEntry> entries;
+  for (const detail::RespValue& v : root.items) {
+    if (!detail::EntryFromReply(v, false, &entries, error)) return nullptr;
+  }
+  if (entries.empty()) {
+    *error = "COMMAND reply names no command";
+    return nullptr;
+  }
+
+  // What COMMAND does not carry comes from the built-in entry of the same name.
+  const std::shared_ptr<const CommandTable> builtin = BuiltIn();
+  std::vector<CommandInfo> infos;
+  infos.reserve(entries.size());
+  for (detail::ReplyEntry& e : entries) {
+    CommandInfo& info = e.info;
+    if (auto it = builtin->by_name_.find(info.name); it != builtin->by_name_.end()) {
+      const CommandInfo& b = builtin->commands_[it->second];
+      info.flags |= b.flags & (kFlagScript | kFlagSensitiveArgs | kFlagBlocking);
+      info.lookup = b.lookup;
+      if (info.flags & kFlagBlocking) info.blocking_keyword = b.blocking_keyword;
+      if (e.specs_incomplete) info.key_specs = b.key_specs;
+    }
+    infos.push_back(std::move(info));
+  }
+  return FromInfos(std::move(infos));
+}
+
+std::shared_ptr<const CommandTable> CommandTable::FromInfos(std::vector<CommandInfo> infos) {
+  std::shared_ptr<CommandTable> t(new CommandTable());
+  t->commands_.reserve(infos.size() + 8);
+  CommandInfo other;
+  other.name = "other";
+  t->commands_.push_back(std::move(other));
+
+  const auto add = [&t](CommandInfo info) {
+    if (t->commands_.size() > UINT16_MAX || info.name.empty() ||
+        info.name.size() > detail::kMaxNameLength || t->by_name_.count(info.name)) {
+      return;
+    }
+    info.id = static_cast<uint16_t>(t->commands_.size());
+    info.has_subcommands = false;
+    t->by_name_.emplace(info.name, info.id);
+    t->commands_.push_back(std::move(info));
+  };
+  for (CommandInfo& info : infos) add(std::move(info));
+
+  for (size_t id = 1; id < t->commands_.size(); ++id) {
+    const size_t bar = t->commands_[id].name.find('|');
+    if (bar == std::string::npos) continue;
+    const std::string container = t->commands_[id].name.substr(0, bar);
+    if (!t->by_name_.count(container)) {
+      CommandInfo c;
+      c.name = container;
+      c.arity = -2;
+      add(std::move(c));
+    }
+    if (auto it = t->by_name_.find(container); it != t->by_name_.end()) {
+      t->commands_[it->second].has_subcommands = true;
+    }
+  }
+
+  // Open addressing, linear probing, load factor <= 1/2.
+  size_t cap = 16;
+  while (cap < 2 * t->commands_.size()) cap <<= 1;
+  t->slots_.assign(cap, Slot{});
+  t->slot_mask_ = static_cast<uint32_t>(cap - 1);
+  for (size_t id = 1; id < t->commands_.size(); ++id) {
+    const std::string& name = t->commands_[id].name;
+    const size_t bar = name.find('|');
+    Slot slot;
+    std::string_view leaf = name;
+    if (bar != std::string::npos) {
+      slot.parent = t->by_name_.at(name.substr(0, bar));  // made above if it was missing
+      leaf.remove_prefix(bar + 1);
+    }
+    if (leaf.empty()) continue;  // "container|": cannot be asked for
+    uint64_t words[detail::kMaxWords];
+    const size_t count = detail::PackLower(leaf, words);
+    const uint32_t hash = detail::HashWords(slot.parent, words, count, leaf.size());
+    slot.head = words[0];
+    slot.tag = static_cast<uint16_t>(hash >> 16);
+    slot.id = static_cast<uint16_t>(id);
+    slot.len = static_cast<uint8_t>(leaf.size());
+    uint32_t i = hash & t->slot_mask_;
+    while (t->slots_[i].id != 0) i = (i + 1) & t->slot_mask_;
+    t->slots_[i] = slot;
+    t->max_name_len_ = std::max(t->max_name_len_, name.size());
+  }
+  return t;
+}
+
+uint16_t CommandTable::Probe(uint16_t parent, std::string_view leaf) const {
+  const size_t n = leaf.size();
+  uint64_t words[detail::kMaxWords];
+  size_t count = 1;
+  if (n <= 8) {
+    // Most names: one word, built inline, and the slot holds all of it.
+    uint64_t w = 0;
+    for (size_t i = 0; i < n; ++i) w |= detail::LowerByte(leaf[i]) << (8 * i);
+    words[0] = w;
+  } else {
+    count = detail::PackLower(leaf, words);
+  }
+  const uint32_t hash = detail::HashWords(parent, words, count, n);
+  const auto tag = static_cast<uint16_t>(hash >> 16);
+  for (uint32_t i = hash & slot_mask_;; i = (i + 1) & slot_mask_) {
+    const Slot& s = slots_[i];
+    if (s.id == 0) return 0;
+    if (s.tag != tag || s.head != words[0] || s.len != n || s.parent != parent) continue;
+    if (count == 1) return s.id;
+    // A long leaf: compare the rest with the stored name, lowercase already.
+    const char* stored = commands_[s.id].name.data() + commands_[s.id].name.size() - n;
+    size_t j = 8;
+    while (j < n && static_cast<char>(detail::LowerByte(leaf[j])) == stored[j]) ++j;
+    if (j == n) return s.id;
+  }
+}
+
+const CommandInfo& CommandTable::Find(std::string_view name, std::string_view subcommand) const {
+  // size - 1 wraps for an empty name; max_name_len_ <= kMaxNameLength.
+  if (name.size() - 1 >= max_name_len_) return commands_[0];
+  const CommandInfo& info = commands_[Probe(0, name)];
+  if (!info.has_subcommands || subcommand.size() - 1 >= max_name_len_) return info;
+  const uint16_t sub = Probe(info.id, subcommand);
+  return sub != 0 ? commands_[sub] : info;
+}
+
+void CommandTable::KeyIndices(const CommandInfo& info, std::span<const std::string_view> args,
+                              size_t argc_in, std::vector<uint32_t>* out) const {
+  // Signed 64-bit positions: spec values are bounded by kMaxSpecValue, so no sum overflows.
+  const int64_t argc = static_cast<int64_t>(std::min<size_t>(argc_in, UINT32_MAX));
+  const int64_t avail = std::min<int64_t>(static_cast<int64_t>(args.size()), argc);
+  for (const KeySpec& s : info.key_specs) {
+    int64_t first = s.begin_index;
+    if (s.begin == KeySpec::Begin::kKeyword) {
+      first = detail::FindKeyword(s, args, avail, argc);
+      if (first == 0) continue;
+    }
+    int64_t last = 0;
+    if (s.find == KeySpec::Find::kRange) {
+      if (s.lastkey >= 0) {
+        last = first + s.lastkey;
+      } else if (s.limit == 0) {
+        last = argc + s.lastkey;
+      } else {
+        if (first >= argc) continue;
+        last = first + ((argc - first) / s.limit + s.lastkey);
+      }
+    } else {
+      const int64_t count_at = first + s.keynumidx;
+      int64_t count = 0;
+      if (count_at >= avail || !detail::ParseInt64(args[count_at], &count) || count < 0) continue;
+      first += s.firstkey;
+      // Redis rejects a count beyond the arguments; observing it, keep the keys that exist.
+      last = first + std::min(count, argc) - 1;
+    }
+    if (first < 1 || first >= argc) continue;
+    last = std::min(last, avail - 1);
+    for (int64_t i = first; i <= last; i += s.keystep) out->push_back(static_cast<uint32_t>(i));
+  }
+}
+
+bool CommandTable::IsBlockingCall(const CommandInfo& info,
+                                  std::span<const std::string_view> args) const {
+  if (!(info.flags & kFlagBlocking)) return false;
+  if (info.blocking_keyword.empty()) return true;
+  // The option is searched where options are: from where the key keyword search starts
+  // (XREADGROUP: after GROUP group consumer) up to that keyword (STREAMS), so that a stream,
+  // group or consumer named "block" is not mistaken for the option.
+  size_t start = 1;
+  std::string_view stop;
+  for (const KeySpec& s : info.key_specs) {
+    if (s.begin == KeySpec::Begin::kKeyword) {
+      stop = s.keyword;
+      if (s.keyword_startfrom > 0) start = static_cast<size_t>(s.keyword_startfrom);
+      break;
+    }
+  }
+  for (size_t i = start; i < args.size(); ++i) {
+    if (!stop.empty() && detail::EqualsLower(args[i], stop)) return false;
+    if (detail::EqualsLower(args[i], info.blocking_keyword)) return true;
+  }
+  return false;
+}
+
+}  // namespace respscope::commands
