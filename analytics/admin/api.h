@@ -1,0 +1,22 @@
+// JSON bodies of /api/v1/* built from an immutable engine Snapshot (Boost.JSON). Pure
+// functions: no I/O, any thread. Times are unix epoch milliseconds ("*_ms" fields for
+// instants) and durations are milliseconds unless the name says otherwise.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "analytics/engine/history.h"
+#include "analytics/engine/snapshot.h"
+
+namespace respscope::admin {
+
+std::string OverviewJson(const engine::Snapshot& s);
+std::string CommandsJson(const engine::Snapshot& s);
+std::string PatternsJson(const engine::Snapshot& s);
+std::string HotKeysJson(const engine::Snapshot& s);
+std::string SlowLogJson(const engine::Snapshot& s);
+std::string ClientsJson(const engine::Snapshot& s);
+std::string HistoryJson(const std::vector<engine::HistoryPoint>& points, int step_s);
+
+}  // namespace respscope::admin

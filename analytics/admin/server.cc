@@ -1,0 +1,290 @@
+#include "analytics/admin/server.h"
+
+#include <openssl/crypto.h>
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/version.hpp>
+#include <charconv>
+#include <optional>
+
+#include "analytics/admin/api.h"
+
+namespace respscope::admin {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+std::string UrlDecode(std::string_view in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '+') {
+      out.push_back(' ');
+    } else if (in[i] == '%' && i + 2 < in.size()) {
+      int v = 0;
+      auto r = std::from_chars(in.data() + i + 1, in.data() + i + 3, v, 16);
+      if (r.ec == std::errc() && r.ptr == in.data() + i + 3) {
+        out.push_back(static_cast<char>(v));
+        i += 2;
+      } else {
+        out.push_back('%');
+      }
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return out;
+}
+
+HttpRequest Parse(std::string_view method, std::string_view target) {
+  HttpRequest r;
+  r.method = std::string(method);
+  size_t q = target.find('?');
+  r.path = UrlDecode(target.substr(0, q));
+  if (q != std::string_view::npos) {
+    std::string_view rest = target.substr(q + 1);
+    while (!rest.empty()) {
+      size_t amp = rest.find('&');
+      std::string_view pair = rest.substr(0, amp);
+      size_t eq = pair.find('=');
+      if (!pair.empty()) {
+        r.query[UrlDecode(pair.substr(0, eq))] =
+            eq == std::string_view::npos ? "" : UrlDecode(pair.substr(eq + 1));
+      }
+      if (amp == std::string_view::npos) break;
+      rest.remove_prefix(amp + 1);
+    }
+  }
+  return r;
+}
+
+HttpResponse Json(int status, std::string body) { return {status, "application/json", std::move(body)}; }
+
+HttpResponse Error(int status, std::string_view message) {
+  return Json(status, "{\"error\":\"" + std::string(message) + "\"}");
+}
+
+bool ConstantTimeEqual(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::optional<int64_t> ParseInt(const std::map<std::string, std::string>& q, const char* name) {
+  auto it = q.find(name);
+  if (it == q.end() || it->second.empty()) return std::nullopt;
+  int64_t v = 0;
+  auto r = std::from_chars(it->second.data(), it->second.data() + it->second.size(), v);
+  if (r.ec != std::errc() || r.ptr != it->second.data() + it->second.size()) {
+    throw std::invalid_argument(name);
+  }
+  return v;
+}
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, AdminServer& server, const AdminOptions& options)
+      : stream_(std::move(socket)), server_(server), options_(options) {}
+
+  void Run() {
+    asio::dispatch(stream_.get_executor(),
+                   beast::bind_front_handler(&Session::Read, shared_from_this()));
+  }
+
+ private:
+  void Read() {
+    parser_.emplace();
+    parser_->header_limit(16 * 1024);
+    parser_->body_limit(options_.max_body_bytes);
+    stream_.expires_after(options_.timeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     beast::bind_front_handler(&Session::OnRead, shared_from_this()));
+  }
+
+  void OnRead(beast::error_code ec, size_t) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted) {
+      return Close();
+    }
+    if (ec) {
+      if (ec == http::error::body_limit || ec == http::error::header_limit) {
+        return Send(HttpResponse{413, "application/json", "{\"error\":\"request too large\"}"},
+                    11, false);
+      }
+      return Close();
+    }
+    auto& req = parser_->get();
+    HttpRequest request = Parse(req.method_string(), req.target());
+    HttpResponse response = server_.Handle(request, req[http::field::authorization]);
+    if (req.method() == http::verb::head) response.body.clear();
+    Send(std::move(response), req.version(), req.keep_alive());
+  }
+
+  void Send(HttpResponse r, unsigned version, bool keep_alive) {
+    res_ = {};
+    res_.version(version);
+    res_.result(static_cast<http::status>(r.status));
+    res_.set(http::field::server, "respscope");
+    res_.set(http::field::content_type, r.content_type);
+    res_.set(http::field::cache_control, "no-store");
+    if (r.status == 401) res_.set(http::field::www_authenticate, "Bearer");
+    res_.keep_alive(keep_alive);
+    res_.body() = std::move(r.body);
+    res_.prepare_payload();
+    stream_.expires_after(options_.timeout);
+    http::async_write(stream_, res_,
+                      beast::bind_front_handler(&Session::OnWrite, shared_from_this(),
+                                                !keep_alive));
+  }
+
+  void OnWrite(bool close, beast::error_code ec, size_t) {
+    if (ec || close) return Close();
+    Read();
+  }
+
+  void Close() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  http::response<http::string_body> res_;
+  AdminServer& server_;
+  const AdminOptions& options_;
+};
+
+}  // namespace
+
+struct AdminServer::Impl {
+  asio::io_context ioc{1};
+  tcp::acceptor acceptor{ioc};
+  std::thread thread;
+  AdminServer* server = nullptr;
+
+  void Accept() {
+    acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
+      if (!ec) std::make_shared<Session>(std::move(s), *server, server->options_)->Run();
+      Accept();
+    });
+  }
+};
+
+AdminServer::AdminServer(AdminOptions options, engine::Engine& engine,
+                         std::function<bool()> upstream_ready)
+    : options_(std::move(options)), engine_(engine), upstream_ready_(std::move(upstream_ready)) {}
+
+AdminServer::~AdminServer() { Stop(); }
+
+std::error_code AdminServer::Start() {
+  if (impl_) return {};
+  auto impl = std::make_unique<Impl>();
+  impl->server = this;
+  beast::error_code ec;
+  auto address = asio::ip::make_address(options_.address, ec);
+  if (ec) return ec;
+  tcp::endpoint endpoint(address, options_.port);
+  impl->acceptor.open(endpoint.protocol(), ec);
+  if (!ec) impl->acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) impl->acceptor.bind(endpoint, ec);
+  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return ec;
+  port_ = impl->acceptor.local_endpoint().port();
+  impl->Accept();
+  impl->thread = std::thread([io = &impl->ioc] { io->run(); });
+  impl_ = std::move(impl);
+  return {};
+}
+
+void AdminServer::Stop() {
+  if (!impl_) return;
+  asio::post(impl_->ioc, [impl = impl_.get()] {
+    beast::error_code ignored;
+    impl->acceptor.close(ignored);
+    impl->ioc.stop();
+  });
+  if (impl_->thread.joinable()) impl_->thread.join();
+  impl_.reset();  // destroys pending sessions with the io_context
+}
+
+void AdminServer::AddRoute(std::string path_prefix, HttpHandler handler) {
+  std::lock_guard lock(routes_mu_);
+  routes_.emplace_back(std::move(path_prefix), std::move(handler));
+}
+
+HttpResponse AdminServer::Handle(const HttpRequest& request, std::string_view authorization) {
+  if (request.method != "GET" && request.method != "HEAD") return Error(405, "method not allowed");
+  const std::string& path = request.path;
+  if (path == "/healthz") return {200, "text/plain; charset=utf-8", "ok"};
+  if (path == "/readyz") {
+    bool ready = upstream_ready_ ? upstream_ready_() : true;
+    return {ready ? 200 : 503, "text/plain; charset=utf-8", ready ? "ready" : "upstream not ready"};
+  }
+  bool open = path == "/metrics" && !options_.protect_metrics;
+  if (!options_.token.empty() && !open) {
+    constexpr std::string_view kBearer = "Bearer ";
+    bool ok = authorization.substr(0, kBearer.size()) == kBearer &&
+              ConstantTimeEqual(authorization.substr(kBearer.size()), options_.token);
+    if (!ok) return Error(401, "unauthorized");
+  }
+  try {
+    return Route(request);
+  } catch (const std::invalid_argument& e) {
+    return Error(400, std::string("bad parameter: ") + e.what());
+  } catch (const std::exception&) {
+    return Error(500, "internal error");
+  }
+}
+
+HttpResponse AdminServer::Route(const HttpRequest& request) {
+  const std::string& path = request.path;
+  if (path == "/metrics") {
+    return {200, "text/plain; version=0.0.4; charset=utf-8", engine_.ScrapeMetrics()};
+  }
+  if (path == "/" || path == "/index.html") {
+    return {200, "text/html; charset=utf-8", options_.dashboard_html};
+  }
+  if (path == "/api/v1/history") {
+    int64_t now_s = std::chrono::duration_cast<std::chrono::seconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+    int64_t to = ParseInt(request.query, "to").value_or(now_s);
+    int64_t from = ParseInt(request.query, "from").value_or(to - 3600);
+    int64_t step = ParseInt(request.query, "step").value_or(10);
+    if (step <= 0 || step > 86400 || from > to) throw std::invalid_argument("from/to/step");
+    auto points = engine_.QueryHistory(from * 1000, to * 1000, static_cast<int>(step));
+    return Json(200, HistoryJson(points, static_cast<int>(step)));
+  }
+  static const std::map<std::string, std::string (*)(const engine::Snapshot&), std::less<>> kApi = {
+      {"/api/v1/overview", &OverviewJson}, {"/api/v1/commands", &CommandsJson},
+      {"/api/v1/patterns", &PatternsJson}, {"/api/v1/hotkeys", &HotKeysJson},
+      {"/api/v1/slowlog", &SlowLogJson},   {"/api/v1/clients", &ClientsJson}};
+  if (auto it = kApi.find(path); it != kApi.end()) {
+    auto snapshot = engine_.Current();
+    if (snapshot->sequence == 0) snapshot = engine_.Refresh();
+    return Json(200, it->second(*snapshot));
+  }
+  HttpHandler best;
+  size_t best_len = 0;
+  {
+    std::lock_guard lock(routes_mu_);
+    for (const auto& [prefix, handler] : routes_) {
+      if (path.rfind(prefix, 0) == 0 && prefix.size() >= best_len) {
+        best = handler;  // a copy: the handler runs without the lock
+        best_len = prefix.size();
+      }
+    }
+  }
+  if (best) return best(request);
+  return Error(404, "not found");
+}
+
+}  // namespace respscope::admin

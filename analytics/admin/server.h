@@ -1,0 +1,77 @@
+// AdminServer: the admin HTTP endpoint (Boost.Beast, HTTP/1.1 keep-alive) on its own
+// io_context and thread.
+//
+//   GET /metrics             Prometheus text (engine.ScrapeMetrics(): merges on scrape)
+//   GET /healthz             200 "ok"
+//   GET /readyz              200 when upstream_ready() says so, else 503
+//   GET /api/v1/overview | commands | patterns | hotkeys | slowlog | clients
+//   GET /api/v1/history?from=&to=&step=   unix seconds; defaults: last hour, step 10 s
+//   GET /                    the dashboard page (AdminOptions::dashboard_html)
+//   AddRoute(prefix, h)      more routes (longest prefix wins), e.g. /api/v1/queues
+//
+// Auth: with a token, everything but /healthz, /readyz (and /metrics unless protect_metrics)
+// needs "Authorization: Bearer <token>" (constant-time compare), else 401.
+// Limits: header 16 KiB, body max_body_bytes (413 beyond), idle/read/write timeout per
+// request, only GET and HEAD (405 otherwise).
+//
+// Thread: Start()/Stop()/AddRoute() from any thread; handlers run on the admin thread.
+// Lifetime: the Engine must outlive the server (Stop() joins the thread).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "analytics/admin/http_types.h"
+#include "analytics/engine/engine.h"
+
+namespace respscope::admin {
+
+struct AdminOptions {
+  std::string address = "127.0.0.1";
+  uint16_t port = 9190;                       // 0: pick a free port (see Port())
+  std::string token;                          // empty: no auth
+  bool protect_metrics = false;
+  size_t max_body_bytes = 64 * 1024;
+  std::chrono::seconds timeout{30};
+  std::string dashboard_html = "<!doctype html><title>respscope</title><h1>respscope</h1>"
+                               "<p>Dashboard coming soon. See <a href=\"/api/v1/overview\">"
+                               "/api/v1/overview</a> and <a href=\"/metrics\">/metrics</a>.</p>";
+};
+
+class AdminServer {
+ public:
+  AdminServer(AdminOptions options, engine::Engine& engine,
+              std::function<bool()> upstream_ready = [] { return true; });
+  ~AdminServer();  // Stop()
+
+  // Binds and starts serving. Returns the bind/listen error, if any.
+  std::error_code Start();
+  void Stop();
+  uint16_t Port() const { return port_; }
+
+  void AddRoute(std::string path_prefix, HttpHandler handler);
+
+  // Routing and auth without a socket (used by the sessions; handy in tests).
+  HttpResponse Handle(const HttpRequest& request, std::string_view authorization);
+
+ private:
+  struct Impl;
+  HttpResponse Route(const HttpRequest& request);
+
+  AdminOptions options_;
+  engine::Engine& engine_;
+  std::function<bool()> upstream_ready_;
+  std::mutex routes_mu_;
+  std::vector<std::pair<std::string, HttpHandler>> routes_;
+  std::unique_ptr<Impl> impl_;
+  uint16_t port_ = 0;
+};
+
+}  // namespace respscope::admin
