@@ -1,0 +1,134 @@
+#include "config/config.h"
+
+#include <string>
+#include <thread>
+
+namespace respscope::config {
+namespace {
+
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+
+// Percent-encodes everything but RFC 3986 unreserved characters (for userinfo in ToString).
+std::string PctEncode(std::string_view s) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || IsDigit(static_cast<char>(c)) ||
+        c == '-' || c == '.' || c == '_' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+std::string BracketIfV6(const std::string& host) {
+  return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+}  // namespace
+
+int DefaultThreads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n < 4 ? n : 4);
+}
+
+std::string HostPort::ToString() const { return BracketIfV6(host) + ":" + std::to_string(port); }
+
+std::string UpstreamUrl::ToString(bool redact_password) const {
+  std::string out(config::ToString(scheme));
+  out += "://";
+  // Mirrors the parser: "user:pass@", "user:@" (user, no password), "pass@" (password alone).
+  std::string shown_password = redact_password && !password.empty() ? "***" : PctEncode(password);
+  if (!username.empty()) {
+    out += PctEncode(username) + ":" + shown_password + "@";
+  } else if (!password.empty()) {
+    out += shown_password + "@";
+  }
+  if (scheme == UpstreamScheme::kUnix) {
+    out += path;
+    if (db != 0) out.append("?db=").append(std::to_string(db));
+  } else {
+    // Appends, not operator+: GCC 12 warns falsely (-Wrestrict, PR 105329) on "/" + string.
+    out.append(BracketIfV6(host)).append(":").append(std::to_string(port));
+    if (db != 0) out.append("/").append(std::to_string(db));
+  }
+  return out;
+}
+
+std::string_view ToString(UpstreamScheme v) {
+  switch (v) {
+    case UpstreamScheme::kRedis:
+      return "redis";
+    case UpstreamScheme::kRediss:
+      return "rediss";
+    case UpstreamScheme::kUnix:
+      return "unix";
+  }
+  return "?";
+}
+
+std::string_view ToString(MatchKind v) { return v == MatchKind::kGlob ? "glob" : "regex"; }
+
+std::string_view ToString(SanitizeMode v) { return v == SanitizeMode::kHash ? "hash" : "redact"; }
+
+std::string_view ToString(AlertMetric v) {
+  switch (v) {
+    case AlertMetric::kHitRate:
+      return "hit_rate";
+    case AlertMetric::kErrorRate:
+      return "error_rate";
+    case AlertMetric::kP99Latency:
+      return "p99_latency";
+    case AlertMetric::kJobFailureRate:
+      return "job_failure_rate";
+  }
+  return "?";
+}
+
+std::string_view ToString(Comparison v) { return v == Comparison::kAbove ? "above" : "below"; }
+
+std::string_view ToString(Severity v) {
+  switch (v) {
+    case Severity::kInfo:
+      return "info";
+    case Severity::kWarning:
+      return "warning";
+    case Severity::kCritical:
+      return "critical";
+  }
+  return "?";
+}
+
+std::string_view ToString(LogLevel v) {
+  switch (v) {
+    case LogLevel::kTrace:
+      return "trace";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
+  }
+  return "?";
+}
+
+std::string_view ToString(LogFormat v) {
+  switch (v) {
+    case LogFormat::kJson:
+      return "json";
+    case LogFormat::kText:
+      return "text";
+    case LogFormat::kAuto:
+      return "auto";
+  }
+  return "?";
+}
+
+}  // namespace respscope::config

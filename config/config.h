@@ -1,0 +1,202 @@
+// The whole respscope configuration as plain structs, with the defaults of DESIGN.md
+// "Configuration". Filled by config/loader.h (YAML file), config/cli.h (flags) and
+// config/env.h (RESPSCOPE_* overrides), in that order of increasing precedence.
+//
+// Thread: a Config is a value; build it at start-up (or on SIGHUP) and hand out copies or a
+// shared_ptr<const Config>. Nothing here does I/O.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace respscope::config {
+
+// Every duration in the configuration. Written in YAML as 500us, 10ms, 2s, 5m, 1h, 1.5s.
+using Duration = std::chrono::microseconds;
+
+inline constexpr uint64_t kKiB = 1024;
+inline constexpr uint64_t kMiB = 1024 * kKiB;
+inline constexpr uint64_t kGiB = 1024 * kMiB;
+
+// Default IO thread count: the number of hardware threads, at least 1, at most 4.
+int DefaultThreads();
+// Upper bound for `threads` in the file and for --threads.
+inline constexpr int kMaxThreads = 256;
+
+// A TCP address to listen on: "HOST:PORT" or "[IPV6]:PORT". host is stored without brackets.
+// Port 0 means "any free port" (useful in tests).
+struct HostPort {
+  std::string host;
+  uint16_t port = 0;
+
+  // "127.0.0.1:6380", "[::1]:6380".
+  std::string ToString() const;
+  friend bool operator==(const HostPort&, const HostPort&) = default;
+};
+
+enum class UpstreamScheme : uint8_t { kRedis, kRediss, kUnix };
+
+// Parsed upstream URL: redis://[user:pass@]host[:port][/db], rediss://... (TLS),
+// unix://[user:pass@]/path[?db=N] (also unix:/path). Userinfo follows redis-cli: "user:pass"
+// is a user and a password, a userinfo without ':' is a password alone (default user).
+// username and password are percent-decoded.
+struct UpstreamUrl {
+  UpstreamScheme scheme = UpstreamScheme::kRedis;
+  std::string host = "127.0.0.1";  // redis/rediss; without brackets for IPv6
+  uint16_t port = 6379;            // redis/rediss
+  std::string path;                // unix: absolute socket path
+  std::string username;            // empty: the default user
+  std::string password;            // empty: no AUTH
+  int64_t db = 0;                  // SELECT index, >= 0
+
+  bool IsTcp() const { return scheme != UpstreamScheme::kUnix; }
+  // The URL back, with the password replaced by "***" unless redact_password is false. Safe for
+  // logs, metrics and the API when redacted.
+  std::string ToString(bool redact_password = true) const;
+  friend bool operator==(const UpstreamUrl&, const UpstreamUrl&) = default;
+};
+
+struct AdminConfig {
+  HostPort listen{"127.0.0.1", 9190};
+  // Bearer token for everything but /healthz, /readyz (and /metrics unless protect_metrics).
+  // Empty: no authentication.
+  std::string token;
+  bool protect_metrics = false;
+};
+
+struct LimitsConfig {
+  uint32_t max_clients = 10000;
+  // Per client connection, each direction; beyond it the faster side is not read.
+  uint64_t max_inflight_bytes_per_client = 8 * kMiB;
+  Duration connect_timeout = std::chrono::seconds(2);  // upstream connect
+  Duration drain_timeout = std::chrono::seconds(10);   // SIGTERM: wait for in-flight replies
+};
+
+// One history ring: a point every `resolution`, kept for `retention`.
+// Written "10s for 1h". resolution is a whole number of seconds (the engine merges once a
+// second) and divides retention.
+struct HistoryTier {
+  Duration resolution;
+  Duration retention;
+  friend bool operator==(const HistoryTier&, const HistoryTier&) = default;
+};
+
+struct HistoryConfig {
+  HistoryTier fine{std::chrono::seconds(10), std::chrono::hours(1)};
+  // coarse.resolution is a multiple of fine.resolution; coarse.retention >= fine.retention.
+  HistoryTier coarse{std::chrono::minutes(1), std::chrono::hours(24)};
+};
+
+struct AnalyticsConfig {
+  Duration slow_command_threshold = std::chrono::milliseconds(10);
+  uint32_t top_keys = 20;       // hot / big keys kept per list
+  uint32_t slowlog_size = 128;  // entries in the slow command log
+  HistoryConfig history;
+};
+
+enum class MatchKind : uint8_t { kGlob, kRegex };
+
+// key_patterns.rules[i]: {match: "user:*:profile", name: "user:{id}:profile"}.
+struct PatternRule {
+  std::string match;  // as written, e.g. "user:*:profile" or "re:^user:[0-9]+$"
+  MatchKind kind = MatchKind::kGlob;
+  // kGlob: the Redis-style glob (see config/glob.h). kRegex: the text after "re:", a valid
+  // ECMAScript std::regex (checked at load) that must match the whole key (std::regex_match).
+  std::string expression;
+  std::string name;  // the pattern label the matching keys are counted under
+};
+
+struct KeyPatternsConfig {
+  bool auto_patterns = true;       // YAML "auto": collapse id-like segments to {id}
+  uint32_t max_patterns = 1000;    // distinct patterns; beyond them keys count as "other"
+  std::vector<PatternRule> rules;  // first match wins, before the automatic collapse
+};
+
+enum class SanitizeMode : uint8_t { kHash, kRedact };
+
+struct SanitizationConfig {
+  // Globs (config/glob.h). Writing the key replaces this list, it does not extend it.
+  std::vector<std::string> sensitive_key_patterns{"auth:*", "session:*", "token:*", "password:*",
+                                                  "secret:*"};
+  SanitizeMode mode = SanitizeMode::kHash;  // keyed stable hash, or "[redacted]"
+  bool capture_values = false;
+  uint64_t max_value_size = 1 * kKiB;             // captured values are truncated to this
+  uint32_t max_key_length = 200;                  // keys are truncated to this in every output
+  std::vector<std::string> exclude_key_patterns;  // globs; not observed per key at all
+  double sample_rate = 1.0;  // [0, 1]; per-key analytics only, totals stay exact
+};
+
+struct BullmqConfig {
+  bool enabled = true;
+  std::vector<std::string> prefixes{"bull"};              // without the trailing ':'
+  Duration inspector_interval = std::chrono::seconds(5);  // queue depth polling
+};
+
+enum class AlertMetric : uint8_t { kHitRate, kErrorRate, kP99Latency, kJobFailureRate };
+enum class Comparison : uint8_t { kAbove, kBelow };
+enum class Severity : uint8_t { kInfo, kWarning, kCritical };
+
+struct AlertRule {
+  std::string name;  // unique; letters, digits, '_', '-', '.'; the `alert` metric label
+  AlertMetric metric = AlertMetric::kHitRate;
+  // Glob over pattern names (hit_rate, error_rate, p99_latency) or queue names
+  // (job_failure_rate); the other one is empty.
+  std::string pattern;
+  std::string queue;
+  Comparison comparison = Comparison::kAbove;  // YAML: exactly one of above / below
+  // Rates: a fraction in [0, 1]. p99_latency: seconds (written as a duration, e.g. 50ms).
+  double threshold = 0;
+  Duration for_duration{0};                      // YAML "for": the condition must hold this long
+  Duration cooldown = std::chrono::minutes(15);  // minimum time between two notifications
+  Severity severity = Severity::kWarning;
+};
+
+enum class LogLevel : uint8_t { kTrace, kDebug, kInfo, kWarn, kError };
+enum class LogFormat : uint8_t { kJson, kText, kAuto };  // auto: text on a terminal, else json
+
+struct LoggingConfig {
+  LogLevel level = LogLevel::kInfo;
+  LogFormat format = LogFormat::kAuto;
+};
+
+// Where a setting that flags and the environment can override came from: "FILE:LINE:COL",
+// "--listen", "RESPSCOPE_LISTEN" or "default". Used in messages.
+struct Origins {
+  std::string listen = "default";
+  std::string upstream = "default";
+  std::string admin_listen = "default";
+  std::string admin_token = "default";
+};
+
+struct Config {
+  HostPort listen{"127.0.0.1", 6380};
+  UpstreamUrl upstream;
+  int threads = DefaultThreads();
+  AdminConfig admin;
+  LimitsConfig limits;
+  AnalyticsConfig analytics;
+  KeyPatternsConfig key_patterns;
+  SanitizationConfig sanitization;
+  BullmqConfig bullmq;
+  std::vector<AlertRule> alerts;
+  LoggingConfig logging;
+
+  std::string config_file;  // the file loaded, empty if none (for SIGHUP reload)
+  Origins origins;
+  std::vector<std::string> warnings;  // not errors, but worth one log line each at start-up
+};
+
+// Lower-case names as written in YAML ("hit_rate", "critical", "warn", ...).
+std::string_view ToString(UpstreamScheme v);
+std::string_view ToString(MatchKind v);
+std::string_view ToString(SanitizeMode v);
+std::string_view ToString(AlertMetric v);
+std::string_view ToString(Comparison v);
+std::string_view ToString(Severity v);
+std::string_view ToString(LogLevel v);
+std::string_view ToString(LogFormat v);
+
+}  // namespace respscope::config

@@ -1,0 +1,62 @@
+// Validate(): the cross-field checks on the effective configuration (declared in loader.h).
+#include <string>
+
+#include "config/loader.h"
+
+namespace respscope::config {
+namespace {
+
+bool IsWildcard(const std::string& host) { return host == "0.0.0.0" || host == "::"; }
+bool IsLoopback(const std::string& host) {
+  return host == "localhost" || host.rfind("127.", 0) == 0 || host == "::1";
+}
+std::string Canonical(const std::string& host) { return host == "localhost" ? "127.0.0.1" : host; }
+
+// Two listeners on these addresses cannot both bind.
+bool BindClash(const HostPort& a, const HostPort& b) {
+  return a.port != 0 && a.port == b.port &&
+         (Canonical(a.host) == Canonical(b.host) || IsWildcard(a.host) || IsWildcard(b.host));
+}
+
+// Connecting to `url` reaches our own listener at `own`.
+bool ReachesSelf(const UpstreamUrl& url, const HostPort& own) {
+  if (!url.IsTcp() || own.port == 0 || url.port != own.port) return false;
+  return Canonical(url.host) == Canonical(own.host) ||
+         (IsWildcard(own.host) && (IsLoopback(url.host) || IsWildcard(url.host)));
+}
+
+}  // namespace
+
+void Validate(Config& config) {
+  const Origins& o = config.origins;
+  if (BindClash(config.listen, config.admin.listen)) {
+    if (o.admin_listen != "default") {
+      throw ConfigError(o.admin_listen, "admin.listen " + config.admin.listen.ToString() +
+                                            " clashes with listen " + config.listen.ToString() +
+                                            " (from " + o.listen + ")");
+    }
+    throw ConfigError(o.listen, "listen " + config.listen.ToString() +
+                                    " clashes with admin.listen " + config.admin.listen.ToString() +
+                                    " (from " + o.admin_listen + ")");
+  }
+  if (ReachesSelf(config.upstream, config.listen)) {
+    throw ConfigError(o.upstream, "upstream " + config.upstream.ToString() +
+                                      " is respscope's own listen address " +
+                                      config.listen.ToString() + " (from " + o.listen +
+                                      "): it would proxy to itself");
+  }
+  if (ReachesSelf(config.upstream, config.admin.listen)) {
+    throw ConfigError(o.upstream, "upstream " + config.upstream.ToString() +
+                                      " is respscope's own admin address " +
+                                      config.admin.listen.ToString() + " (from " + o.admin_listen +
+                                      ")");
+  }
+  if (config.admin.token.empty() && !IsLoopback(config.admin.listen.host)) {
+    config.warnings.push_back(
+        "admin.listen " + config.admin.listen.ToString() +
+        " is reachable from other hosts and admin.token is empty: anyone who can connect can "
+        "read the API, key names included; set RESPSCOPE_ADMIN_TOKEN");
+  }
+}
+
+}  // namespace respscope::config

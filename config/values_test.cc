@@ -1,0 +1,349 @@
+// Value parsers: durations and sizes in every unit, listen addresses, upstream URL forms,
+// history tiers, ${VAR} expansion and the RESPSCOPE_* overrides.
+#include "config/values.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "config/env.h"
+
+namespace respscope::config {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::microseconds;
+using std::chrono::milliseconds;
+using std::chrono::minutes;
+using std::chrono::seconds;
+
+std::string ErrorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ValueError& e) {
+    return e.what();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+TEST(DurationTest, EveryUnit) {
+  EXPECT_EQ(ParseDuration("250us"), microseconds(250));
+  EXPECT_EQ(ParseDuration("10ms"), milliseconds(10));
+  EXPECT_EQ(ParseDuration("2s"), seconds(2));
+  EXPECT_EQ(ParseDuration("5m"), minutes(5));
+  EXPECT_EQ(ParseDuration("1h"), hours(1));
+  EXPECT_EQ(ParseDuration("1.5s"), milliseconds(1500));
+  EXPECT_EQ(ParseDuration("0.1s"), milliseconds(100));
+  EXPECT_EQ(ParseDuration("2.5ms"), microseconds(2500));
+  EXPECT_EQ(ParseDuration("0.5h"), minutes(30));
+  EXPECT_EQ(ParseDuration("0"), seconds(0));
+  EXPECT_EQ(ParseDuration("0ms"), seconds(0));
+  EXPECT_EQ(ParseDuration("720h"), hours(720));
+}
+
+TEST(DurationTest, Rejects) {
+  for (const char* bad : {"", "abc", "10", "-5s", "+5s", "1.s", ".5s", "5 s", "5S", "5sec", "1h30m",
+                          "5d", "1e3ms", "0x10s", "5s "}) {
+    EXPECT_EQ(ErrorOf([&] { ParseDuration(bad); }),
+              "expected a duration like 10ms, 2s, 5m (got '" + std::string(bad) + "')");
+  }
+  EXPECT_EQ(ErrorOf([] { ParseDuration("999999999999h"); }),
+            "duration too long (got '999999999999h')");
+}
+
+TEST(DurationTest, FormatsShortestExactUnit) {
+  EXPECT_EQ(FormatDuration(seconds(0)), "0s");
+  EXPECT_EQ(FormatDuration(microseconds(250)), "250us");
+  EXPECT_EQ(FormatDuration(milliseconds(1500)), "1500ms");
+  EXPECT_EQ(FormatDuration(seconds(90)), "90s");
+  EXPECT_EQ(FormatDuration(minutes(90)), "90m");
+  EXPECT_EQ(FormatDuration(hours(24)), "24h");
+  for (const char* text : {"250us", "1500ms", "90s", "5m", "24h"}) {
+    EXPECT_EQ(FormatDuration(ParseDuration(text)), text);
+  }
+}
+
+TEST(SizeTest, EveryUnit) {
+  EXPECT_EQ(ParseSize("0"), 0u);
+  EXPECT_EQ(ParseSize("1024"), 1024u);
+  EXPECT_EQ(ParseSize("512B"), 512u);
+  EXPECT_EQ(ParseSize("512KiB"), 512u * 1024);
+  EXPECT_EQ(ParseSize("8MiB"), 8u * 1024 * 1024);
+  EXPECT_EQ(ParseSize("1GiB"), 1024u * 1024 * 1024);
+  EXPECT_EQ(ParseSize("1.5KiB"), 1536u);
+  EXPECT_EQ(ParseSize("0.5MiB"), 512u * 1024);
+}
+
+TEST(SizeTest, Rejects) {
+  for (const char* bad :
+       {"", "abc", "8MB", "8mb", "8M", "8K", "8kib", "1.5", "1.5B", "-1", "8 MiB", "1TiB", "1e3"}) {
+    EXPECT_EQ(ErrorOf([&] { ParseSize(bad); }),
+              "expected a size like 512KiB, 8MiB (got '" + std::string(bad) + "')");
+  }
+  EXPECT_EQ(ErrorOf([] { ParseSize("2000000GiB"); }), "size too large (got '2000000GiB')");
+}
+
+TEST(SizeTest, Formats) {
+  EXPECT_EQ(FormatSize(0), "0B");
+  EXPECT_EQ(FormatSize(1536), "1536B");
+  EXPECT_EQ(FormatSize(4096), "4KiB");
+  EXPECT_EQ(FormatSize(8 * kMiB), "8MiB");
+  EXPECT_EQ(FormatSize(kGiB), "1GiB");
+}
+
+TEST(HostPortTest, Forms) {
+  EXPECT_EQ(ParseHostPort("127.0.0.1:6380"), (HostPort{"127.0.0.1", 6380}));
+  EXPECT_EQ(ParseHostPort("[::1]:6380"), (HostPort{"::1", 6380}));
+  EXPECT_EQ(ParseHostPort("[::]:1"), (HostPort{"::", 1}));
+  EXPECT_EQ(ParseHostPort("0.0.0.0:0"), (HostPort{"0.0.0.0", 0}));
+  EXPECT_EQ(ParseHostPort("redis-proxy.default.svc:65535"),
+            (HostPort{"redis-proxy.default.svc", 65535}));
+  EXPECT_EQ((HostPort{"::1", 6380}).ToString(), "[::1]:6380");
+  EXPECT_EQ((HostPort{"localhost", 1}).ToString(), "localhost:1");
+}
+
+TEST(HostPortTest, Rejects) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"6380", "expected HOST:PORT like 127.0.0.1:6380 or [::1]:6380 (got '6380')"},
+      {"[::1]6380", "expected HOST:PORT like 127.0.0.1:6380 or [::1]:6380 (got '[::1]6380')"},
+      {"[::1", "expected HOST:PORT like 127.0.0.1:6380 or [::1]:6380 (got '[::1')"},
+      {"[zz]:1", "invalid IPv6 address 'zz'"},
+      {"::1:6380", "IPv6 addresses need brackets, like [::1]:6380 (got '::1:6380')"},
+      {":6380", "missing host in ':6380' (use 0.0.0.0:PORT to listen on every interface)"},
+      {"host:", "port must be a number between 0 and 65535 (got '')"},
+      {"host:-1", "port must be a number between 0 and 65535 (got '-1')"},
+      {"host:65536", "port must be a number between 0 and 65535 (got '65536')"},
+      {"host:http", "port must be a number between 0 and 65535 (got 'http')"},
+      {"1.2.3:80", "invalid host '1.2.3'"},
+      {"my host:80", "invalid host 'my host'"},
+  };
+  for (const auto& [text, error] : cases) {
+    EXPECT_EQ(ErrorOf([&] { ParseHostPort(text); }), error) << text;
+  }
+}
+
+struct UrlCase {
+  const char* text;
+  UpstreamUrl want;
+  const char* round_trip;  // ToString(false)
+};
+
+TEST(UpstreamUrlTest, Forms) {
+  using S = UpstreamScheme;
+  const UrlCase cases[] = {
+      {"redis://127.0.0.1:6379",
+       {S::kRedis, "127.0.0.1", 6379, "", "", "", 0},
+       "redis://127.0.0.1:6379"},
+      {"redis://localhost",
+       {S::kRedis, "localhost", 6379, "", "", "", 0},
+       "redis://localhost:6379"},
+      {"redis://h:6379/", {S::kRedis, "h", 6379, "", "", "", 0}, "redis://h:6379"},
+      {"redis://user:p%40ss@host:7000/3",
+       {S::kRedis, "host", 7000, "", "user", "p@ss", 3},
+       "redis://user:p%40ss@host:7000/3"},
+      // redis-cli: a userinfo without ':' is a password for the default user.
+      {"redis://secret@host",
+       {S::kRedis, "host", 6379, "", "", "secret", 0},
+       "redis://secret@host:6379"},
+      {"redis://:secret@host",
+       {S::kRedis, "host", 6379, "", "", "secret", 0},
+       "redis://secret@host:6379"},
+      {"redis://user:@host",
+       {S::kRedis, "host", 6379, "", "user", "", 0},
+       "redis://user:@host:6379"},
+      {"rediss://cache.example.com:6380",
+       {S::kRediss, "cache.example.com", 6380, "", "", "", 0},
+       "rediss://cache.example.com:6380"},
+      {"redis://[::1]:6379/0", {S::kRedis, "::1", 6379, "", "", "", 0}, "redis://[::1]:6379"},
+      {"redis://[2001:db8::7]",
+       {S::kRedis, "2001:db8::7", 6379, "", "", "", 0},
+       "redis://[2001:db8::7]:6379"},
+      {"REDIS://H:1", {S::kRedis, "H", 1, "", "", "", 0}, "redis://H:1"},
+      {"redis://h?db=4", {S::kRedis, "h", 6379, "", "", "", 4}, "redis://h:6379/4"},
+      {"unix:///var/run/redis.sock",
+       {S::kUnix, "", 0, "/var/run/redis.sock", "", "", 0},
+       "unix:///var/run/redis.sock"},
+      {"unix:///tmp/r.sock?db=2",
+       {S::kUnix, "", 0, "/tmp/r.sock", "", "", 2},
+       "unix:///tmp/r.sock?db=2"},
+      {"unix:/tmp/r.sock", {S::kUnix, "", 0, "/tmp/r.sock", "", "", 0}, "unix:///tmp/r.sock"},
+      {"unix://u:pw@/tmp/r.sock",
+       {S::kUnix, "", 0, "/tmp/r.sock", "u", "pw", 0},
+       "unix://u:pw@/tmp/r.sock"},
+  };
+  for (const UrlCase& c : cases) {
+    SCOPED_TRACE(c.text);
+    UpstreamUrl got = ParseUpstreamUrl(c.text);
+    EXPECT_EQ(got.scheme, c.want.scheme);
+    EXPECT_EQ(got.host, c.want.host);
+    EXPECT_EQ(got.port, c.want.port);
+    EXPECT_EQ(got.path, c.want.path);
+    EXPECT_EQ(got.username, c.want.username);
+    EXPECT_EQ(got.password, c.want.password);
+    EXPECT_EQ(got.db, c.want.db);
+    EXPECT_EQ(got.ToString(false), c.round_trip);
+    EXPECT_EQ(ParseUpstreamUrl(got.ToString(false)), got);
+  }
+}
+
+TEST(UpstreamUrlTest, RedactsPassword) {
+  EXPECT_EQ(ParseUpstreamUrl("redis://user:p%40ss@host:7000/3").ToString(),
+            "redis://user:***@host:7000/3");
+  EXPECT_EQ(ParseUpstreamUrl("redis://secret@host").ToString(), "redis://***@host:6379");
+  EXPECT_EQ(ParseUpstreamUrl("redis://host").ToString(), "redis://host:6379");
+}
+
+TEST(UpstreamUrlTest, Rejects) {
+  const std::string forms =
+      "invalid URL: expected redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://... or "
+      "unix:///PATH";
+  const std::pair<const char*, std::string> cases[] = {
+      {"", forms},
+      {"127.0.0.1:6379", forms},
+      {"localhost:6379", forms},
+      {"redis://ho st", forms},
+      {"redis://[::1", forms},
+      {"http://x:1", "invalid URL: unsupported scheme 'http' (expected redis, rediss or unix)"},
+      {"redis://", "invalid URL: missing host"},
+      {"redis://:6379", "invalid URL: missing host"},
+      {"redis://h:0", "invalid URL: port must be a number between 1 and 65535 (got '0')"},
+      {"redis://h:70000", "invalid URL: port must be a number between 1 and 65535 (got '70000')"},
+      {"redis://h:x", "invalid URL: port must be a number between 1 and 65535 (got '')"},
+      {"redis://h/abc",
+       "invalid URL: expected /DB, a database number, after the address (got "
+       "'abc')"},
+      {"redis://h/-1",
+       "invalid URL: expected /DB, a database number, after the address (got "
+       "'-1')"},
+      {"redis://h/99999999999",
+       "invalid URL: expected /DB, a database number, after the address "
+       "(got '99999999999')"},
+      {"redis://h/1?db=2", "invalid URL: the database is given twice"},
+      {"redis://h?timeout=1",
+       "invalid URL: unsupported query parameter 'timeout' (only db is "
+       "supported)"},
+      {"redis://h#x", "invalid URL: unexpected '#' fragment"},
+      {"unix://tmp/r.sock",
+       "invalid URL: a unix socket URL has no host; write "
+       "unix:///ABSOLUTE/PATH (got host 'tmp')"},
+      {"unix://", "invalid URL: missing socket path"},
+      {"unix:r.sock", "invalid URL: the socket path must be absolute (got 'r.sock')"},
+  };
+  for (const auto& [text, error] : cases) {
+    EXPECT_EQ(ErrorOf([&] { ParseUpstreamUrl(text); }), error) << text;
+  }
+  // Errors never repeat a password.
+  EXPECT_EQ(ErrorOf([] { ParseUpstreamUrl("redis://u:hunter2@h:0"); }).find("hunter2"),
+            std::string::npos);
+}
+
+TEST(HistoryTierTest, Parses) {
+  EXPECT_EQ(ParseHistoryTier("10s for 1h"), (HistoryTier{seconds(10), hours(1)}));
+  EXPECT_EQ(ParseHistoryTier("  1m   for 24h "), (HistoryTier{minutes(1), hours(24)}));
+  EXPECT_EQ(ParseHistoryTier("1s for 1s"), (HistoryTier{seconds(1), seconds(1)}));
+  EXPECT_EQ(ErrorOf([] { ParseHistoryTier("10s during 1h"); }),
+            "expected RESOLUTION for RETENTION like 10s for 1h (got '10s during 1h')");
+  EXPECT_EQ(ErrorOf([] { ParseHistoryTier("10s for 5s"); }),
+            "the retention must be a multiple of the resolution (got 10s for 5s)");
+}
+
+TEST(ScalarTest, NumbersBoolsAndEnums) {
+  EXPECT_EQ(ParseInteger("-42"), -42);
+  EXPECT_EQ(ErrorOf([] { ParseInteger("4 2"); }), "expected an integer (got '4 2')");
+  EXPECT_EQ(ErrorOf([] { ParseInteger("99999999999999999999"); }),
+            "integer too large (got '99999999999999999999')");
+  EXPECT_EQ(ParseNumber("0.8"), 0.8);
+  EXPECT_EQ(ParseNumber("1e-3"), 0.001);
+  EXPECT_EQ(ErrorOf([] { ParseNumber("nan"); }), "expected a number (got 'nan')");
+  EXPECT_EQ(ErrorOf([] { ParseNumber("inf"); }), "expected a number (got 'inf')");
+  EXPECT_TRUE(ParseBool("TRUE"));
+  EXPECT_FALSE(ParseBool("False"));
+  EXPECT_EQ(ErrorOf([] { ParseBool("on"); }), "expected true or false (got 'on')");
+  EXPECT_EQ(ParseLogLevel("WARNING"), LogLevel::kWarn);
+  EXPECT_EQ(ParseLogLevel("trace"), LogLevel::kTrace);
+  EXPECT_EQ(ParseLogFormat("Json"), LogFormat::kJson);
+  EXPECT_EQ(ParseAlertMetric("p99_latency"), AlertMetric::kP99Latency);
+  EXPECT_EQ(ParseSeverity("critical"), Severity::kCritical);
+  EXPECT_EQ(ParseSanitizeMode("redact"), SanitizeMode::kRedact);
+  EXPECT_EQ(ToString(AlertMetric::kJobFailureRate), "job_failure_rate");
+  EXPECT_EQ(ToString(LogLevel::kWarn), "warn");
+}
+
+TEST(ScalarTest, QuoteEscapesAndTruncates) {
+  EXPECT_EQ(Quote("a\tb\n\x01"), "'a\\tb\\n\\x01'");
+  EXPECT_EQ(Quote(std::string(100, 'x')), "'" + std::string(64, 'x') + "...'");
+}
+
+TEST(ExpandTest, Forms) {
+  EnvGetter env = MapEnv({{"A", "1"}, {"EMPTY", ""}});
+  EXPECT_EQ(ExpandVariables("x${A}y", env), "x1y");
+  EXPECT_EQ(ExpandVariables("${A}${A}", env), "11");
+  EXPECT_EQ(ExpandVariables("${B:-two}", env), "two");
+  EXPECT_EQ(ExpandVariables("${EMPTY:-dflt}", env), "dflt");
+  EXPECT_EQ(ExpandVariables("${EMPTY}", env), "");
+  EXPECT_EQ(ExpandVariables("${B:-}", env), "");
+  EXPECT_EQ(ExpandVariables("${B:-a:-b}", env), "a:-b");
+  EXPECT_EQ(ExpandVariables("$${A}", env), "${A}");
+  EXPECT_EQ(ExpandVariables("pa$$word $A $", env), "pa$$word $A $");
+  EXPECT_EQ(ErrorOf([&] { ExpandVariables("${B}", env); }),
+            "environment variable 'B' is not set (use ${B:-default} for a default)");
+  EXPECT_EQ(ErrorOf([&] { ExpandVariables("${}", env); }),
+            "invalid variable name '' (expected letters, digits and '_', as in ${NAME} or "
+            "${NAME:-DEFAULT})");
+  std::vector<std::string> unset;
+  EXPECT_EQ(ExpandVariables("${RESPSCOPE_ADMIN_TOKEN}", env, &unset), "");
+  EXPECT_EQ(unset, std::vector<std::string>{"RESPSCOPE_ADMIN_TOKEN"});
+}
+
+TEST(EnvOverrideTest, AppliesEachVariable) {
+  Config c;
+  ApplyEnvOverrides(c, MapEnv({{"RESPSCOPE_UPSTREAM", "rediss://db:7000"},
+                               {"RESPSCOPE_LISTEN", "0.0.0.0:7001"},
+                               {"RESPSCOPE_ADMIN", "[::1]:7002"},
+                               {"RESPSCOPE_ADMIN_TOKEN", "tok"}}));
+  EXPECT_EQ(c.upstream.ToString(), "rediss://db:7000");
+  EXPECT_EQ(c.listen, (HostPort{"0.0.0.0", 7001}));
+  EXPECT_EQ(c.admin.listen, (HostPort{"::1", 7002}));
+  EXPECT_EQ(c.admin.token, "tok");
+  EXPECT_EQ(c.origins.upstream, "RESPSCOPE_UPSTREAM");
+  EXPECT_EQ(c.origins.listen, "RESPSCOPE_LISTEN");
+  EXPECT_EQ(c.origins.admin_listen, "RESPSCOPE_ADMIN");
+  EXPECT_EQ(c.origins.admin_token, "RESPSCOPE_ADMIN_TOKEN");
+}
+
+TEST(EnvOverrideTest, EmptyVariablesAreIgnored) {
+  Config c;
+  c.admin.token = "from-file";
+  ApplyEnvOverrides(c, MapEnv({{"RESPSCOPE_ADMIN_TOKEN", ""}, {"RESPSCOPE_LISTEN", ""}}));
+  EXPECT_EQ(c.admin.token, "from-file");
+  EXPECT_EQ(c.listen, (HostPort{"127.0.0.1", 6380}));
+  EXPECT_EQ(c.origins.listen, "default");
+}
+
+TEST(EnvOverrideTest, ErrorsNameTheVariable) {
+  Config c;
+  EXPECT_EQ(ErrorOf([&] {
+              ApplyEnvOverrides(c, MapEnv({{"RESPSCOPE_LISTEN", "x"}}));
+            }),
+            "RESPSCOPE_LISTEN: expected HOST:PORT like 127.0.0.1:6380 or [::1]:6380 (got 'x')");
+  EXPECT_EQ(ErrorOf([&] {
+              ApplyEnvOverrides(c, MapEnv({{"RESPSCOPE_UPSTREAM", "ftp://a"}}));
+            }),
+            "RESPSCOPE_UPSTREAM: invalid URL: unsupported scheme 'ftp' (expected redis, rediss or "
+            "unix)");
+  EXPECT_EQ(ErrorOf([&] {
+              ApplyEnvOverrides(c, MapEnv({{"RESPSCOPE_ADMIN", "[::1]"}}));
+            }),
+            "RESPSCOPE_ADMIN: expected HOST:PORT like 127.0.0.1:6380 or [::1]:6380 (got "
+            "'[::1]')");
+  EXPECT_EQ(ErrorOf([&] {
+              ApplyEnvOverrides(c, MapEnv({{"RESPSCOPE_ADMIN_TOKEN", "tok\n"}}));
+            }),
+            "RESPSCOPE_ADMIN_TOKEN: the token contains a line break (a secret file with a "
+            "trailing newline?)");
+}
+
+}  // namespace
+}  // namespace respscope::config
