@@ -1,10 +1,12 @@
 #include "analytics/patterns/sanitizer.h"
 
-#include <openssl/core_names.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
+// SHA256_Init/Update/Final are deprecated in OpenSSL 3 in favour of EVP, but EVP_MAC
+// allocates on every re-initialisation; the plain SHA256_CTX copies below do not.
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 #include <cmath>
+#include <cstring>
 #include <stdexcept>
 
 #include "analytics/patterns/glob.h"
@@ -27,42 +29,46 @@ size_t Utf8Cut(std::string_view s, size_t max) {
 
 }  // namespace
 
-Sanitizer::Sanitizer() { out_.reserve(512); }
+// HMAC (RFC 2104) with SHA-256: H((K ^ opad) || H((K ^ ipad) || m)). The states after
+// absorbing K ^ ipad and K ^ opad are computed once; each hash copies them (plain structs).
+struct Sanitizer::HmacState {
+  SHA256_CTX inner;
+  SHA256_CTX outer;
+};
 
-Sanitizer::~Sanitizer() { EVP_MAC_CTX_free(mac_); }
+Sanitizer::Sanitizer() : hmac_(std::make_unique<HmacState>()) { out_.reserve(512); }
+
+Sanitizer::~Sanitizer() = default;
 
 void Sanitizer::Bind(const KeyRules& rules) {
   rules_ = &rules;
-  EVP_MAC_CTX_free(mac_);
-  mac_ = nullptr;
-  EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  if (mac == nullptr) throw std::runtime_error("OpenSSL HMAC unavailable");
-  mac_ = EVP_MAC_CTX_new(mac);
-  EVP_MAC_free(mac);  // the context keeps its own reference
-  char digest[] = "SHA256";
-  OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                         OSSL_PARAM_construct_end()};
+  unsigned char block[SHA256_CBLOCK] = {};
   const std::string& key = rules.hash_key();
-  if (mac_ == nullptr ||
-      EVP_MAC_init(mac_, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
-                   params) != 1) {
-    throw std::runtime_error("HMAC-SHA256 init failed");
+  if (key.size() > SHA256_CBLOCK) {
+    SHA256(reinterpret_cast<const unsigned char*>(key.data()), key.size(), block);
+  } else {
+    std::memcpy(block, key.data(), key.size());
   }
+  unsigned char pad[SHA256_CBLOCK];
+  for (int i = 0; i < SHA256_CBLOCK; ++i) pad[i] = block[i] ^ 0x36;
+  SHA256_Init(&hmac_->inner);
+  SHA256_Update(&hmac_->inner, pad, sizeof(pad));
+  for (int i = 0; i < SHA256_CBLOCK; ++i) pad[i] = block[i] ^ 0x5c;
+  SHA256_Init(&hmac_->outer);
+  SHA256_Update(&hmac_->outer, pad, sizeof(pad));
   double rate = rules.sanitize_options().sample_rate;
   sample_all_ = rate >= 1.0;
   sample_threshold_ = rate <= 0.0 ? 0 : static_cast<uint64_t>(std::ldexp(rate, 64));
 }
 
 std::string_view Sanitizer::KeyedHash(std::string_view bytes) {
-  unsigned char md[32];
-  size_t len = 0;
-  // A NULL key re-initialises with the key given in Bind() without reallocating.
-  if (EVP_MAC_init(mac_, nullptr, 0, nullptr) != 1 ||
-      EVP_MAC_update(mac_, reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()) !=
-          1 ||
-      EVP_MAC_final(mac_, md, &len, sizeof(md)) != 1 || len < 8) {
-    return "hash-error";  // never expected; still never the raw key
-  }
+  unsigned char inner_md[SHA256_DIGEST_LENGTH], md[SHA256_DIGEST_LENGTH];
+  SHA256_CTX ctx = hmac_->inner;
+  SHA256_Update(&ctx, bytes.data(), bytes.size());
+  SHA256_Final(inner_md, &ctx);
+  ctx = hmac_->outer;
+  SHA256_Update(&ctx, inner_md, sizeof(inner_md));
+  SHA256_Final(md, &ctx);
   static constexpr char kHex[] = "0123456789abcdef";
   for (int i = 0; i < 8; ++i) {
     hex_[2 * i] = kHex[md[i] >> 4];

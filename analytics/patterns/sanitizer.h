@@ -11,7 +11,7 @@
 //
 // Thread: not thread-safe; one per recorder shard. Returned views point into an internal
 // buffer and stay valid until the next call on the same Sanitizer. No allocation per call in
-// steady state (the HMAC context is created once per Bind()).
+// steady state: HMAC-SHA256 runs from inner/outer SHA-256 states precomputed in Bind().
 #pragma once
 
 #include <cstdint>
@@ -20,7 +20,7 @@
 
 #include "analytics/patterns/key_rules.h"
 
-typedef struct evp_mac_ctx_st EVP_MAC_CTX;
+#include <memory>
 
 namespace respscope::patterns {
 
@@ -57,8 +57,9 @@ class Sanitizer {
   void AppendPrintable(std::string_view in, size_t max_bytes);
   void AppendErrorWords(std::string_view line);
 
+  struct HmacState;
   const KeyRules* rules_ = nullptr;
-  EVP_MAC_CTX* mac_ = nullptr;
+  std::unique_ptr<HmacState> hmac_;
   uint64_t sample_threshold_ = ~uint64_t{0};
   bool sample_all_ = true;
   uint64_t rng_ = 0x9E3779B97F4A7C15ull;
