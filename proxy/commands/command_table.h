@@ -114,11 +114,9 @@ class CommandTable {
   // have parent 0 and leaf = name; subcommands have their container's id and leaf = the part
   // after '|'. Both lookups of "CLIENT SETNAME" thus hash a short name. No allocation.
   struct Slot {
-    uint64_t head = 0;    // first 8 bytes of the leaf, zero padded: most leaves fit whole
-    uint16_t tag = 0;     // high bits of the hash
-    uint16_t id = 0;      // 0 = empty (id 0, "other", is never indexed)
-    uint16_t parent = 0;
-    uint8_t len = 0;      // leaf length (at most 64)
+    uint64_t head = 0;  // first 8 bytes of the leaf, lowercase, zero padded
+    uint64_t meta = 0;  // bits 0-15 hash tag, 16-31 parent, 32-39 leaf length (<= 64),
+                        // 48-63 id; 0 = empty (id 0, "other", is never indexed)
   };
 
   CommandTable() = default;
@@ -126,7 +124,9 @@ class CommandTable {
   // subcommand whose container is missing gets one. Builds by_name_ and slots_.
   static std::shared_ptr<const CommandTable> FromInfos(std::vector<CommandInfo> infos);
   // Id of (parent, leaf in any case), 0 when unknown. leaf.size() is 1..kMaxNameLength.
+  // Probe() handles leaves of up to 8 bytes inline and hands longer ones to ProbeLong().
   uint16_t Probe(uint16_t parent, std::string_view leaf) const;
+  uint16_t ProbeLong(uint16_t parent, std::string_view leaf) const;
 
   std::vector<CommandInfo> commands_;
   // lowercase name -> id; subcommands under "container|sub". Off the hot path (building,

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -11,14 +12,12 @@
 
 #include <chrono>
 #include <cstddef>
-#include <new>
 #include <cstdlib>
+#include <new>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "proxy/commands/commands_tsv.h"
 
@@ -127,6 +126,14 @@ TEST(Find, OtherIsIdZero) {
   EXPECT_EQ(&Table().Find("gett", {}), &other);
   EXPECT_EQ(&Table().Find(std::string(10000, 'g'), "x"), &other);
   EXPECT_EQ(&Table().Find(std::string_view("g\0t", 3), {}), &other);
+  EXPECT_EQ(&Table().Find(std::string_view("get\0", 4), {}), &other);
+  EXPECT_EQ(&Table().Find(std::string_view("evalsha\0", 8), {}), &other);
+  EXPECT_EQ(&Table().Find(std::string_view("zrangebyscore\0", 14), {}), &other);
+  // Bytes next to 'A'..'Z' and with the high bit set are not letters.
+  EXPECT_EQ(&Table().Find("\xC7\xC5\xD4", {}), &other);  // "GET" | 0x80
+  EXPECT_EQ(&Table().Find("@ET", {}), &other);
+  EXPECT_EQ(&Table().Find("GE[", {}), &other);
+  EXPECT_EQ(&Table().Find("ZRANGEBYSCOR\xC5", {}), &other);
   // A subcommand is only reachable through its container, as in Redis.
   EXPECT_EQ(&Table().Find("client|setname", {}), &other);
   EXPECT_EQ(&Table().Find("client|", "setname"), &other);
@@ -144,8 +151,7 @@ TEST(Find, ResolvesSubcommands) {
   EXPECT_EQ(Table().Find("CLIENT", "SetName").name, "client|setname");
   EXPECT_EQ(Table().Find("config", "GET").name, "config|get");
   EXPECT_EQ(Table().Find("XINFO", "stream").name, "xinfo|stream");
-  EXPECT_EQ(Table().Find("cluster", "COUNT-FAILURE-REPORTS").name,
-            "cluster|count-failure-reports");
+  EXPECT_EQ(Table().Find("cluster", "COUNT-FAILURE-REPORTS").name, "cluster|count-failure-reports");
   // Unknown or missing subcommand: the container itself.
   const CommandInfo& client = Table().Find("client", "nosuch");
   EXPECT_EQ(client.name, "client");
@@ -167,6 +173,9 @@ TEST(Find, EveryEntryIsFoundByItsNameAndId) {
     std::string upper = c.name;
     for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     EXPECT_EQ(&Named(upper), &c) << upper;
+    std::string mixed = c.name;
+    for (size_t i = 0; i < mixed.size(); i += 2) mixed[i] = upper[i];
+    EXPECT_EQ(&Named(mixed), &c) << mixed;
   }
 }
 
@@ -225,8 +234,7 @@ TEST(KeyIndices, StreamsKeyword) {
   EXPECT_EQ(Keys({"XREAD", "COUNT", "2", "STREAMS", "s1", "s2", "0", "0"}), Idx({4, 5}));
   EXPECT_EQ(Keys({"xread", "block", "0", "streams", "s1", "s2", "$", "$"}), Idx({4, 5}));
   EXPECT_EQ(Keys({"XREAD", "StReAmS", "a", "b", "c", "1", "2", "3"}), Idx({2, 3, 4}));
-  EXPECT_EQ(Keys({"XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "s1", ">"}),
-            Idx({7}));
+  EXPECT_EQ(Keys({"XREADGROUP", "GROUP", "g", "c", "COUNT", "1", "STREAMS", "s1", ">"}), Idx({7}));
   // A group named "streams" is not the keyword: the search starts after GROUP g c.
   EXPECT_EQ(Keys({"XREADGROUP", "GROUP", "streams", "c", "STREAMS", "s1", "s2", ">", ">"}),
             Idx({5, 6}));
@@ -434,17 +442,19 @@ std::string Bulk(std::string_view s) {
 
 // GET in RESP2, Redis 7 layout.
 const std::string kGetResp2 =
-    "*10\r\n" + Bulk("get") + ":2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n"
+    "*10\r\n" + Bulk("get") +
+    ":2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n"
     "*1\r\n+@read\r\n*0\r\n"
-    "*1\r\n*6\r\n" + Bulk("flags") + "*1\r\n+RO\r\n" + Bulk("begin_search") +
-    "*4\r\n" + Bulk("type") + Bulk("index") + Bulk("spec") + "*2\r\n" + Bulk("index") +
-    ":1\r\n" + Bulk("find_keys") + "*4\r\n" + Bulk("type") + Bulk("range") + Bulk("spec") +
-    "*6\r\n" + Bulk("lastkey") + ":0\r\n" + Bulk("keystep") + ":1\r\n" + Bulk("limit") +
-    ":0\r\n*0\r\n";
+    "*1\r\n*6\r\n" +
+    Bulk("flags") + "*1\r\n+RO\r\n" + Bulk("begin_search") + "*4\r\n" + Bulk("type") +
+    Bulk("index") + Bulk("spec") + "*2\r\n" + Bulk("index") + ":1\r\n" + Bulk("find_keys") +
+    "*4\r\n" + Bulk("type") + Bulk("range") + Bulk("spec") + "*6\r\n" + Bulk("lastkey") + ":0\r\n" +
+    Bulk("keystep") + ":1\r\n" + Bulk("limit") + ":0\r\n*0\r\n";
 
 // XREAD in RESP3: maps, sets, an attribute, a verbatim string.
 const std::string kXreadResp3 =
-    "*10\r\n" + Bulk("xread") + ":-4\r\n~3\r\n+readonly\r\n+blocking\r\n+movablekeys\r\n"
+    "*10\r\n" + Bulk("xread") +
+    ":-4\r\n~3\r\n+readonly\r\n+blocking\r\n+movablekeys\r\n"
     ":0\r\n:0\r\n:0\r\n~1\r\n+@read\r\n*0\r\n"
     "*1\r\n%3\r\n+flags\r\n~1\r\n+RO\r\n+begin_search\r\n|1\r\n+ttl\r\n:3\r\n"
     "%2\r\n+type\r\n=11\r\ntxt:keyword\r\n+spec\r\n%2\r\n+keyword\r\n+STREAMS\r\n"
@@ -452,15 +462,22 @@ const std::string kXreadResp3 =
     ":-1\r\n+keystep\r\n:1\r\n+limit\r\n:2\r\n*0\r\n";
 
 // A container with one subcommand, key spec with a keynum and an unknown spec.
-const std::string kObjectResp2 =
-    "*10\r\n" + Bulk("OBJECT") + ":-2\r\n*0\r\n:0\r\n:0\r\n:0\r\n*0\r\n*0\r\n*0\r\n"
-    "*1\r\n*10\r\n" + Bulk("object|encoding") + ":3\r\n*1\r\n+readonly\r\n:2\r\n:2\r\n:1\r\n"
-    "*0\r\n*0\r\n*1\r\n*4\r\n" + Bulk("begin_search") + "*4\r\n+type\r\n+index\r\n+spec\r\n"
-    "*2\r\n+index\r\n:2\r\n" + Bulk("find_keys") + "*4\r\n+type\r\n+range\r\n+spec\r\n"
-    "*6\r\n+lastkey\r\n:0\r\n+keystep\r\n:1\r\n+limit\r\n:0\r\n*0\r\n";
+const std::string kObjectResp2 = "*10\r\n" + Bulk("OBJECT") +
+                                 ":-2\r\n*0\r\n:0\r\n:0\r\n:0\r\n*0\r\n*0\r\n*0\r\n"
+                                 "*1\r\n*10\r\n" +
+                                 Bulk("object|encoding") +
+                                 ":3\r\n*1\r\n+readonly\r\n:2\r\n:2\r\n:1\r\n"
+                                 "*0\r\n*0\r\n*1\r\n*4\r\n" +
+                                 Bulk("begin_search") +
+                                 "*4\r\n+type\r\n+index\r\n+spec\r\n"
+                                 "*2\r\n+index\r\n:2\r\n" +
+                                 Bulk("find_keys") +
+                                 "*4\r\n+type\r\n+range\r\n+spec\r\n"
+                                 "*6\r\n+lastkey\r\n:0\r\n+keystep\r\n:1\r\n+limit\r\n:0\r\n*0\r\n";
 
 const std::string kSortResp2 =
-    "*10\r\n" + Bulk("sort") + ":-2\r\n*2\r\n+write\r\n+movablekeys\r\n:1\r\n:1\r\n:1\r\n"
+    "*10\r\n" + Bulk("sort") +
+    ":-2\r\n*2\r\n+write\r\n+movablekeys\r\n:1\r\n:1\r\n:1\r\n"
     "*0\r\n*0\r\n*1\r\n*4\r\n+begin_search\r\n*4\r\n+type\r\n+unknown\r\n+spec\r\n*0\r\n"
     "+find_keys\r\n*4\r\n+type\r\n+unknown\r\n+spec\r\n*0\r\n*0\r\n";
 
@@ -532,17 +549,18 @@ TEST(FromCommandReply, MalformedRepliesFail) {
       "*1\r\n?\r\n",
       "*1\r\n@1\r\n",
       "*1\r\n_x\r\n",
-      "*0\r\n",                            // no command at all
-      "*1\r\n_\r\n",                      // COMMAND INFO of one unknown name
+      "*0\r\n",       // no command at all
+      "*1\r\n_\r\n",  // COMMAND INFO of one unknown name
       "-ERR unknown command\r\n",
       "+OK\r\n",
       ":1\r\n",
-      "*0\r\n*0\r\n",                      // trailing bytes
-      "*1\r\n*3\r\n" + Bulk("get") + ":2\r\n*0\r\n",                      // entry too short
+      "*0\r\n*0\r\n",                                                   // trailing bytes
+      "*1\r\n*3\r\n" + Bulk("get") + ":2\r\n*0\r\n",                    // entry too short
       "*1\r\n*6\r\n" + Bulk("get") + "+2\r\n*0\r\n:0\r\n:0\r\n:0\r\n",  // arity not integer
-      "*1\r\n*6\r\n:1\r\n:2\r\n*0\r\n:0\r\n:0\r\n:0\r\n",              // name not string
+      "*1\r\n*6\r\n:1\r\n:2\r\n*0\r\n:0\r\n:0\r\n:0\r\n",               // name not string
       "*1\r\n*10\r\n" + Bulk("get") + ":2\r\n*0\r\n:0\r\n:0\r\n:0\r\n*0\r\n*0\r\n:5\r\n*0\r\n",
-      "*1\r\n*10\r\n" + Bulk("get") + ":2\r\n*0\r\n:0\r\n:0\r\n:0\r\n*0\r\n*0\r\n*1\r\n*0\r\n*0\r\n",
+      "*1\r\n*10\r\n" + Bulk("get") +
+          ":2\r\n*0\r\n:0\r\n:0\r\n:0\r\n*0\r\n*0\r\n*1\r\n*0\r\n*0\r\n",
       "*1\r\n*10\r\n" + Bulk("") + ":2\r\n*0\r\n:0\r\n:0\r\n:0\r\n*0\r\n*0\r\n*0\r\n*0\r\n",
       deep,
       attrs,
@@ -688,8 +706,8 @@ class RedisServer {
 
   static bool Exchange(int fd, const std::string& request, const std::string& marker,
                        std::string* reply) {
-    const std::string echo = "*2\r\n$4\r\nECHO\r\n$" + std::to_string(marker.size()) + "\r\n" +
-                             marker + "\r\n";
+    const std::string echo =
+        "*2\r\n$4\r\nECHO\r\n$" + std::to_string(marker.size()) + "\r\n" + marker + "\r\n";
     const std::string tail = "$" + std::to_string(marker.size()) + "\r\n" + marker + "\r\n";
     const std::string out = request + echo;
     if (send(fd, out.data(), out.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(out.size())) {

@@ -60,8 +60,8 @@ bool ParseIntIn(std::string_view s, int lo, int hi, int* out) {
 
 // "NAME(a,b,c)" -> args; false when the shape is wrong.
 bool ParseCall(std::string_view s, std::string_view name, std::vector<std::string_view>* args) {
-  if (s.size() < name.size() + 2 || s.substr(0, name.size()) != name ||
-      s[name.size()] != '(' || s.back() != ')') {
+  if (s.size() < name.size() + 2 || s.substr(0, name.size()) != name || s[name.size()] != '(' ||
+      s.back() != ')') {
     return false;
   }
   *args = Split(s.substr(name.size() + 1, s.size() - name.size() - 2), ',');
@@ -137,10 +137,12 @@ bool ParseLookup(std::string_view s, LookupKind* out) {
     LookupKind kind;
   };
   static constexpr Entry kLookups[] = {
-      {"none", LookupKind::kNone},           {"nil", LookupKind::kNilIsMiss},
+      {"none", LookupKind::kNone},
+      {"nil", LookupKind::kNilIsMiss},
       {"element_nil", LookupKind::kElementNilIsMiss},
       {"fields_nil", LookupKind::kFieldsNilIsMiss},
-      {"empty", LookupKind::kEmptyIsMiss},   {"zero", LookupKind::kZeroIsMiss},
+      {"empty", LookupKind::kEmptyIsMiss},
+      {"zero", LookupKind::kZeroIsMiss},
       {"count", LookupKind::kCountKeys},
   };
   for (const Entry& e : kLookups) {
