@@ -268,8 +268,13 @@ HttpResponse AdminServer::Route(const HttpRequest& request) {
       {"/api/v1/patterns", &PatternsJson}, {"/api/v1/hotkeys", &HotKeysJson},
       {"/api/v1/slowlog", &SlowLogJson},   {"/api/v1/clients", &ClientsJson}};
   if (auto it = kApi.find(path); it != kApi.end()) {
+    // Read-your-writes for API users: re-merge when the periodic snapshot is older than
+    // 200 ms (cheap next to an HTTP round trip; never touches the data path).
     auto snapshot = engine_.Current();
-    if (snapshot->sequence == 0) snapshot = engine_.Refresh();
+    int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count();
+    if (snapshot->sequence == 0 || now_ms - snapshot->wall_ms > 200) snapshot = engine_.Refresh();
     return Json(200, it->second(*snapshot));
   }
   HttpHandler best;

@@ -111,7 +111,6 @@ TEST(AdminServer, EndpointsOverRealSocket) {
   EXPECT_EQ(r.body.find("session:abc"), std::string::npos);
   std::string metrics_text = r.body;
 
-  f.engine->Refresh(true);
   r = c.Get("/api/v1/overview");
   ASSERT_EQ(r.status, 200);
   auto overview = boost::json::parse(r.body).as_object();
