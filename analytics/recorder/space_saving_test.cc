@@ -78,7 +78,7 @@ TEST(SpaceSaving, ChurnKeepsHashTableConsistent) {
   // again (a duplicate slot for one key would show up twice).
   SpaceSaving ss(16);
   std::mt19937_64 rng(3);
-  for (int i = 0; i < 100'000; ++i) ss.Offer("k" + std::to_string(rng() % 64), 0);
+  for (int i = 0; i < 100'000; ++i) ss.Offer(std::string("k").append(std::to_string(rng() % 64)), 0);
   std::vector<SpaceSaving::Item> items;
   uint64_t min_count = 0;
   ss.ReadInto(items, min_count);
