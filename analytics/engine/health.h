@@ -17,11 +17,15 @@ namespace respscope::engine {
 int ComputeHealth(const Rates& recent, double slow_threshold_ms, bool upstream_up,
                   std::vector<std::string>* reasons);
 
+// Mapped by the app from config::AlertRule: selector = pattern (or queue for
+// job_failure_rate), above = (comparison == kAbove), for_ms/cooldown_ms from the durations.
+// Every metric is evaluated over the engine's recent window (one minute).
 struct AlertRule {
   std::string name;
   std::string metric;         // hit_rate | error_rate | p99_latency | job_failure_rate
   std::string selector = "*"; // glob over patterns (hit_rate) or queues (job_failure_rate);
-                              // error_rate and p99_latency are global
+                              // error_rate and p99_latency are evaluated globally for now
+                              // (errors are not counted per pattern)
   bool above = true;          // fire when value > threshold (false: value < threshold)
   double threshold = 0;       // ratio for rates, seconds for p99_latency
   int64_t for_ms = 0;         // condition must hold this long
