@@ -1,0 +1,176 @@
+"""Upstream faults and client limits:
+
+- upstream unreachable (nothing listening; connect timeout): one error reply naming respscope
+  and the upstream, then a close;
+- redis-server SIGKILLed in the middle of a pipelined load from several raw-socket clients
+  with distinct keys and values: respscope survives, every client gets a close, no byte reaches
+  the wrong client (each byte checked against that connection's own commands); a client that
+  connects while Redis is down gets the error reply; after Redis restarts on the same port new
+  connections work;
+- limits.max_clients: 5: the 6th client gets "-ERR max number of clients reached".
+"""
+import signal
+import socket
+import sys
+import time
+import unittest
+
+import harness
+from loadgen import PipelineClient, kv_commands, until, wait_all
+
+
+def read_until_close(port, send=b"", timeout=5.0):
+    """Bytes received until the server closes, then b'<reset>' if the close was a reset (as
+    with Redis itself, closing a socket with unread input resets it), or b'<open>' if the
+    connection was still open at the timeout."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        if send:
+            s.sendall(send)
+        data = b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                return data + b"<reset>"
+            except socket.timeout:
+                break
+            if not chunk:
+                return data
+            data += chunk
+        return data + b"<open>"
+    finally:
+        s.close()
+
+
+class UpstreamUnreachable(unittest.TestCase):
+    def test_nothing_listening(self):
+        port = harness.free_port()
+        with harness.Respscope("redis://127.0.0.1:%d" % port) as rs:
+            for send in (b"", harness.resp_command("PING")):
+                data = read_until_close(rs.port, send)
+                print("unreachable upstream ->", data)
+                self.assertRegex(data, rb"^-ERR respscope: [^\r\n]*127\.0\.0\.1:%d[^\r\n]*"
+                                       rb"\r\n(<reset>)?$" % port, "one error reply, a close")
+            self.assertTrue(rs.alive())
+            self.assertEqual(rs.stop(), 0)
+
+    def test_connect_timeout(self):
+        # A loopback listener that never accepts, its accept queue full: SYNs are dropped, so
+        # respscope's upstream connect hangs until limits.connect_timeout.
+        lst = socket.socket()
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(0)
+        port = lst.getsockname()[1]
+        fillers = []
+        for _ in range(4):
+            f = socket.socket()
+            f.setblocking(False)
+            f.connect_ex(("127.0.0.1", port))
+            fillers.append(f)
+        time.sleep(0.2)
+        try:
+            with harness.Respscope("redis://127.0.0.1:%d" % port,
+                                   config_text="limits: {connect_timeout: 300ms}\n") as rs:
+                t0 = time.monotonic()
+                data = read_until_close(rs.port, harness.resp_command("PING"), timeout=8)
+                took = time.monotonic() - t0
+                print("connect timeout -> %r after %.2fs" % (data, took))
+                self.assertRegex(data, rb"^-ERR respscope: [^\r\n]*127\.0\.0\.1:%d[^\r\n]*"
+                                       rb"timeout[^\r\n]*\r\n(<reset>)?$" % port)
+                self.assertLess(took, 5.0)
+        finally:
+            for f in fillers:
+                f.close()
+            lst.close()
+
+
+class MaxClients(unittest.TestCase):
+    def test_sixth_client_refused(self):
+        with harness.Redis() as redis, harness.Respscope(
+                redis.url(), config_text="limits: {max_clients: 5}\n") as rs:
+            # The harness's own start-up probe connection may still hold a slot for a few
+            # milliseconds (its close is seen once its upstream connection is up): retry.
+            clients = []
+
+            def five_accepted():
+                for c in clients:
+                    c.close()
+                clients[:] = [harness.RawClient(rs.port) for _ in range(5)]
+                for c in clients:
+                    c.send(harness.resp_command("PING"))
+                return all(c.read_frames(1) == [b"+PONG\r\n"] for c in clients)
+            self.assertTrue(until(five_accepted, 5), "5 clients accepted with max_clients 5")
+            data = read_until_close(rs.port, harness.resp_command("PING"))
+            print("6th client ->", data)
+            # Redis itself answers exactly so (and resets, having not read the PING).
+            self.assertRegex(data, rb"^-ERR max number of clients reached\r\n(<reset>)?$")
+            for c in clients:  # the five still work
+                c.send(harness.resp_command("ECHO", "alive"))
+                self.assertEqual(c.read_frames(1), [b"$5\r\nalive\r\n"])
+            clients.pop().close()
+
+            def sixth_works():
+                d = read_until_close(rs.port, harness.resp_command("PING") +
+                                     harness.resp_command("QUIT"))
+                return d == b"+PONG\r\n+OK\r\n"
+            self.assertTrue(until(sixth_works, 5), "a slot freed by a close is reusable")
+            for c in clients:
+                c.close()
+
+
+class RedisKilledUnderLoad(unittest.TestCase):
+    def test_sigkill_mid_pipeline(self):
+        redis = harness.Redis()
+        port = redis.port
+        rs = harness.Respscope(redis.url())
+        try:
+            clients = [PipelineClient(rs.port, kv_commands(i), name="client%d" % i)
+                       for i in range(8)]
+            for c in clients:
+                c.start()
+            self.assertTrue(until(lambda: all(c.replies > 200 for c in clients), 15),
+                            [c.summary() for c in clients])
+            redis.stop(signal.SIGKILL)
+            stuck = wait_all(clients, 15)
+            for c in clients:
+                print(c.summary())
+            self.assertEqual(stuck, [], "clients not closed after redis died")
+            for c in clients:
+                self.assertIsNone(c.mismatch, c.summary())
+                self.assertIn(c.ended, ("eof", "reset"), c.summary())
+            self.assertTrue(rs.alive(), "respscope died:\n" + rs.log()[-2000:])
+
+            # While Redis is down: the error reply, then a close.
+            data = read_until_close(rs.port, harness.resp_command("PING"))
+            print("while redis is down ->", data)
+            self.assertRegex(data, rb"^-ERR respscope: [^\r\n]*:%d[^\r\n]*\r\n(<reset>)?$"
+                             % port)
+
+            redis = harness.Redis(port=port)
+            c = harness.RawClient(rs.port)
+            c.send(harness.resp_command("SET", "after", "restart") + harness.resp_command("GET", "after"))
+            self.assertEqual(c.read_frames(2), [b"+OK\r\n", b"$7\r\nrestart\r\n"])
+            c.close()
+            again = [PipelineClient(rs.port, kv_commands(100 + i), name="after%d" % i)
+                     for i in range(4)]
+            for a in again:
+                a.start()
+            self.assertTrue(until(lambda: all(a.replies > 200 for a in again), 15))
+            for a in again:
+                a.stop_sending.set()
+            self.assertEqual(wait_all(again, 15), [])
+            for a in again:
+                print(a.summary())
+                self.assertIsNone(a.mismatch, a.summary())
+                self.assertEqual(a.ended, "stopped", a.summary())
+            self.assertEqual(rs.stop(), 0)
+        finally:
+            rs.stop()
+            redis.stop()
+
+
+if __name__ == "__main__":
+    prog = unittest.main(exit=False, verbosity=2)
+    sys.exit(0 if prog.result.wasSuccessful() else 1)
