@@ -7,8 +7,11 @@
 namespace respscope::engine {
 
 const std::vector<double>& JobDurationBounds() {
-  static const std::vector<double> kBounds = {0.01, 0.05, 0.1, 0.5, 1,   2.5,  5,
-                                              10,   30,   60,  300, 900, 3600};
+  // The same bounds as analytics/jobs (kJobDurationBucketsSeconds), so that the job
+  // tracker's histograms are exported bucket for bucket.
+  static const std::vector<double> kBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                              0.5,   1,    2.5,   5,    10,  30,
+                                              60,    120,  300,   600,  1800, 3600};
   return kBounds;
 }
 

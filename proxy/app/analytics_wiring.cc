@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <boost/json.hpp>
+#include <map>
 #include <condition_variable>
 #include <cstdlib>
 #include <mutex>
@@ -10,6 +12,7 @@
 
 #include "analytics/admin/server.h"
 #include "analytics/engine/engine.h"
+#include "analytics/jobs/job_tracker.h"
 #include "analytics/patterns/key_rules.h"
 #include "analytics/recorder/recorder.h"
 #include "config/loader.h"
@@ -66,6 +69,32 @@ std::vector<engine::AlertRule> BuildAlerts(const config::Config& cfg) {
   return out;
 }
 
+// One IO thread's sink: the recorder shard, and the job tracker for the commands it wants
+// (scripts, and plain commands on the configured prefixes, which the tracker filters itself).
+class TeeSink : public analytics::ObservationSink {
+ public:
+  TeeSink(recorder::Recorder* recorder, analytics::jobs::JobTracker* jobs)
+      : recorder_(recorder), jobs_(jobs) {}
+  void Record(const analytics::Observation& o) override {
+    recorder_->Record(o);
+    if (jobs_ && !(o.flags & analytics::kObsNoReply)) jobs_->Record(o);
+  }
+  void OnEvent(analytics::SessionEvent e, uint64_t id) override { recorder_->OnEvent(e, id); }
+  void OnBytes(uint64_t in, uint64_t out) override { recorder_->OnBytes(in, out); }
+
+ private:
+  recorder::Recorder* recorder_;
+  analytics::jobs::JobTracker* jobs_;
+};
+
+engine::DurationHistogram ToEngine(const analytics::jobs::HistogramSnapshot& h) {
+  engine::DurationHistogram d;
+  d.counts = h.counts;
+  d.sum_seconds = h.sum;
+  d.count = h.count;
+  return d;
+}
+
 // "key:value" lines of INFO.
 uint64_t InfoField(const std::string& info, std::string_view field) {
   std::string needle = "\n" + std::string(field) + ":";
@@ -83,6 +112,13 @@ struct AnalyticsWiring::Impl {
   std::shared_ptr<patterns::RulesHub> hub;
   std::vector<std::shared_ptr<recorder::Recorder>> shards;
   std::vector<std::unique_ptr<NullSink>> null_sinks;
+  std::vector<std::unique_ptr<TeeSink>> tee_sinks;
+  std::unique_ptr<analytics::jobs::JobTracker> jobs;
+  std::mutex sanitizer_mu;  // the tracker's hook may be called from any IO thread
+  patterns::Sanitizer sanitizer;
+  std::shared_ptr<const patterns::KeyRules> sanitizer_rules;
+  std::mutex depth_mu;
+  std::map<std::string, std::map<std::string, int64_t>> depths;  // "prefix:queue" -> state -> n
   std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<admin::AdminServer> admin;
   net::Server* server = nullptr;
@@ -92,6 +128,53 @@ struct AnalyticsWiring::Impl {
   std::mutex mu;
   std::condition_variable cv;
   bool stop = false;
+
+  // Queue depth per state for every discovered queue, as BullMQ's getJobCounts() counts them.
+  void PollDepths(SideChannel& side) {
+    static const std::pair<const char*, const char*> kStates[] = {
+        {"waiting", "wait"},          {"active", "active"},       {"paused", "paused"},
+        {"delayed", "delayed"},       {"prioritized", "prioritized"},
+        {"completed", "completed"},   {"failed", "failed"},
+        {"waiting_children", "waiting-children"}};
+    std::map<std::string, std::map<std::string, int64_t>> fresh;
+    for (const auto& [prefix, queue] : jobs->Queues()) {
+      auto& states = fresh[prefix + ":" + queue];
+      for (const auto& [state, suffix] : kStates) {
+        std::string key = prefix + ":" + queue + ":" + suffix;
+        std::string type = side.CommandRaw({"TYPE", key});
+        std::string raw;
+        if (type.rfind("+list", 0) == 0) {
+          raw = side.CommandRaw({"LLEN", key});
+        } else if (type.rfind("+zset", 0) == 0) {
+          raw = side.CommandRaw({"ZCARD", key});
+        } else {
+          states.emplace(state, 0);
+          continue;
+        }
+        if (raw.size() > 1 && raw[0] == ':') states[state] += std::strtoll(raw.c_str() + 1, nullptr, 10);
+      }
+    }
+    std::lock_guard lock(depth_mu);
+    depths = std::move(fresh);
+  }
+
+  void PublishQueues() {
+    analytics::jobs::JobsSnapshot snap = jobs->Snapshot();
+    std::vector<engine::QueueMetrics> out;
+    std::lock_guard lock(depth_mu);
+    for (const auto& q : snap.queues) {
+      engine::QueueMetrics m;
+      m.queue = q.prefix == "bull" ? q.name : q.prefix + ":" + q.name;
+      for (size_t i = 0; i < q.transitions.size(); ++i) {
+        m.transitions[std::string(analytics::jobs::kTransitionNames[i])] = q.transitions[i];
+      }
+      m.wait = ToEngine(q.wait_seconds);
+      m.process = ToEngine(q.process_seconds);
+      if (auto it = depths.find(q.prefix + ":" + q.name); it != depths.end()) m.depth = it->second;
+      out.push_back(std::move(m));
+    }
+    engine->UpdateQueues(std::move(out));
+  }
 
   void InspectLoop() {
     SideChannel side(cfg.upstream, std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -112,6 +195,10 @@ struct AnalyticsWiring::Impl {
       }
       engine->UpdateRedis(info);
       engine->SetUpstreamUp(info.up);
+      if (jobs) {
+        if (info.up) PollDepths(side);
+        PublishQueues();
+      }
       if (server) server->SetUpstreamUp(info.up);
       lock.lock();
       cv.wait_for(lock, interval, [&] { return stop; });
@@ -133,6 +220,21 @@ AnalyticsWiring::AnalyticsWiring(const config::Config& cfg,
   }
   impl_->hub = std::make_shared<patterns::RulesHub>(BuildRules(cfg, impl_->hash_key));
 
+  if (cfg.bullmq.enabled) {
+    analytics::jobs::JobTrackerOptions jo;
+    jo.prefixes = cfg.bullmq.prefixes;
+    impl_->sanitizer_rules = impl_->hub->Get();
+    impl_->sanitizer.Bind(*impl_->sanitizer_rules);
+    Impl* impl = impl_.get();
+    // Failure reasons go through the same sanitiser as every other text respscope emits.
+    jo.sanitise_text = [impl](std::string_view text) {
+      std::lock_guard lock(impl->sanitizer_mu);
+      return std::string(impl->sanitizer.Error({}, text));
+    };
+    jo.audit_logger = spdlog::default_logger();
+    impl_->jobs = std::make_unique<analytics::jobs::JobTracker>(std::move(jo));
+  }
+
   recorder::RecorderOptions ro;
   ro.slow_threshold_ns = static_cast<uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(cfg.analytics.slow_command_threshold)
@@ -141,6 +243,8 @@ AnalyticsWiring::AnalyticsWiring(const config::Config& cfg,
   for (int i = 0; i < threads; ++i) {
     impl_->shards.push_back(std::make_shared<recorder::Recorder>(ro, impl_->hub));
     impl_->null_sinks.push_back(std::make_unique<NullSink>());
+    impl_->tee_sinks.push_back(
+        std::make_unique<TeeSink>(impl_->shards.back().get(), impl_->jobs.get()));
   }
 
   engine::EngineOptions eo;
@@ -167,7 +271,7 @@ std::vector<analytics::ObservationSink*> AnalyticsWiring::sinks() {
   std::vector<analytics::ObservationSink*> out;
   for (size_t i = 0; i < impl_->shards.size(); ++i) {
     if (impl_->enabled) {
-      out.push_back(impl_->shards[i].get());
+      out.push_back(impl_->tee_sinks[i].get());
     } else {
       out.push_back(impl_->null_sinks[i].get());
     }
@@ -190,6 +294,7 @@ void AnalyticsWiring::Start(net::Server* server) {
   ao.protect_metrics = impl_->cfg.admin.protect_metrics;
   impl_->admin = std::make_unique<admin::AdminServer>(ao, *impl_->engine,
                                                       [server] { return server->upstream_up(); });
+  if (impl_->jobs) AddJobRoutes();
   if (std::error_code ec = impl_->admin->Start()) {
     throw std::runtime_error("admin server on " + impl_->cfg.admin.listen.ToString() + ": " +
                              ec.message());
@@ -200,6 +305,101 @@ void AnalyticsWiring::Start(net::Server* server) {
   impl_->inspector = std::thread([this] { impl_->InspectLoop(); });
 }
 
+namespace {
+boost::json::object QueueJson(const analytics::jobs::QueueJobsSnapshot& q,
+                              const std::map<std::string, int64_t>* depth) {
+  boost::json::object o;
+  o["prefix"] = q.prefix;
+  o["name"] = q.name;
+  boost::json::object t;
+  for (size_t i = 0; i < q.transitions.size(); ++i) {
+    t[std::string(analytics::jobs::kTransitionNames[i])] = q.transitions[i];
+  }
+  o["transitions"] = std::move(t);
+  auto hist = [](const analytics::jobs::HistogramSnapshot& h) {
+    boost::json::object j;
+    j["count"] = h.count;
+    j["mean_seconds"] = h.count ? h.sum / static_cast<double>(h.count) : 0.0;
+    return j;
+  };
+  o["wait"] = hist(q.wait_seconds);
+  o["process"] = hist(q.process_seconds);
+  o["attempts"] = hist(q.attempts);
+  boost::json::object d;
+  if (depth) {
+    for (const auto& [state, n] : *depth) d[state] = n;
+  }
+  o["depth"] = std::move(d);
+  return o;
+}
+
+boost::json::object JobJson(const analytics::jobs::RecentJobSnapshot& j) {
+  boost::json::object o;
+  o["prefix"] = j.prefix;
+  o["queue"] = j.queue;
+  o["id"] = j.id;
+  o["name"] = j.name;
+  o["state"] = std::string(analytics::jobs::JobStateName(j.state));
+  o["added_ms"] = j.added_ms;
+  o["processed_ms"] = j.processed_ms;
+  o["finished_ms"] = j.finished_ms;
+  o["attempts"] = j.attempts;
+  o["failed_reason"] = j.failed_reason;
+  o["updated_ms"] = j.updated_unix_ms;
+  return o;
+}
+}  // namespace
+
+void AnalyticsWiring::AddJobRoutes() {
+  Impl* impl = impl_.get();
+  // /api/v1/queues and /api/v1/queues/{name} (name, or prefix:name for other prefixes).
+  impl_->admin->AddRoute("/api/v1/queues", [impl](const admin::HttpRequest& req) {
+    admin::HttpResponse res;
+    analytics::jobs::JobsSnapshot snap = impl->jobs->Snapshot();
+    std::string want;
+    if (req.path.size() > std::string_view("/api/v1/queues/").size()) {
+      want = req.path.substr(std::string_view("/api/v1/queues/").size());
+    }
+    std::lock_guard lock(impl->depth_mu);
+    boost::json::array queues;
+    for (const auto& q : snap.queues) {
+      std::string full = q.prefix + ":" + q.name;
+      if (!want.empty() && want != q.name && want != full) continue;
+      auto it = impl->depths.find(full);
+      queues.push_back(QueueJson(q, it == impl->depths.end() ? nullptr : &it->second));
+    }
+    if (!want.empty()) {
+      if (queues.empty()) {
+        res.status = 404;
+        res.body = R"({"error":"no such queue"})";
+      } else {
+        res.body = boost::json::serialize(queues[0]);
+      }
+      return res;
+    }
+    boost::json::object o;
+    o["queues"] = std::move(queues);
+    res.body = boost::json::serialize(o);
+    return res;
+  });
+  impl_->admin->AddRoute("/api/v1/jobs/recent", [impl](const admin::HttpRequest& req) {
+    admin::HttpResponse res;
+    analytics::jobs::JobsSnapshot snap = impl->jobs->Snapshot();
+    auto q = req.query.find("queue");
+    auto st = req.query.find("state");
+    boost::json::array jobs;
+    for (const auto& j : snap.recent) {
+      if (q != req.query.end() && q->second != j.queue) continue;
+      if (st != req.query.end() && st->second != analytics::jobs::JobStateName(j.state)) continue;
+      jobs.push_back(JobJson(j));
+    }
+    boost::json::object o;
+    o["jobs"] = std::move(jobs);
+    res.body = boost::json::serialize(o);
+    return res;
+  });
+}
+
 void AnalyticsWiring::Reload() {
   const std::string& path = impl_->cfg.config_file;
   if (path.empty()) {
@@ -208,7 +408,13 @@ void AnalyticsWiring::Reload() {
   }
   try {
     config::Config fresh = config::LoadConfigFile(path);
-    impl_->hub->Publish(BuildRules(fresh, impl_->hash_key));
+    auto rules = BuildRules(fresh, impl_->hash_key);
+    impl_->hub->Publish(rules);
+    {
+      std::lock_guard lock(impl_->sanitizer_mu);
+      impl_->sanitizer_rules = rules;
+      impl_->sanitizer.Bind(*rules);
+    }
     impl_->engine->SetAlertRules(BuildAlerts(fresh));
     impl_->engine->SetSampleRate(fresh.sanitization.sample_rate);
     spdlog::info("SIGHUP: reloaded key patterns ({} rules), sanitisation and {} alert rules from {}",

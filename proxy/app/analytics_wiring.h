@@ -29,6 +29,7 @@ class AnalyticsWiring {
   void Stop();
 
  private:
+  void AddJobRoutes();
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
