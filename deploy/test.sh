@@ -23,22 +23,25 @@ if [[ -z "${SKIP_FUZZ:-}" ]]; then
   secs="${FUZZ_SECONDS:-60}"
   CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRESPSCOPE_FUZZ=ON \
     -DRESPSCOPE_TESTS=OFF >/dev/null
-  cmake --build build-fuzz -j"$JOBS" --target fuzz_request_scanner fuzz_reply_scanner fuzz_session
-  for f in request_scanner reply_scanner session; do
-    case $f in request_scanner) corpus=request ;; reply_scanner) corpus=reply ;; *) corpus=session ;; esac
+  cmake --build build-fuzz -j"$JOBS" --target fuzz_request_scanner fuzz_reply_scanner \
+    fuzz_session fuzz_jobs_msgpack fuzz_jobs_resp_value
+  # target : seed corpus (tests/fuzz/corpus/...) : seconds
+  for spec in "fuzz_request_scanner:request:$secs" "fuzz_reply_scanner:reply:$secs" \
+              "fuzz_session:session:$secs" "fuzz_jobs_msgpack:-:$((secs / 3))" \
+              "fuzz_jobs_resp_value:reply:$((secs / 3))"; do
+    IFS=: read -r target corpus seconds <<<"$spec"
+    bin=$(find build-fuzz -name "$target" -type f -perm -u+x | head -n 1)
     work=$(mktemp -d)
-    cp tests/fuzz/corpus/$corpus/* "$work/"
-    echo "test: fuzz_$f for ${secs}s"
-    if ! (cd "$work" && "$OLDPWD/build-fuzz/fuzz_$f" -dict="$OLDPWD/tests/fuzz/resp.dict" \
-          -max_total_time="$secs" -max_len=4096 -print_final_stats=1 . 2>&1 |
-          grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|crash-' ); then
-      :
+    [[ "$corpus" != "-" ]] && cp tests/fuzz/corpus/"$corpus"/* "$work/"
+    echo "test: $target for ${seconds}s"
+    (cd "$work" && "$OLDPWD/$bin" -dict="$OLDPWD/tests/fuzz/resp.dict" -max_total_time="$seconds" \
+        -max_len=4096 -print_final_stats=1 . 2>&1 |
+      grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|crash-' || true)
+    if ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* >/dev/null 2>&1; then
+      echo "test: $target FOUND A PROBLEM (inputs kept in $work)"; status=1
+    else
+      rm -rf "$work"
     fi
-    if ls "$work"/crash-* "$work"/leak-* "$work"/timeout-* >/dev/null 2>&1 ||
-       ls crash-* leak-* timeout-* >/dev/null 2>&1; then
-      echo "test: fuzz_$f FOUND A PROBLEM"; status=1
-    fi
-    rm -rf "$work"
   done
 fi
 
