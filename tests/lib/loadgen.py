@@ -108,9 +108,10 @@ class PipelineClient(threading.Thread):
                 if time.monotonic() > self.deadline:
                     self.ended = "timeout"
                     break
-                if sending and self.stop_sending.is_set():
-                    sending = False
-                if sending and not out and len(self._expected) < self.window:
+                if sending and self.stop_sending.is_set() and not out:
+                    sending = False  # the batch under way is sent whole: no half command
+                if (sending and not out and len(self._expected) < self.window and
+                        not self.stop_sending.is_set()):
                     self._fill(out)
                 events = selectors.EVENT_READ | (selectors.EVENT_WRITE if sending and out else 0)
                 sel.modify(sock, events)

@@ -1,0 +1,202 @@
+"""SIGTERM under load: respscope stops accepting, lets in-flight replies drain, exits 0 within
+limits.drain_timeout, and never cuts a reply in the middle: every byte each client received
+is what its own commands imply, and ends on a frame boundary.
+
+Clients: fast pipelining SET/GET clients, slow readers of 1 MiB values, a subscriber with a
+publisher, and (second test) a client blocked in BLPOP that only the drain deadline ends.
+"""
+import signal
+import socket
+import sys
+import threading
+import time
+import unittest
+
+import harness
+from harness import frame_end, resp_command
+from loadgen import PipelineClient, get_commands, kv_commands, until, wait_all
+
+BIG = b"".join(b"%09d\n" % i for i in range(104858))[:1 << 20]  # 1 MiB, position-dependent
+
+
+class Publisher(threading.Thread):
+    """PUBLISHes m0, m1, ... in pipelined batches (straight to Redis) until stopped."""
+
+    def __init__(self, port, channel):
+        super().__init__(daemon=True)
+        self.client = harness.RawClient(port)
+        self.channel = channel
+        self.stop = threading.Event()
+        self.sent = 0
+
+    def run(self):
+        while not self.stop.is_set():
+            self.client.send(b"".join(resp_command("PUBLISH", self.channel, "m%d" % (self.sent + i))
+                                      for i in range(100)))
+            self.client.read_frames(100)
+            self.sent += 100
+        self.client.close()
+
+
+class Subscriber(threading.Thread):
+    """SUBSCRIBEs, then reads until the connection ends; check() verifies the messages."""
+
+    def __init__(self, port, channel):
+        super().__init__(daemon=True)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+        self.sock.sendall(resp_command("SUBSCRIBE", channel))
+        self.channel = channel.encode()
+        self.data = b""
+        self.ended = None
+
+    def run(self):
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    self.ended = "eof"
+                    return
+                self.data += chunk
+        except ConnectionResetError:
+            self.ended = "reset"
+        except socket.timeout:
+            self.ended = "timeout"
+        finally:
+            self.sock.close()
+
+    def check(self):
+        """(messages, error or None)"""
+        pos, frames = 0, []
+        while pos < len(self.data):
+            end = frame_end(self.data, pos)
+            if end is None:
+                return len(frames), "cut frame at byte %d: %r" % (pos, self.data[pos:pos + 80])
+            frames.append(self.data[pos:end])
+            pos = end
+        if not frames or b"subscribe" not in frames[0]:
+            return 0, "no subscribe confirmation: %r" % frames[:1]
+        for i, f in enumerate(frames[1:]):
+            m = b"m%d" % i
+            want = b"*3\r\n$7\r\nmessage\r\n$%d\r\n%s\r\n$%d\r\n%s\r\n" % (
+                len(self.channel), self.channel, len(m), m)
+            if f != want:
+                return i, "message %d is %r, expected %r" % (i, f, want)
+        return len(frames) - 1, None
+
+
+class SigtermDrain(unittest.TestCase):
+    def run_load(self, drain_timeout, blocked, slow_readers=2, keep_sending=False):
+        """keep_sending=False: the clients stop sending just before SIGTERM, with replies
+        still in flight (slow readers hold megabytes of them); True: they are still sending
+        when the signal comes."""
+        redis = harness.Redis()
+        rs = harness.Respscope(redis.url(),
+                               config_text="limits: {drain_timeout: %ds}\n" % drain_timeout)
+        try:
+            c = harness.RawClient(redis.port)
+            c.send(resp_command("SET", "big", BIG))
+            self.assertEqual(c.read_frames(1), [b"+OK\r\n"])
+            c.close()
+            clients = [PipelineClient(rs.port, kv_commands(i), name="fast%d" % i)
+                       for i in range(4)]
+            clients += [PipelineClient(rs.port, get_commands("big", BIG), batch=2,
+                                       read_size=16384, read_delay=0.002, name="slow%d" % i)
+                        for i in range(slow_readers)]
+            sub = Subscriber(rs.port, "news")
+            sub.start()
+            time.sleep(0.2)  # the subscription is in place before the publisher starts
+            blocker = None
+            if blocked:
+                blocker = harness.RawClient(rs.port)
+                blocker.send(resp_command("BLPOP", "nothing", "0"))
+            # The publisher talks to Redis directly: the subscriber's connection is the one
+            # under test, and it must see m0, m1, ... in order and whole.
+            publisher = Publisher(redis.port, "news")
+            publisher.start()
+            for cl in clients:
+                cl.start()
+            self.assertTrue(until(lambda: all(cl.replies > 2 for cl in clients), 15),
+                            [cl.summary() for cl in clients])
+            if not keep_sending:
+                for cl in clients:
+                    cl.stop_sending.set()
+                time.sleep(0.1)
+            in_flight = sum(len(cl._expected) for cl in clients)
+
+            t0 = time.monotonic()
+            rs.send_signal(signal.SIGTERM)
+            time.sleep(0.3)
+            try:
+                late = socket.create_connection(("127.0.0.1", rs.port), timeout=2)
+                late.sendall(resp_command("PING"))
+                late.settimeout(drain_timeout + 5)
+                got = late.recv(100)
+                late.close()
+            except OSError:
+                got = b"<refused>"
+            try:
+                rs.proc.wait(timeout=drain_timeout + 10)
+            except Exception:
+                pass
+            took = time.monotonic() - t0
+            rc = rs.proc.poll()
+            stuck = wait_all(clients, 10)
+            sub.join(10)
+            publisher.stop.set()
+            publisher.join(10)
+            print("respscope exit code %r after %.2fs (drain_timeout %ds, blocked client: %s, "
+                  "clients still sending: %s, %d reply bytes in flight at SIGTERM)"
+                  % (rc, took, drain_timeout, blocked, keep_sending, in_flight))
+            for cl in clients:
+                print("  " + cl.summary())
+            nmsg, sub_err = sub.check()
+            print("  subscriber: %d messages, ended=%s, error=%s" % (nmsg, sub.ended, sub_err))
+            print("  connection attempted after SIGTERM got %r" % got)
+
+            self.assertEqual(rc, 0, rs.log()[-2000:])
+            self.assertLessEqual(took, drain_timeout + 1.5)
+            self.assertEqual(stuck, [])
+            self.assertNotIn(b"PONG", got, "a connection accepted after SIGTERM was served")
+            for cl in clients:
+                self.assertIsNone(cl.mismatch, cl.summary())
+                self.assertIn(cl.ended, ("eof", "reset", "stopped"), cl.summary())
+                self.assertEqual(cl.partial, 0, "reply cut mid-frame: " + cl.summary())
+            self.assertIsNone(sub_err)
+            self.assertGreater(nmsg, 0)
+            if blocker:
+                blocker.sock.settimeout(5)
+                try:
+                    rest = blocker.sock.recv(100)
+                except ConnectionResetError:
+                    rest = b""
+                self.assertEqual(rest, b"", "the blocked client is closed, nothing half sent")
+                self.assertGreaterEqual(took, drain_timeout - 0.5,
+                                        "a blocked command holds the drain until its deadline")
+                blocker.close()
+            return took
+        finally:
+            rs.stop()
+            redis.stop()
+
+    def test_sigterm_replies_in_flight(self):
+        self.run_load(drain_timeout=10, blocked=False)
+
+    def test_sigterm_with_blocked_client(self):
+        self.run_load(drain_timeout=3, blocked=True, slow_readers=0)
+
+    # BUG (respscope, proxy/net/connection.cc, drain close): a reply respscope has handed to
+    # the kernel counts as delivered (DrainDone); Close() then close()s the client socket
+    # while the client's further pipelined requests sit unread in its receive queue, so Linux
+    # sends a RST and discards the unsent part of the send queue (megabytes on loopback): a
+    # client still sending gets its last reply cut mid-frame (slow readers always, fast
+    # ones sometimes), and the process exits ~0.3 s after SIGTERM, long before a slow reader
+    # could have read it. test_sigterm_replies_in_flight passes because there nothing is
+    # left unread, so the close is a FIN that follows the queued data.
+    @unittest.expectedFailure
+    def test_sigterm_clients_still_sending(self):
+        self.run_load(drain_timeout=10, blocked=False, slow_readers=4, keep_sending=True)
+
+
+if __name__ == "__main__":
+    prog = unittest.main(exit=False, verbosity=2)
+    sys.exit(0 if prog.result.wasSuccessful() else 1)
