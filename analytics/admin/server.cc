@@ -228,7 +228,9 @@ HttpResponse AdminServer::Handle(const HttpRequest& request, std::string_view au
     bool ready = upstream_ready_ ? upstream_ready_() : true;
     return {ready ? 200 : 503, "text/plain; charset=utf-8", ready ? "ready" : "upstream not ready"};
   }
-  bool open = path == "/metrics" && !options_.protect_metrics;
+  // The dashboard page holds no data (it calls the API, which is protected).
+  bool open = (path == "/metrics" && !options_.protect_metrics) || path == "/" ||
+              path == "/index.html";
   if (!options_.token.empty() && !open) {
     constexpr std::string_view kBearer = "Bearer ";
     bool ok = authorization.substr(0, kBearer.size()) == kBearer &&

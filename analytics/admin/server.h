@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "analytics/admin/dashboard.h"
 #include "analytics/admin/http_types.h"
 #include "analytics/engine/engine.h"
 
@@ -40,9 +41,7 @@ struct AdminOptions {
   bool protect_metrics = false;
   size_t max_body_bytes = 64 * 1024;
   std::chrono::seconds timeout{30};
-  std::string dashboard_html = "<!doctype html><title>respscope</title><h1>respscope</h1>"
-                               "<p>Dashboard coming soon. See <a href=\"/api/v1/overview\">"
-                               "/api/v1/overview</a> and <a href=\"/metrics\">/metrics</a>.</p>";
+  std::string dashboard_html = DashboardHtml();
 };
 
 class AdminServer {
