@@ -169,6 +169,10 @@ void Connection::OnReadable(Direction& d, const error_code& ec) {
       Close();
       return;
     }
+    // A short read means the socket is drained for now. No need to read again until EAGAIN:
+    // Asio's epoll reactor re-arms the descriptor (EPOLL_CTL_MOD) when we wait, which reports
+    // data that is already there. This saves one failing recvfrom per wake-up.
+    if (n < ThreadContext::kScratch) break;
   }
   ArmRead(d);
 }

@@ -1,6 +1,8 @@
 #include "proxy/session/session_core.h"
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 
 #include "proxy/resp/resp_util.h"
 
@@ -54,14 +56,50 @@ bool IsMessageKind(std::string_view first) {
          EqualsLower(first, "smessage");
 }
 
-size_t CapturePolicy(void* ctx, std::string_view name) {
-  auto* table = static_cast<const commands::CommandTable*>(ctx);
-  const CommandInfo& info = table->Find(name, {});
-  if ((info.flags & commands::kFlagScript) || info.name == "script") return 1 << 20;
-  return resp::RequestLimits::kDefaultCapture;
+}  // namespace
+
+// What a command means to the connection, by command id: decided once per command table from
+// the names (as Redis's networking code decides it), so the hot path does one table load
+// instead of a dozen string compares.
+const std::vector<SessionCore::Special>& SessionCore::Specials(const commands::CommandTable& t) {
+  static std::mutex mu;
+  static std::map<const commands::CommandTable*, std::vector<Special>> cache;
+  std::lock_guard lock(mu);
+  auto& v = cache[&t];
+  if (v.size() == t.size()) return v;
+  v.assign(t.size(), Special::kNone);
+  for (uint16_t id = 0; id < t.size(); ++id) {
+    const std::string& n = t.at(id).name;
+    Special sp = Special::kNone;
+    if (n == "multi") sp = Special::kMulti;
+    else if (n == "exec") sp = Special::kExec;
+    else if (n == "discard") sp = Special::kDiscard;
+    else if (n == "watch") sp = Special::kWatch;
+    else if (n == "quit") sp = Special::kQuit;
+    else if (n == "reset") sp = Special::kReset;
+    else if (n == "monitor") sp = Special::kMonitor;
+    else if (n == "hello") sp = Special::kHello;
+    else if (n == "client|setname") sp = Special::kClientSetName;
+    else if (n == "client|reply") sp = Special::kClientReply;
+    else if (FindSubFamily(n)) sp = Special::kSubscribeFamily;
+    v[id] = sp;
+  }
+  return v;
 }
 
-}  // namespace
+// Runs once the command name is known, before the arguments: scripts capture their bodies.
+// The looked-up entry is kept so OnRequest does not look the name up again.
+size_t SessionCore::CapturePolicy(void* ctx, std::string_view name) {
+  auto* self = static_cast<SessionCore*>(ctx);
+  const CommandInfo& info = self->table_->Find(name, {});
+  self->policy_info_ = &info;
+  if ((info.flags & commands::kFlagScript) || info.has_subcommands) {
+    // SCRIPT LOAD bodies, and containers whose subcommand is not known yet.
+    return info.has_subcommands && info.name != "script" ? resp::RequestLimits::kDefaultCapture
+                                                          : size_t{1} << 20;
+  }
+  return resp::RequestLimits::kDefaultCapture;
+}
 
 SessionCore::SessionCore(std::shared_ptr<const commands::CommandTable> table,
                          analytics::ObservationSink* sink, uint64_t client_id, std::string peer,
@@ -70,8 +108,9 @@ SessionCore::SessionCore(std::shared_ptr<const commands::CommandTable> table,
       sink_(sink),
       options_(options),
       client_id_(client_id),
-      peer_(std::move(peer)) {
-  requests_.SetCapturePolicy(&CapturePolicy, const_cast<commands::CommandTable*>(table_.get()));
+      peer_(std::move(peer)),
+      specials_(Specials(*table_)) {
+  requests_.SetCapturePolicy(&SessionCore::CapturePolicy, this);
 }
 
 bool SessionCore::WantsCapture(const CommandInfo& info) const {
@@ -187,7 +226,13 @@ void SessionCore::OnRequest(const resp::Request& req, int64_t now_ns) {
   }
   std::string_view name = req.args.empty() ? std::string_view() : req.args[0];
   std::string_view sub = req.args.size() > 1 ? req.args[1] : std::string_view();
-  const CommandInfo& info = table_->Find(name, sub);
+  // The capture policy already looked the name up (multibulk form); containers need their
+  // subcommand too.
+  const CommandInfo* found = req.inline_form ? nullptr : policy_info_;
+  policy_info_ = nullptr;
+  const CommandInfo& info =
+      (found && !found->has_subcommands) ? *found : table_->Find(name, sub);
+  const Special special = specials_[info.id];
 
   Pending p{};
   p.start_ns = now_ns;
@@ -218,9 +263,8 @@ void SessionCore::OnRequest(const resp::Request& req, int64_t now_ns) {
   }
   p.key_count = static_cast<uint32_t>(key_refs_.size() - (p.key_begin - refs_base_keys_));
 
-  const std::string& cname = info.name;
   bool capture = WantsCapture(info) && !(info.flags & commands::kFlagSensitiveArgs);
-  bool keep_args = capture || cname == "client|setname";
+  bool keep_args = capture || special == Special::kClientSetName;
   p.arg_begin = refs_base_args_ + arg_refs_.size();
   if (keep_args) {
     for (size_t i = 0; i < req.args.size(); ++i) {
@@ -233,43 +277,60 @@ void SessionCore::OnRequest(const resp::Request& req, int64_t now_ns) {
   p.want_raw = capture;
 
   // Connection-level semantics, as Redis's own networking code has them.
-  bool queues = req_in_multi_ && cname != "exec" && cname != "discard" && cname != "multi" &&
-                cname != "watch" && cname != "quit" && cname != "reset";
-  if (cname == "multi") {
-    p.kind = Kind::kMulti;
-    req_in_multi_ = true;
-    multi_wants_raw_ = false;
-  } else if (cname == "exec" || cname == "discard") {
-    p.kind = cname == "exec" ? Kind::kExec : Kind::kDiscard;
-    p.want_raw = req_in_multi_ && multi_wants_raw_;
-    req_in_multi_ = false;
-  } else if (queues) {
+  bool queues = req_in_multi_ && special != Special::kExec && special != Special::kDiscard &&
+                special != Special::kMulti && special != Special::kWatch &&
+                special != Special::kQuit && special != Special::kReset;
+  if (queues) {
     p.kind = Kind::kQueued;
     if (capture) multi_wants_raw_ = true;
     p.want_raw = false;  // the raw reply comes inside the EXEC array
-  } else if (const SubFamily* f = FindSubFamily(cname)) {
-    p.kind = f->subscribe ? Kind::kSubscribe : Kind::kUnsubscribe;
-    p.sub_kind = f->counter;
-    p.confirmations = static_cast<uint32_t>(std::min<uint64_t>(req.argc - 1, UINT32_MAX));
-  } else if (cname == "monitor") {
-    p.kind = Kind::kMonitor;
-  } else if (cname == "hello") {
-    p.kind = Kind::kHello;
-    int64_t v = 0;
-    if (req.args.size() > 1 && resp::ParseInt64(req.args[1], &v) && (v == 2 || v == 3)) {
-      p.hello_proto = static_cast<uint8_t>(v);
+  } else {
+    switch (special) {
+      case Special::kMulti:
+        p.kind = Kind::kMulti;
+        req_in_multi_ = true;
+        multi_wants_raw_ = false;
+        break;
+      case Special::kExec:
+      case Special::kDiscard:
+        p.kind = special == Special::kExec ? Kind::kExec : Kind::kDiscard;
+        p.want_raw = req_in_multi_ && multi_wants_raw_;
+        req_in_multi_ = false;
+        break;
+      case Special::kSubscribeFamily: {
+        const SubFamily* f = FindSubFamily(info.name);
+        p.kind = f->subscribe ? Kind::kSubscribe : Kind::kUnsubscribe;
+        p.sub_kind = f->counter;
+        p.confirmations = static_cast<uint32_t>(std::min<uint64_t>(req.argc - 1, UINT32_MAX));
+        break;
+      }
+      case Special::kMonitor:
+        p.kind = Kind::kMonitor;
+        break;
+      case Special::kHello: {
+        p.kind = Kind::kHello;
+        int64_t v = 0;
+        if (req.args.size() > 1 && resp::ParseInt64(req.args[1], &v) && (v == 2 || v == 3)) {
+          p.hello_proto = static_cast<uint8_t>(v);
+        }
+        break;
+      }
+      case Special::kReset:
+        p.kind = Kind::kReset;
+        req_in_multi_ = false;
+        reply_off_ = 0;
+        break;
+      case Special::kClientSetName:
+        p.kind = Kind::kClientSetName;
+        break;
+      default:
+        break;
     }
-  } else if (cname == "reset") {
-    p.kind = Kind::kReset;
-    req_in_multi_ = false;
-    reply_off_ = 0;
-  } else if (cname == "client|setname") {
-    p.kind = Kind::kClientSetName;
   }
 
   // CLIENT REPLY OFF|SKIP and the commands they silence get no reply at all.
   bool silent = false;
-  if (cname == "client|reply" && req.args.size() > 2) {
+  if (special == Special::kClientReply && req.args.size() > 2) {
     if (EqualsLower(req.args[2], "on")) {
       reply_off_ = 0;
     } else if (EqualsLower(req.args[2], "off")) {

@@ -69,6 +69,13 @@ class SessionCore {
   const std::string& lost_reason() const { return lost_reason_; }
 
  private:
+  enum class Special : uint8_t {
+    kNone, kMulti, kExec, kDiscard, kWatch, kQuit, kReset, kMonitor, kHello, kClientSetName,
+    kClientReply, kSubscribeFamily
+  };
+  static const std::vector<Special>& Specials(const commands::CommandTable& table);
+  static size_t CapturePolicy(void* ctx, std::string_view name);
+
   enum class Kind : uint8_t {
     kNormal, kMulti, kExec, kDiscard, kQueued, kSubscribe, kUnsubscribe, kMonitor, kHello,
     kReset, kClientSetName
@@ -119,6 +126,8 @@ class SessionCore {
   uint64_t client_id_;
   std::string peer_;
   std::string client_name_;
+  const std::vector<Special>& specials_;      // by command id, shared per table
+  const commands::CommandInfo* policy_info_ = nullptr;  // the capture policy's lookup
 
   resp::RequestScanner requests_;
   resp::ReplyScanner replies_;
