@@ -93,6 +93,8 @@ def run_scenario(script, cfg, on_checkpoint=None, timeout=120):
                 result = json.loads(line[len("RESULT "):])
         rc = p.wait(timeout=10)
     finally:
+        p.stdin.close()
+        p.stdout.close()
         watchdog.cancel()
         if p.poll() is None:
             p.kill()
@@ -291,7 +293,8 @@ class ScenarioFixture:
         cls.checkpoints.append(data)
 
     def test_checkpoint_counts(self):
-        """Exact mid-run too, with jobs waiting, delayed, prioritized and waiting for children."""
+        """Exact mid-run too: jobs waiting, delayed, prioritized (BullMQ: and a flow parent
+        waiting for its children), a removed job, pause/resume."""
         self.assertTrue(self.checkpoints)
         for cp in self.checkpoints:
             assert_settled(self, f"checkpoint {cp['name']}: queue", cp["label"], cp["expected"],
