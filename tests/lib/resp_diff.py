@@ -366,6 +366,19 @@ def _short(entry):
 
 # ---------------------------------------------------------------------------- unittest glue
 
+
+def app_clients(client_list):
+    """Connections in a CLIENT LIST reply, minus the caller's own and respscope's side channel
+    (named "respscope"): the ones applications opened."""
+    n = 0
+    for line in client_list.split(b"\n"):
+        if b" addr=" not in b" " + line or b" cmd=client|list " in line:
+            continue
+        if re.search(rb"(^| )name=respscope( |$)", line):
+            continue
+        n += 1
+    return n
+
 import unittest  # noqa: E402
 
 import harness  # noqa: E402
@@ -422,9 +435,7 @@ class DifferentialCase(unittest.TestCase):
 
     @classmethod
     def _clients(cls, redis):
-        info = cls._admin(redis, "INFO", "clients")
-        m = re.search(rb"connected_clients:(\d+)", info)
-        return int(m.group(1)) - 1  # minus the admin connection itself
+        return app_clients(cls._admin(redis, "CLIENT", "LIST"))
 
     def _reset(self):
         """FLUSHALL both servers and wait until every connection of the last scenario is gone
