@@ -365,7 +365,9 @@ class Differential(DifferentialCase):
     def test_half_close_and_abandon(self):
         big = b"x" * (4 << 20)
         s = Scenario("half-close after a pipeline; client gone mid-reply")
-        s.send("A", ("SET", "big", big), ("PING",), ("GET", "big"), ("ECHO", "last"))
+        # Small replies only before the half-close: Redis drops whatever it has not written
+        # when it reads the EOF, so a big reply there would be cut at a random point.
+        s.send("A", ("SET", "big", big), ("PING",), ("GETRANGE", "big", 0, 99), ("ECHO", "last"))
         s.shutdown("A")
         s.expect_close("A")
         s.send("B", *[("GET", "big")] * 8)

@@ -368,14 +368,17 @@ def _short(entry):
 
 
 def app_clients(client_list):
-    """Connections in a CLIENT LIST reply, minus the caller's own and respscope's side channel
-    (named "respscope"): the ones applications opened."""
+    """Connections in a CLIENT LIST reply, minus the caller's own, respscope's side channel
+    (named "respscope") and replication links: the ones applications opened."""
     n = 0
     for line in client_list.split(b"\n"):
         if b" addr=" not in b" " + line or b" cmd=client|list " in line:
             continue
         if re.search(rb"(^| )name=respscope( |$)", line):
             continue
+        flags = re.search(rb" flags=(\S*)", line)
+        if flags and (b"S" in flags.group(1) or b"M" in flags.group(1)):
+            continue  # a replica's (or master's) link, not an application
         n += 1
     return n
 
