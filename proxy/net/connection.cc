@@ -112,7 +112,7 @@ void Connection::ArmRead(Direction& d) {
 
 void Connection::OnReadable(Direction& d, const error_code& ec) {
   d.waiting = false;
-  if (closed_) return;
+  if (closed_ || lingering_) return;
   if (ec) {
     if (ec != asio::error::operation_aborted) Close();
     return;
@@ -166,7 +166,7 @@ void Connection::OnReadable(Direction& d, const error_code& ec) {
       return;
     }
     if (draining_ && d.to_client && DrainDone()) {
-      Close();
+      GracefulClose();
       return;
     }
     // A short read means the socket is drained for now. No need to read again until EAGAIN:
@@ -179,14 +179,18 @@ void Connection::OnReadable(Direction& d, const error_code& ec) {
 
 void Connection::OnWritten(Direction& d, const error_code& ec) {
   d.writing = false;
-  if (closed_) return;
+  if (closed_ || lingering_) return;
   if (ec) {
     Close();
     return;
   }
   d.backlog.clear();
   if (d.backlog.capacity() > ThreadContext::kScratch) std::string().swap(d.backlog);
-  if (d.to_client && (up_.eof || (draining_ && DrainDone()))) {
+  if (d.to_client && draining_ && DrainDone()) {
+    GracefulClose();
+    return;
+  }
+  if (d.to_client && up_.eof) {
     Close();
     return;
   }
@@ -219,7 +223,47 @@ bool Connection::DrainDone() const {
 void Connection::BeginDrain() {
   if (closed_) return;
   draining_ = true;
-  if (!connected_ || DrainDone()) Close();
+  if (!connected_) {
+    Close();
+  } else if (DrainDone()) {
+    GracefulClose();
+  }
+}
+
+// Every reply is with the kernel: send FIN after it (shutdown), and read and drop whatever the
+// client still sends until it closes. A plain close() with unread input would make Linux
+// answer with a RST and drop replies still queued for a slow reader. Bounded by the drain
+// deadline, after which Server::Stop() closes everything.
+void Connection::GracefulClose() {
+  if (closed_ || lingering_) return;
+  lingering_ = true;
+  error_code ignored;
+  connect_timer_.cancel();
+  upstream_.close(ignored);
+  client_.shutdown(asio::socket_base::shutdown_send, ignored);
+  DiscardClientInput();
+}
+
+void Connection::DiscardClientInput() {
+  auto self = shared_from_this();
+  client_.async_wait(asio::socket_base::wait_read, [self](const error_code& ec) {
+    if (self->closed_) return;
+    if (ec) {
+      self->Close();
+      return;
+    }
+    char* buf = self->thread_->scratch();
+    for (;;) {
+      error_code rec;
+      size_t n = self->client_.read_some(asio::buffer(buf, ThreadContext::kScratch), rec);
+      if (rec == asio::error::would_block || rec == asio::error::try_again) break;
+      if (rec || n == 0) {
+        self->Close();
+        return;
+      }
+    }
+    self->DiscardClientInput();
+  });
 }
 
 void Connection::Close() {

@@ -65,6 +65,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
   void OnWritten(Direction& d, const boost::system::error_code& ec);
   void OnEof(Direction& d);
   bool DrainDone() const;
+  void GracefulClose();
+  void DiscardClientInput();
 
   ThreadContext* thread_;
   boost::asio::ip::tcp::socket client_;
@@ -78,6 +80,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool connected_ = false;
   bool closed_ = false;
   bool draining_ = false;
+  bool lingering_ = false;  // FIN sent after the last reply; dropping input until the client closes
 };
 
 }  // namespace respscope::net

@@ -184,15 +184,8 @@ class SigtermDrain(unittest.TestCase):
     def test_sigterm_with_blocked_client(self):
         self.run_load(drain_timeout=3, blocked=True, slow_readers=0)
 
-    # BUG (respscope, proxy/net/connection.cc, drain close): a reply respscope has handed to
-    # the kernel counts as delivered (DrainDone); Close() then close()s the client socket
-    # while the client's further pipelined requests sit unread in its receive queue, so Linux
-    # sends a RST and discards the unsent part of the send queue (megabytes on loopback): a
-    # client still sending gets its last reply cut mid-frame (slow readers always, fast
-    # ones sometimes), and the process exits ~0.3 s after SIGTERM, long before a slow reader
-    # could have read it. test_sigterm_replies_in_flight passes because there nothing is
-    # left unread, so the close is a FIN that follows the queued data.
-    @unittest.expectedFailure
+    # Clients still sending when SIGTERM comes: respscope sends FIN after the last reply and
+    # drops their further input until they close, so no RST cuts a reply still queued.
     def test_sigterm_clients_still_sending(self):
         self.run_load(drain_timeout=10, blocked=False, slow_readers=4, keep_sending=True)
 
