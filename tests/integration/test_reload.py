@@ -152,12 +152,8 @@ class Reload(unittest.TestCase):
                     bad.append(line)
         return bad
 
-    # PRODUCT BUG (proxy/app/analytics_wiring.cc AnalyticsWiring::Reload, with the JSON
-    # pattern of proxy/app/logging.cc): the rejection reason is logged unescaped inside the
-    # JSON "msg" string, so a reason that quotes a config value containing '"' (here the regex
-    # `re:"([`) makes the log line invalid JSON. logging.cc says callers that embed user text
-    # escape it; Reload does not.
-    @unittest.expectedFailure
+    # A rejection reason that quotes a config value containing '"' still makes one valid
+    # JSON log line (logging.cc escapes every message).
     def test_rejection_log_line_is_json(self):
         self.write_config("key_patterns:\n  rules:\n    - {match: 're:\"([', name: x}\n")
         line = self.hup("rejected")
