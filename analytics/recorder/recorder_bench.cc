@@ -2,11 +2,14 @@
 // Timing claims live here, never in tests.
 #include <benchmark/benchmark.h>
 
+#include <cstdio>
+#include <random>
 #include <string>
 #include <vector>
 
 #include "analytics/patterns/normalizer.h"
 #include "analytics/recorder/recorder.h"
+#include "analytics/recorder/space_saving.h"
 
 namespace {
 
@@ -63,6 +66,62 @@ void BM_RecordGet(benchmark::State& state) {
 }
 // Args: sample rate in percent, sensitive keys (HMAC per sampled key).
 BENCHMARK(BM_RecordGet)->Args({100, 0})->Args({10, 0})->Args({100, 1});
+
+// redis-benchmark -t get -r 100000: keys "key:" + 12 digits drawn uniformly from 100k, a 3-byte
+// value ("$3\r\nxxx\r\n" = 9 reply bytes). Almost every hot-key offer misses the sketch.
+void BM_RecordGetRandom100k(benchmark::State& state) {
+  recorder::Recorder r({}, MakeHub());
+  std::vector<std::string> keys;
+  for (int i = 0; i < 100'000; ++i) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "key:%012d", i);
+    keys.emplace_back(buf);
+  }
+  std::vector<uint32_t> order(1 << 20);
+  std::mt19937_64 rng(42);
+  for (auto& o : order) o = static_cast<uint32_t>(rng() % keys.size());
+  std::string_view key_view[1];
+  uint32_t len[1];
+  analytics::Lookup lookup[1] = {analytics::Lookup::kHit};
+  analytics::Observation o;
+  o.command_id = 1;
+  o.command = "get";
+  o.flags = analytics::kObsRead;
+  o.client_name = "10.0.0.1:5000";
+  o.request_bytes = 37;
+  o.reply_bytes = 9;
+  size_t i = 0;
+  for (auto _ : state) {
+    key_view[0] = keys[order[i++ & (order.size() - 1)]];
+    len[0] = static_cast<uint32_t>(key_view[0].size());
+    o.keys = key_view;
+    o.key_lengths = len;
+    o.lookups = lookup;
+    o.start_ns = 0;
+    o.end_ns = 100'000 + static_cast<int64_t>(i & 4095);
+    r.Record(o);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_RecordGetRandom100k);
+
+// The sketch alone on the same stream (capacity 512, the recorder's default).
+void BM_SpaceSavingRandom100k(benchmark::State& state) {
+  recorder::SpaceSaving ss(512);
+  std::vector<std::string> keys;
+  for (int i = 0; i < 100'000; ++i) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "key:%012d", i);
+    keys.emplace_back(buf);
+  }
+  std::vector<uint32_t> order(1 << 20);
+  std::mt19937_64 rng(42);
+  for (auto& o : order) o = static_cast<uint32_t>(rng() % keys.size());
+  size_t i = 0;
+  for (auto _ : state) ss.Offer(keys[order[i++ & (order.size() - 1)]], 1);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_SpaceSavingRandom100k);
 
 }  // namespace
 
