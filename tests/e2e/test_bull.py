@@ -84,6 +84,11 @@ class Bull4ScriptsLoadedBeforeRespscope(BullScenario, unittest.TestCase):
     def test_no_script_body_seen(self):
         self.check_no_script_body_seen()
 
+    # PRODUCT BUG (see test_bullmq.py): /api/v1/jobs/recent?queue=<prefix>:<name> finds nothing.
+    @unittest.expectedFailure
+    def test_recent_jobs_by_queue_label(self):
+        self.check_recent_by_label()
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -329,6 +329,15 @@ class ScenarioFixture:
         self.assertGreater(metric(samples, "respscope_commands_total", command="evalsha",
                                   result="ok"), 100)
 
+    def check_recent_by_label(self):
+        """/api/v1/jobs/recent?queue= takes the queue's label ("e2e:mix", as in the metrics and
+        /api/v1/queues/{name}), not only the bare name (ambiguous across prefixes)."""
+        label = self.label(self.QUEUE)
+        by_name = recent_ids(self.rs, self.QUEUE, "failed")
+        by_label = recent_ids(self.rs, label, "failed")
+        self.assertTrue(by_name)
+        self.assertEqual(set(by_label), set(by_name), f"recent?queue={label}")
+
     def check_bodies_seen(self):
         stats = redis_commandstats(self.redis.port)
         self.assertGreater(stats.get("eval", 0), 0, stats)
@@ -408,6 +417,15 @@ class BullMQ6ScriptsLoadedBeforeRespscope(BullMQScenario, unittest.TestCase):
 
     def test_no_script_body_seen(self):
         self.check_no_script_body_seen()
+
+    # PRODUCT BUG: /api/v1/jobs/recent?queue=e2e:mix returns no jobs (queue=mix does), although
+    # "e2e:mix" is the queue's label in respscope_bullmq_* and /api/v1/queues/e2e:mix accepts
+    # it. proxy/app/analytics_wiring.cc, the /api/v1/jobs/recent route, compares the parameter
+    # with RecentJobSnapshot::queue (the bare name) only; the prefix is never considered, so
+    # same-named queues under two prefixes cannot be told apart either.
+    @unittest.expectedFailure
+    def test_recent_jobs_by_queue_label(self):
+        self.check_recent_by_label()
 
 
 class BullMQ5Bodies(BullMQScenario, unittest.TestCase):
