@@ -1,5 +1,6 @@
 #include "analytics/recorder/space_saving.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <functional>
@@ -8,35 +9,41 @@ namespace respscope::recorder {
 
 SpaceSaving::SpaceSaving(size_t capacity)
     : cap_(capacity < 1 ? 1 : capacity),
-      slots_(cap_),
-      heap_(cap_),
-      table_(std::bit_ceil(cap_ * 2), -1),
+      hash_(cap_),
+      error_(cap_),
+      tag_(cap_),
+      pos_(cap_),
+      keys_(cap_),
+      order_(cap_),
+      count_(cap_),
+      table_(std::bit_ceil(cap_ * 2), Entry{0, -1}),
       table_mask_(std::bit_ceil(cap_ * 2) - 1),
       pub_(new Published[cap_]) {}
 
 int32_t SpaceSaving::Find(uint64_t hash, std::string_view key) const {
-  for (size_t i = hash & table_mask_;; i = (i + 1) & table_mask_) {
-    int32_t s = table_[i];
-    if (s < 0) return -1;
-    if (slots_[s].hash == hash && slots_[s].key.view() == key) return s;
+  const uint32_t h = static_cast<uint32_t>(hash);
+  for (size_t i = h & table_mask_;; i = (i + 1) & table_mask_) {
+    const Entry e = table_[i];
+    if (e.slot < 0) return -1;
+    if (e.hash == h && keys_[e.slot].view() == key) return e.slot;
   }
 }
 
-void SpaceSaving::TableInsert(uint32_t slot) {
-  size_t i = slots_[slot].hash & table_mask_;
-  while (table_[i] >= 0) i = (i + 1) & table_mask_;
-  table_[i] = static_cast<int32_t>(slot);
+void SpaceSaving::TableInsert(uint32_t hash, uint32_t slot) {
+  size_t i = hash & table_mask_;
+  while (table_[i].slot >= 0) i = (i + 1) & table_mask_;
+  table_[i] = Entry{hash, static_cast<int32_t>(slot)};
 }
 
-void SpaceSaving::TableErase(uint32_t slot) {
-  size_t i = slots_[slot].hash & table_mask_;
-  while (table_[i] != static_cast<int32_t>(slot)) i = (i + 1) & table_mask_;
+void SpaceSaving::TableErase(uint32_t hash, uint32_t slot) {
+  size_t i = hash & table_mask_;
+  while (table_[i].slot != static_cast<int32_t>(slot)) i = (i + 1) & table_mask_;
   // Backward-shift deletion keeps linear probing chains intact without tombstones.
   size_t j = i;
   while (true) {
     j = (j + 1) & table_mask_;
-    if (table_[j] < 0) break;
-    size_t home = slots_[table_[j]].hash & table_mask_;
+    if (table_[j].slot < 0) break;
+    size_t home = table_[j].hash & table_mask_;
     // Move table_[j] into the hole at i if its home is not in the cyclic range (i, j].
     bool in_range = i <= j ? (home > i && home <= j) : (home > i || home <= j);
     if (!in_range) {
@@ -44,48 +51,70 @@ void SpaceSaving::TableErase(uint32_t slot) {
       i = j;
     }
   }
-  table_[i] = -1;
+  table_[i].slot = -1;
 }
 
-void SpaceSaving::Swap(uint32_t a, uint32_t b) {
-  std::swap(heap_[a], heap_[b]);
-  slots_[heap_[a]].heap_pos = a;
-  slots_[heap_[b]].heap_pos = b;
+void SpaceSaving::SwapPos(uint32_t a, uint32_t b) {
+  std::swap(order_[a], order_[b]);
+  std::swap(count_[a], count_[b]);
+  pos_[order_[a]] = a;
+  pos_[order_[b]] = b;
 }
 
-void SpaceSaving::SiftDown(uint32_t pos) {
-  while (true) {
-    uint32_t l = 2 * pos + 1, r = l + 1, m = pos;
-    if (l < size_ && slots_[heap_[l]].count < slots_[heap_[m]].count) m = l;
-    if (r < size_ && slots_[heap_[r]].count < slots_[heap_[m]].count) m = r;
-    if (m == pos) return;
-    Swap(pos, m);
-    pos = m;
+void SpaceSaving::Bump(uint32_t slot, uint64_t weight) {
+  uint32_t p = pos_[slot];
+  const uint64_t c = count_[p];
+  const uint64_t nc = c + weight;
+  const uint32_t n = static_cast<uint32_t>(size_);
+  // Move to the end of the run of equal counts (a swap among equals keeps the order).
+  if (p + 1 < n && count_[p + 1] == c) {
+    // Branchless upper_bound over (p, n): the run lengths are random, so a branchy search
+    // mispredicts at nearly every step.
+    const uint64_t* base = count_.data() + p + 1;
+    size_t len = n - p - 1;
+    while (len > 1) {
+      size_t half = len / 2;
+      base = base[half] <= c ? base + half : base;
+      len -= half;
+    }
+    base += *base <= c;
+    uint32_t last = static_cast<uint32_t>(base - count_.data() - 1);
+    SwapPos(p, last);
+    p = last;
   }
-}
-
-void SpaceSaving::SiftUp(uint32_t pos) {
-  while (pos > 0) {
-    uint32_t parent = (pos - 1) / 2;
-    if (slots_[heap_[parent]].count <= slots_[heap_[pos]].count) return;
-    Swap(pos, parent);
-    pos = parent;
+  // Every later count is > c >= nc - weight; for weight 1 none is < nc and this is a no-op.
+  while (p + 1 < n && count_[p + 1] < nc) {
+    order_[p] = order_[p + 1];
+    count_[p] = count_[p + 1];
+    pos_[order_[p]] = p;
+    ++p;
   }
+  order_[p] = slot;
+  count_[p] = nc;
+  pos_[slot] = p;
 }
 
 void SpaceSaving::PublishKey(uint32_t slot) {
-  const Slot& s = slots_[slot];
+  const FixedText<kMaxStoredKey>& key = keys_[slot];
   Published& p = pub_[slot];
-  uint64_t words[kMaxStoredKey / 8] = {};
-  std::memcpy(words, s.key.bytes, s.key.len);
+  const size_t full = key.len / 8, rest = key.len % 8;
   uint64_t g = p.gen.load(std::memory_order_relaxed);
   p.gen.store(g + 1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_release);
-  for (size_t i = 0; i < (s.key.len + 7u) / 8; ++i) p.words[i].store(words[i], std::memory_order_relaxed);
-  p.len.store(s.key.len, std::memory_order_relaxed);
-  p.tag.store(s.tag, std::memory_order_relaxed);
-  p.count.store(s.count, std::memory_order_relaxed);
-  p.error.store(s.error, std::memory_order_relaxed);
+  for (size_t i = 0; i < full; ++i) {
+    uint64_t w;
+    std::memcpy(&w, key.bytes + 8 * i, 8);
+    p.words[i].store(w, std::memory_order_relaxed);
+  }
+  if (rest != 0) {
+    uint64_t w = 0;
+    std::memcpy(&w, key.bytes + 8 * full, rest);
+    p.words[full].store(w, std::memory_order_relaxed);
+  }
+  p.len.store(key.len, std::memory_order_relaxed);
+  p.tag.store(tag_[slot], std::memory_order_relaxed);
+  p.count.store(count_[pos_[slot]], std::memory_order_relaxed);
+  p.error.store(error_[slot], std::memory_order_relaxed);
   p.gen.store(g + 2, std::memory_order_release);
 }
 
@@ -95,40 +124,40 @@ void SpaceSaving::Offer(std::string_view key, uint32_t tag, uint64_t weight) {
     cut.Assign(key);
     return Offer(cut.view(), tag, weight);
   }
-  uint64_t hash = std::hash<std::string_view>{}(key);
-  int32_t found = Find(hash, key);
+  const uint64_t hash = std::hash<std::string_view>{}(key);
+  const int32_t found = Find(hash, key);
   if (found >= 0) {
-    Slot& s = slots_[found];
-    s.count += weight;
+    Bump(static_cast<uint32_t>(found), weight);
     // Count only grows within a generation: a plain store is enough for readers.
-    pub_[found].count.store(s.count, std::memory_order_relaxed);
-    SiftDown(s.heap_pos);
+    pub_[found].count.store(count_[pos_[found]], std::memory_order_relaxed);
     return;
   }
   uint32_t slot;
   uint64_t base = 0;
   if (size_ < cap_) {
+    // Fill phase: insert at the left end with count 0 (every tracked count is >= 1), then
+    // bump like any other slot.
     slot = static_cast<uint32_t>(size_);
-    heap_[size_] = slot;
-    slots_[slot].heap_pos = static_cast<uint32_t>(size_);
     ++size_;
+    for (uint32_t q = slot; q > 0; --q) {
+      order_[q] = order_[q - 1];
+      count_[q] = count_[q - 1];
+      pos_[order_[q]] = q;
+    }
+    order_[0] = slot;
+    count_[0] = 0;
+    pos_[slot] = 0;
   } else {
-    slot = heap_[0];
-    base = slots_[slot].count;
-    TableErase(slot);
+    slot = order_[0];  // the minimum
+    base = count_[0];
+    TableErase(hash_[slot], slot);
   }
-  Slot& s = slots_[slot];
-  s.hash = hash;
-  s.key.Assign(key);
-  s.tag = tag;
-  s.count = base + weight;
-  s.error = base;
-  TableInsert(slot);
-  if (base == 0) {
-    SiftUp(s.heap_pos);
-  } else {
-    SiftDown(s.heap_pos);
-  }
+  hash_[slot] = static_cast<uint32_t>(hash);
+  keys_[slot].Assign(key);
+  tag_[slot] = tag;
+  error_[slot] = base;
+  TableInsert(hash_[slot], slot);
+  Bump(slot, weight);
   PublishKey(slot);
   if (pub_size_.load(std::memory_order_relaxed) < size_) {
     pub_size_.store(static_cast<uint32_t>(size_), std::memory_order_release);

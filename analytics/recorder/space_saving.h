@@ -2,9 +2,17 @@
 //
 // Fixed capacity C. Every tracked key has a count that overestimates its true count by at
 // most its `error` (and error <= N / C for N offers). Any key whose true count exceeds N / C is
-// guaranteed to be tracked. Update: O(1) hash lookup + O(log C) min-heap fix; a new key
-// replaces the minimum (count = min + w, error = min). Keys live inline in fixed buffers: no
-// allocation after construction.
+// guaranteed to be tracked. A new key replaces the minimum (count = min + w, error = min).
+// Keys live inline in fixed buffers: no allocation after construction.
+//
+// Layout (writer side, all compact arrays so an update stays in L1/L2): the slots are kept in
+// an array ordered by count (ascending), so the minimum is position 0. A unit increment of the
+// slot at position p swaps it with the last slot of equal count (found by binary search over
+// the contiguous counts) and bumps it: one swap, O(log C) compares on 8-byte words, instead of
+// a heap sift that walks and swaps up to log C levels. Larger weights shift the slot right.
+// The hash table (open addressing, linear probing, backward-shift deletion) stores the low
+// 32 bits of each key's hash next to the slot index, so probing and deletion never touch the
+// slots.
 //
 // Thread: Offer() on one writer thread; ReadInto() from any thread. Each slot is published
 // with a per-slot generation (seqlock): a reader never sees a key with another key's count.
@@ -54,28 +62,30 @@ class SpaceSaving {
     std::atomic<uint32_t> len{0};
     std::array<std::atomic<uint64_t>, kMaxStoredKey / 8> words{};
   };
-  struct Slot {
-    uint64_t hash = 0;
-    uint64_t count = 0;
-    uint64_t error = 0;
-    uint32_t tag = 0;
-    uint32_t heap_pos = 0;
-    FixedText<kMaxStoredKey> key;
+  struct Entry {
+    uint32_t hash;  // low 32 bits of the key's hash (home bucket = hash & mask)
+    int32_t slot;   // -1: empty
   };
 
   int32_t Find(uint64_t hash, std::string_view key) const;
-  void TableInsert(uint32_t slot);
-  void TableErase(uint32_t slot);
-  void SiftDown(uint32_t pos);
-  void SiftUp(uint32_t pos);
-  void Swap(uint32_t a, uint32_t b);
+  void TableInsert(uint32_t hash, uint32_t slot);
+  void TableErase(uint32_t hash, uint32_t slot);
+  void Bump(uint32_t slot, uint64_t weight);  // count += weight, keeps order_ sorted
+  void SwapPos(uint32_t a, uint32_t b);
   void PublishKey(uint32_t slot);
 
   size_t cap_;
   size_t size_ = 0;
-  std::vector<Slot> slots_;
-  std::vector<uint32_t> heap_;   // min-heap of slot indices by count
-  std::vector<int32_t> table_;   // open addressing, linear probing; -1 empty
+  // Per slot (writer only).
+  std::vector<uint32_t> hash_;   // low 32 bits of the key's hash
+  std::vector<uint64_t> error_;
+  std::vector<uint32_t> tag_;
+  std::vector<uint32_t> pos_;    // position in order_
+  std::vector<FixedText<kMaxStoredKey>> keys_;
+  // Per position, ascending count (writer only).
+  std::vector<uint32_t> order_;  // slot at each position
+  std::vector<uint64_t> count_;  // count of order_[i]
+  std::vector<Entry> table_;
   size_t table_mask_;
   std::unique_ptr<Published[]> pub_;
   std::atomic<uint32_t> pub_size_{0};

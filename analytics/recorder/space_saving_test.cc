@@ -91,5 +91,41 @@ TEST(SpaceSaving, ChurnKeepsHashTableConsistent) {
   EXPECT_EQ(sum, 100'000u);
 }
 
+TEST(SpaceSaving, MixedWeightsKeepGuarantees) {
+  // Weights > 1 move a slot past several counts; the bounds and conservation must still hold.
+  const size_t kCapacity = 32;
+  SpaceSaving ss(kCapacity);
+  std::mt19937_64 rng(5);
+  std::map<std::string, uint64_t> truth;
+  uint64_t total = 0;
+  for (int i = 0; i < 50'000; ++i) {
+    uint64_t w = 1 + rng() % 7;
+    std::string key = std::string("k").append(std::to_string(rng() % 3 == 0 ? rng() % 8 : rng() % 500));
+    truth[key] += w;
+    total += w;
+    ss.Offer(key, 1, w);
+  }
+  std::vector<SpaceSaving::Item> items;
+  uint64_t min_count = 0;
+  ss.ReadInto(items, min_count);
+  ASSERT_EQ(items.size(), kCapacity);
+  uint64_t sum = 0;
+  std::map<std::string, int> seen;
+  for (const auto& it : items) {
+    EXPECT_EQ(++seen[it.key], 1) << it.key;
+    sum += it.count;
+    EXPECT_GE(it.count, truth[it.key]) << it.key;
+    EXPECT_LE(it.count - it.error, truth[it.key]) << it.key;
+    EXPECT_LE(it.error, total / kCapacity);
+    EXPECT_GE(it.count, min_count);
+  }
+  EXPECT_EQ(sum, total);
+  for (const auto& [key, count] : truth) {
+    if (!seen.count(key)) {
+      EXPECT_LE(count, min_count) << key;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace respscope::recorder
