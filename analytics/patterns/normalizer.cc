@@ -93,7 +93,12 @@ uint32_t Normalizer::PatternId(const KeyRules& rules, std::string_view key, KeyC
   if (int r = rules.MatchRule(key); r >= 0) return Intern(rules.rule_name(r), max_patterns);
   if (!rules.pattern_options().auto_patterns || key.empty()) return kOther;
   AutoPattern(key, buffer_);
-  return Intern(buffer_, max_patterns);
+  // Keys of one pattern come in runs: compare with the last automatic name before hashing.
+  // Exact: a name's id never changes once interned.
+  if (names_[last_auto_] == buffer_) return last_auto_;
+  uint32_t id = Intern(buffer_, max_patterns);
+  if (names_[id] == buffer_) last_auto_ = id;
+  return id;
 }
 
 }  // namespace respscope::patterns

@@ -55,6 +55,7 @@ class Normalizer {
   std::unordered_map<std::string, uint32_t, Hash, std::equal_to<>> ids_;
   std::vector<std::string> names_;
   std::string buffer_;  // reused for the computed pattern; keeps its capacity
+  uint32_t last_auto_ = kOther;  // id of the last automatic name interned (names_[id] is it)
 };
 
 }  // namespace respscope::patterns

@@ -114,6 +114,15 @@ std::string_view Sanitizer::Key(std::string_view key, KeyClass cls) {
     }
     return out_;
   }
+  // Fast path: a key that is printable ASCII and short enough is its own storable form.
+  if (key.size() <= rules_->sanitize_options().max_key_length) {
+    bool plain = true;
+    for (char c : key) {
+      auto u = static_cast<unsigned char>(c);
+      plain &= u >= 0x20 && u < 0x7f;
+    }
+    if (plain) return key;
+  }
   AppendPrintable(key, rules_->sanitize_options().max_key_length);
   return out_;
 }

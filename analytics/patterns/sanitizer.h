@@ -10,7 +10,8 @@
 //                                                    sensitive/id-like tokens redacted, cut at 128>"
 //
 // Thread: not thread-safe; one per recorder shard. Returned views point into an internal
-// buffer and stay valid until the next call on the same Sanitizer. No allocation per call in
+// buffer and stay valid until the next call on the same Sanitizer (Key() may instead return
+// `key` itself when it is already storable: valid as long as `key` is). No allocation per call in
 // steady state: HMAC-SHA256 runs from inner/outer SHA-256 states precomputed in Bind().
 #pragma once
 

@@ -79,6 +79,7 @@ Recorder::Recorder(RecorderOptions options, std::shared_ptr<const patterns::Rule
   for (size_t i = 0; i < std::max<size_t>(options_.max_clients, 1); ++i) clients_[i] = nullptr;
   first_key_.reserve(kMaxStoredKey + 8);
   client_buf_.reserve(80);
+  last_client_raw_.reserve(128);
   // Slot 0 of commands and clients is "other", the overflow.
   auto* other_cmd = new CommandSlot();
   other_cmd->name = "other";
@@ -197,7 +198,17 @@ void Recorder::Record(const Observation& obs) {
       cmd.latency.Record(duration_ns);
     }
   }
-  ClientSlot& client = ClientFor(obs.client_name);
+  // Pipelined commands arrive in runs from one connection: remember the last client name.
+  ClientSlot* cp = last_client_;
+  if (cp == nullptr || obs.client_name != std::string_view(last_client_raw_)) {
+    cp = &ClientFor(obs.client_name);
+    last_client_ = nullptr;
+    if (obs.client_name.size() <= last_client_raw_.capacity()) {  // never allocates
+      last_client_raw_.assign(obs.client_name);
+      last_client_ = cp;
+    }
+  }
+  ClientSlot& client = *cp;
   client.commands.Inc();
   if (error) {
     client.errors.Inc();
@@ -215,7 +226,10 @@ void Recorder::RecordKeys(const Observation& obs, bool timed, uint64_t duration_
   PatternSlot* first = nullptr;
   uint32_t first_pattern = 0;
   bool first_captured = false;
-  first_key_.clear();
+  // The first key's shown form: a view into the observation or the sanitiser's buffer, copied
+  // into first_key_ only when a later key is about to reuse that buffer.
+  std::string_view first_shown;
+  bool first_copied = false;
 
   for (size_t i = 0; i < obs.keys.size(); ++i) {
     std::string_view key = obs.keys[i];
@@ -244,6 +258,11 @@ void Recorder::RecordKeys(const Observation& obs, bool timed, uint64_t duration_
     bool display = sampled && captured && !key.empty();
     std::string_view shown;
     if (display) {
+      if (first_captured && !first_copied) {
+        first_key_.assign(first_shown);
+        first_shown = first_key_;
+        first_copied = true;
+      }
       shown = sanitizer_.Key(key, cls);
       hot_keys_.Offer(shown, pid);
     }
@@ -251,16 +270,16 @@ void Recorder::RecordKeys(const Observation& obs, bool timed, uint64_t duration_
       first = &p;
       first_pattern = pid;
       first_captured = display;
-      if (display) first_key_.assign(shown);
+      if (display) first_shown = shown;
     }
   }
   if (first != nullptr) {
     first->bytes_in.Add(obs.request_bytes);
     first->bytes_out.Add(obs.reply_bytes);
-    if (first_captured) MaybeBigValue(*first, obs, first_key_);
+    if (first_captured) MaybeBigValue(*first, obs, first_shown);
   }
   if (timed && duration_ns >= options_.slow_threshold_ns) {
-    RecordSlow(obs, duration_ns, first ? first_pattern : UINT32_MAX, first_key_);
+    RecordSlow(obs, duration_ns, first ? first_pattern : UINT32_MAX, first_shown);
   }
 }
 
@@ -269,7 +288,12 @@ void Recorder::MaybeBigValue(PatternSlot& p, const Observation& obs, std::string
   const bool read = !write && (obs.flags & analytics::kObsRead) != 0;
   if ((obs.flags & analytics::kObsError) || (!read && !write)) return;
   uint64_t bytes = write ? obs.request_bytes : obs.reply_bytes;
-  // Replace the same key if present, else the smallest entry; keep only growth.
+  // Replace the same key if present, else the smallest entry; keep only growth. Either way
+  // nothing changes unless `bytes` beats the smallest entry: decide that before any key
+  // compare (the common case: values of steady size).
+  uint64_t smallest = std::min(std::min(p.big_bytes[0], p.big_bytes[1]),
+                               std::min(p.big_bytes[2], p.big_bytes[3]));
+  if (bytes <= smallest) return;
   size_t target = kBigValuesPerPattern;
   for (size_t i = 0; i < kBigValuesPerPattern; ++i) {
     if (p.big_bytes[i] != 0 && p.big_keys[i].view() == key) {

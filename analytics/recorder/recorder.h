@@ -106,6 +106,8 @@ class Recorder final : public analytics::ObservationSink {
   NameIndex command_index_, client_index_;
   std::string first_key_;  // sanitised first key of the current command (reused buffer)
   std::string client_buf_;
+  std::string last_client_raw_;         // client_name of the last command (fixed capacity)
+  ClientSlot* last_client_ = nullptr;   // its slot; nullptr: no cached name
 
   // Shared with readers: append-only slot tables, published by count (release/acquire).
   std::unique_ptr<std::atomic<CommandSlot*>[]> commands_;
