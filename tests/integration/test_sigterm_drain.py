@@ -190,6 +190,52 @@ class SigtermDrain(unittest.TestCase):
         self.run_load(drain_timeout=10, blocked=False, slow_readers=4, keep_sending=True)
 
 
+    # BUG (respscope, proxy/net/connection.cc, Connection::GracefulClose / DiscardClientInput):
+    # on SIGTERM an idle connection (nothing in flight) gets its FIN at once, but respscope
+    # then waits for the *client* to close before it counts the connection as gone. A pooled
+    # connection that sits idle (redis-py, ioredis, any pool) notices the FIN only on its next
+    # use, so every SIGTERM with one idle pooled connection open takes the whole drain_timeout
+    # (10 s by default) although nothing is in flight. Suggested: close once the client's
+    # input is drained and the kernel send queue is empty (ioctl SIOCOUTQ == 0), i.e. every
+    # reply acknowledged; keep waiting for the client's close only while replies are unsent.
+    @unittest.expectedFailure
+    def test_sigterm_idle_clients_do_not_hold_the_drain(self):
+        redis = harness.Redis()
+        rs = harness.Respscope(redis.url(), config_text="limits: {drain_timeout: 10s}\n")
+        idle = []
+        try:
+            for i in range(20):
+                c = harness.RawClient(rs.port)
+                c.send(resp_command("SET", "idle:%d" % i, i))
+                self.assertEqual(c.read_frames(1), [b"+OK\r\n"])
+                idle.append(c)  # open, idle, not reading: like a connection pool
+            t0 = time.monotonic()
+            rs.send_signal(signal.SIGTERM)
+            try:
+                rs.proc.wait(timeout=15)
+            except Exception:
+                pass
+            took = time.monotonic() - t0
+            rc = rs.proc.poll()
+            eofs = 0
+            for c in idle:
+                c.sock.settimeout(1)
+                try:
+                    eofs += c.sock.recv(10) == b""
+                except OSError:
+                    pass
+            print("20 idle clients: respscope exit code %r after %.2fs (drain_timeout 10s); "
+                  "%d saw the close" % (rc, took, eofs))
+            self.assertEqual(rc, 0)
+            self.assertEqual(eofs, 20)
+            self.assertLess(took, 3.0, "idle connections held the drain until its deadline")
+        finally:
+            for c in idle:
+                c.close()
+            rs.stop()
+            redis.stop()
+
+
 if __name__ == "__main__":
     prog = unittest.main(exit=False, verbosity=2)
     sys.exit(0 if prog.result.wasSuccessful() else 1)
