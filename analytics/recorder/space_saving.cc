@@ -61,24 +61,39 @@ void SpaceSaving::SwapPos(uint32_t a, uint32_t b) {
   pos_[order_[b]] = b;
 }
 
+uint32_t SpaceSaving::RunEnd(uint32_t p) const {
+  // Branchless upper_bound over (p, size_): run lengths are random, so a branchy search
+  // mispredicts at nearly every step. Requires count_[p + 1] == count_[p].
+  const uint64_t c = count_[p];
+  const uint64_t* base = count_.data() + p + 1;
+  size_t len = size_ - p - 1;
+  while (len > 1) {
+    size_t half = len / 2;
+    base = base[half] <= c ? base + half : base;
+    len -= half;
+  }
+  base += *base <= c;
+  return static_cast<uint32_t>(base - count_.data() - 1);
+}
+
 void SpaceSaving::Bump(uint32_t slot, uint64_t weight) {
   uint32_t p = pos_[slot];
   const uint64_t c = count_[p];
   const uint64_t nc = c + weight;
   const uint32_t n = static_cast<uint32_t>(size_);
-  // Move to the end of the run of equal counts (a swap among equals keeps the order).
-  if (p + 1 < n && count_[p + 1] == c) {
-    // Branchless upper_bound over (p, n): the run lengths are random, so a branchy search
-    // mispredicts at nearly every step.
-    const uint64_t* base = count_.data() + p + 1;
-    size_t len = n - p - 1;
-    while (len > 1) {
-      size_t half = len / 2;
-      base = base[half] <= c ? base + half : base;
-      len -= half;
-    }
-    base += *base <= c;
-    uint32_t last = static_cast<uint32_t>(base - count_.data() - 1);
+  const bool in_min_run = c == count_[0];
+  // Move to the end of the run of equal counts (a swap among equals keeps the order). The
+  // end of the minimum's run is cached: with many keys nearly every offer replaces the
+  // minimum, and the run shrinks by one each time.
+  uint32_t last = p;
+  if (in_min_run) {
+    if (min_end_ == kUnknown) min_end_ = p + 1 < n && count_[p + 1] == c ? RunEnd(p) : p;
+    last = min_end_;
+    min_end_ = last == 0 ? kUnknown : last - 1;
+  } else if (p + 1 < n && count_[p + 1] == c) {
+    last = RunEnd(p);
+  }
+  if (last != p) {
     SwapPos(p, last);
     p = last;
   }
@@ -147,6 +162,7 @@ void SpaceSaving::Offer(std::string_view key, uint32_t tag, uint64_t weight) {
     order_[0] = slot;
     count_[0] = 0;
     pos_[slot] = 0;
+    min_end_ = 0;  // the new slot alone has the minimum count
   } else {
     slot = order_[0];  // the minimum
     base = count_[0];

@@ -9,7 +9,9 @@
 // an array ordered by count (ascending), so the minimum is position 0. A unit increment of the
 // slot at position p swaps it with the last slot of equal count (found by binary search over
 // the contiguous counts) and bumps it: one swap, O(log C) compares on 8-byte words, instead of
-// a heap sift that walks and swaps up to log C levels. Larger weights shift the slot right.
+// a heap sift that walks and swaps up to log C levels. The end of the minimum's run is cached,
+// so replacing the minimum (nearly every offer when keys are many) is O(1) amortised. Larger
+// weights shift the slot right.
 // The hash table (open addressing, linear probing, backward-shift deletion) stores the low
 // 32 bits of each key's hash next to the slot index, so probing and deletion never touch the
 // slots.
@@ -71,6 +73,7 @@ class SpaceSaving {
   void TableInsert(uint32_t hash, uint32_t slot);
   void TableErase(uint32_t hash, uint32_t slot);
   void Bump(uint32_t slot, uint64_t weight);  // count += weight, keeps order_ sorted
+  uint32_t RunEnd(uint32_t pos) const;        // last position with count_[pos]
   void SwapPos(uint32_t a, uint32_t b);
   void PublishKey(uint32_t slot);
 
@@ -85,6 +88,8 @@ class SpaceSaving {
   // Per position, ascending count (writer only).
   std::vector<uint32_t> order_;  // slot at each position
   std::vector<uint64_t> count_;  // count of order_[i]
+  static constexpr uint32_t kUnknown = ~uint32_t{0};
+  uint32_t min_end_ = kUnknown;  // last position with count_[0], if known
   std::vector<Entry> table_;
   size_t table_mask_;
   std::unique_ptr<Published[]> pub_;
