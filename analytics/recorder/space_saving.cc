@@ -16,8 +16,8 @@ SpaceSaving::SpaceSaving(size_t capacity)
       keys_(cap_),
       order_(cap_),
       count_(cap_),
-      table_(std::bit_ceil(cap_ * 2), Entry{0, -1}),
-      table_mask_(std::bit_ceil(cap_ * 2) - 1),
+      table_(std::bit_ceil(cap_ * 4), Entry{0, -1}),
+      table_mask_(std::bit_ceil(cap_ * 4) - 1),
       pub_(new Published[cap_]) {}
 
 int32_t SpaceSaving::Find(uint64_t hash, std::string_view key) const {
