@@ -64,7 +64,9 @@ std::shared_ptr<const KeyRules> KeyRules::Build(PatternOptions patterns,
 }
 
 bool KeyRules::Matches(const Glob& g, std::string_view key) {
+  // First byte inline before the memcmp call: most keys differ from most globs right there.
   if (key.size() < g.literal_prefix_len ||
+      (g.literal_prefix_len > 0 && key[0] != g.pattern[0]) ||
       key.compare(0, g.literal_prefix_len, g.pattern, 0, g.literal_prefix_len) != 0) {
     return false;
   }
