@@ -173,16 +173,26 @@ std::string_view Sanitizer::Error(std::string_view prefix, std::string_view text
   std::string_view shown_prefix = prefix_ok ? prefix : std::string_view("ERR");
   out_.append(shown_prefix);
   if (prefix_ok && text.substr(0, prefix.size()) == prefix) text.remove_prefix(prefix.size());
+  AppendFirstLine(text, /*leading_space=*/true);
+  return out_;
+}
+
+std::string_view Sanitizer::Text(std::string_view text) {
+  out_.clear();
+  AppendFirstLine(text, /*leading_space=*/false);
+  return out_;
+}
+
+void Sanitizer::AppendFirstLine(std::string_view text, bool leading_space) {
   size_t eol = text.find_first_of("\r\n");
   std::string_view line = text.substr(0, eol);
   while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
-  if (line.empty()) return out_;
+  if (line.empty()) return;
   bool cut = line.size() > kMaxErrorText;
   line = line.substr(0, Utf8Cut(line, kMaxErrorText));
-  out_.push_back(' ');
+  if (leading_space) out_.push_back(' ');
   AppendErrorWords(line);
   if (cut) out_.append(kCutMarker);
-  return out_;
 }
 
 std::string_view Sanitizer::Value(std::string_view value, KeyClass key_class) {

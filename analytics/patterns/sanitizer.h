@@ -46,6 +46,9 @@ class Sanitizer {
   // The storable form of an error: prefix plus sanitised first line of `text` (which may or
   // may not start with the prefix).
   std::string_view Error(std::string_view prefix, std::string_view text);
+  // Free text from the application (a failed job's reason): its first line, sanitised and cut
+  // like an error's remainder, with no error prefix added.
+  std::string_view Text(std::string_view text);
   // A value: empty unless capture_values and the key is not sensitive; else cut at
   // max_value_size, non-printable bytes as '?'.
   std::string_view Value(std::string_view value, KeyClass key_class);
@@ -55,6 +58,7 @@ class Sanitizer {
   std::string_view KeyedHash(std::string_view bytes);
 
  private:
+  void AppendFirstLine(std::string_view text, bool leading_space);
   void AppendPrintable(std::string_view in, size_t max_bytes);
   void AppendErrorWords(std::string_view line);
 

@@ -229,7 +229,7 @@ AnalyticsWiring::AnalyticsWiring(const config::Config& cfg,
     // Failure reasons go through the same sanitiser as every other text respscope emits.
     jo.sanitise_text = [impl](std::string_view text) {
       std::lock_guard lock(impl->sanitizer_mu);
-      return std::string(impl->sanitizer.Error({}, text));
+      return std::string(impl->sanitizer.Text(text));
     };
     jo.audit_logger = spdlog::default_logger();
     impl_->jobs = std::make_unique<analytics::jobs::JobTracker>(std::move(jo));
@@ -337,6 +337,7 @@ boost::json::object JobJson(const analytics::jobs::RecentJobSnapshot& j) {
   boost::json::object o;
   o["prefix"] = j.prefix;
   o["queue"] = j.queue;
+  o["label"] = j.prefix == "bull" ? j.queue : j.prefix + ":" + j.queue;
   o["id"] = j.id;
   o["name"] = j.name;
   o["state"] = std::string(analytics::jobs::JobStateName(j.state));
@@ -389,7 +390,11 @@ void AnalyticsWiring::AddJobRoutes() {
     auto st = req.query.find("state");
     boost::json::array jobs;
     for (const auto& j : snap.recent) {
-      if (q != req.query.end() && q->second != j.queue) continue;
+      // queue= takes the metrics label ("name" for prefix bull, else "prefix:name"), the
+      // full "prefix:name", or the bare name (any prefix).
+      if (q != req.query.end() && q->second != j.queue && q->second != j.prefix + ":" + j.queue) {
+        continue;
+      }
       if (st != req.query.end() && st->second != analytics::jobs::JobStateName(j.state)) continue;
       jobs.push_back(JobJson(j));
     }

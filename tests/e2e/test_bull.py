@@ -60,10 +60,9 @@ class BullScenario(ScenarioFixture):
         self.assertEqual(set(stalled), {ids["stalled"]})
         self.assertEqual(stalled[ids["stalled"]]["attempts"], 2)  # the killed one + the retry
 
-    # PRODUCT BUG (same as test_bullmq.py): failure reasons come back as "ERR <reason>":
+    # Was a product bug (fixed; see test_bullmq.py): failure reasons came back as "ERR <reason>":
     # proxy/app/analytics_wiring.cc passes them through patterns::Sanitizer::Error({}, text),
     # which formats a Redis error reply and substitutes "ERR" for the empty error prefix.
-    @unittest.expectedFailure
     def test_failed_reasons_verbatim(self):
         q = self.QUEUE
         failed = recent_ids(self.rs, q, "failed")
@@ -84,8 +83,7 @@ class Bull4ScriptsLoadedBeforeRespscope(BullScenario, unittest.TestCase):
     def test_no_script_body_seen(self):
         self.check_no_script_body_seen()
 
-    # PRODUCT BUG (see test_bullmq.py): /api/v1/jobs/recent?queue=<prefix>:<name> finds nothing.
-    @unittest.expectedFailure
+    # Was a product bug (fixed; see test_bullmq.py): /api/v1/jobs/recent?queue=<prefix>:<name> found nothing.
     def test_recent_jobs_by_queue_label(self):
         self.check_recent_by_label()
 

@@ -389,12 +389,11 @@ class BullMQScenario(ScenarioFixture):
         self.assertEqual(set(stalled), {ids["stalled"]})
         self.assertEqual(stalled[ids["stalled"]]["attempts"], 2)  # the killed one + the retry
 
-    # PRODUCT BUG: failure reasons come back as "ERR <reason>" (e.g. "ERR doomed attempt 2"
+    # Was a product bug (fixed): failure reasons came back as "ERR <reason>" (e.g. "ERR doomed attempt 2"
     # for BullMQ's failedReason "doomed attempt 2"), in /api/v1/jobs/recent and the failed-job
     # audit log. proxy/app/analytics_wiring.cc hands JobTrackerOptions::sanitise_text to
     # patterns::Sanitizer::Error({}, text), which formats a *Redis error reply* and, with an
     # empty error prefix, substitutes "ERR" (analytics/patterns/sanitizer.cc, Sanitizer::Error).
-    @unittest.expectedFailure
     def test_failed_reasons_verbatim(self):
         q = self.QUEUE
         failed = recent_ids(self.rs, q, "failed")
@@ -418,12 +417,11 @@ class BullMQ6ScriptsLoadedBeforeRespscope(BullMQScenario, unittest.TestCase):
     def test_no_script_body_seen(self):
         self.check_no_script_body_seen()
 
-    # PRODUCT BUG: /api/v1/jobs/recent?queue=e2e:mix returns no jobs (queue=mix does), although
+    # Was a product bug (fixed): /api/v1/jobs/recent?queue=e2e:mix returned no jobs (queue=mix does), although
     # "e2e:mix" is the queue's label in respscope_bullmq_* and /api/v1/queues/e2e:mix accepts
     # it. proxy/app/analytics_wiring.cc, the /api/v1/jobs/recent route, compares the parameter
     # with RecentJobSnapshot::queue (the bare name) only; the prefix is never considered, so
     # same-named queues under two prefixes cannot be told apart either.
-    @unittest.expectedFailure
     def test_recent_jobs_by_queue_label(self):
         self.check_recent_by_label()
 
