@@ -7,16 +7,21 @@
   the wrong client (each byte checked against that connection's own commands); a client that
   connects while Redis is down gets the error reply; after Redis restarts on the same port new
   connections work;
-- limits.max_clients: 5: the 6th client gets "-ERR max number of clients reached".
+- limits.max_clients: 5: the 6th client gets "-ERR max number of clients reached";
+- churn: failed upstream connects and clients resetting mid-reply leak no descriptor and
+  leave no upstream connection open.
 """
+import os
 import signal
 import socket
+import struct
 import sys
 import time
 import unittest
 
 import harness
 from loadgen import PipelineClient, kv_commands, until, wait_all
+from resp_diff import app_clients
 
 
 def read_until_close(port, send=b"", timeout=5.0):
@@ -84,6 +89,61 @@ class UpstreamUnreachable(unittest.TestCase):
             for f in fillers:
                 f.close()
             lst.close()
+
+
+def fd_count(pid):
+    return len(os.listdir("/proc/%d/fd" % pid))
+
+
+class ConnectionChurn(unittest.TestCase):
+    def test_failed_connects_leak_nothing(self):
+        port = harness.free_port()
+        with harness.Respscope("redis://127.0.0.1:%d" % port) as rs:
+            read_until_close(rs.port)
+            fds0 = fd_count(rs.pid)
+            for _ in range(300):
+                data = read_until_close(rs.port, harness.resp_command("PING"))
+                self.assertTrue(data.startswith(b"-ERR respscope"), data)
+            fds1 = until(lambda: fd_count(rs.pid) <= fds0 + 2 and fd_count(rs.pid), 5) or \
+                fd_count(rs.pid)
+            print("300 connects to an unreachable upstream: respscope fds %d -> %d" % (fds0, fds1))
+            self.assertLessEqual(fds1, fds0 + 2)
+            self.assertTrue(rs.alive())
+
+    def test_clients_vanish_mid_reply(self):
+        """Clients reset their connections (SO_LINGER 0) while megabytes of replies are on
+        their way: respscope survives and closes every upstream connection."""
+        with harness.Redis() as redis, harness.Respscope(redis.url()) as rs:
+            c = harness.RawClient(redis.port)
+            c.send(harness.resp_command("SET", "big", b"z" * (4 << 20)))
+            self.assertEqual(c.read_frames(1), [b"+OK\r\n"])
+            fds0 = fd_count(rs.pid)
+            for round_ in range(3):
+                socks = []
+                for _ in range(40):
+                    s = socket.create_connection(("127.0.0.1", rs.port), timeout=5)
+                    s.sendall(harness.resp_command("GET", "big") * 4)
+                    socks.append(s)
+                time.sleep(0.2)
+                for s in socks:
+                    s.recv(1000)  # some of the reply has arrived: the rest is in flight
+                    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    s.close()
+
+            def upstream_gone():
+                c.send(harness.resp_command("CLIENT", "LIST"))
+                return app_clients(c.read_frames(1)[0]) == 0
+            self.assertTrue(until(upstream_gone, 10), "upstream connections left open")
+            fds1 = until(lambda: fd_count(rs.pid) <= fds0 + 2 and fd_count(rs.pid), 5) or \
+                fd_count(rs.pid)
+            print("120 clients reset mid-reply: respscope fds %d -> %d" % (fds0, fds1))
+            self.assertLessEqual(fds1, fds0 + 2)
+            self.assertTrue(rs.alive())
+            t = harness.RawClient(rs.port)
+            t.send(harness.resp_command("STRLEN", "big"))
+            self.assertEqual(t.read_frames(1), [b":%d\r\n" % (4 << 20)])
+            t.close()
+            c.close()
 
 
 class MaxClients(unittest.TestCase):
