@@ -2,6 +2,9 @@
 
 #include "proxy/net/server.h"
 
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+
 namespace respscope::net {
 
 namespace asio = boost::asio;
@@ -238,10 +241,25 @@ void Connection::GracefulClose() {
   if (closed_ || lingering_) return;
   lingering_ = true;
   error_code ignored;
-  connect_timer_.cancel();
   upstream_.close(ignored);
   client_.shutdown(asio::socket_base::shutdown_send, ignored);
   DiscardClientInput();
+  CloseWhenSent();
+}
+
+// Pooled clients notice the FIN only on their next use: do not wait for them to close. Once
+// the kernel has sent everything (SIOCOUTQ == 0; our FIN follows it), close for good.
+void Connection::CloseWhenSent() {
+  int unsent = 0;
+  if (::ioctl(client_.native_handle(), SIOCOUTQ, &unsent) == 0 && unsent == 0) {
+    Close();
+    return;
+  }
+  auto self = shared_from_this();
+  connect_timer_.expires_after(std::chrono::milliseconds(20));
+  connect_timer_.async_wait([self](const error_code& ec) {
+    if (!ec && !self->closed_) self->CloseWhenSent();
+  });
 }
 
 void Connection::DiscardClientInput() {

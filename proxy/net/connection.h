@@ -67,6 +67,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool DrainDone() const;
   void GracefulClose();
   void DiscardClientInput();
+  void CloseWhenSent();
 
   ThreadContext* thread_;
   boost::asio::ip::tcp::socket client_;

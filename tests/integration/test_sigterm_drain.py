@@ -190,15 +190,8 @@ class SigtermDrain(unittest.TestCase):
         self.run_load(drain_timeout=10, blocked=False, slow_readers=4, keep_sending=True)
 
 
-    # BUG (respscope, proxy/net/connection.cc, Connection::GracefulClose / DiscardClientInput):
-    # on SIGTERM an idle connection (nothing in flight) gets its FIN at once, but respscope
-    # then waits for the *client* to close before it counts the connection as gone. A pooled
-    # connection that sits idle (redis-py, ioredis, any pool) notices the FIN only on its next
-    # use, so every SIGTERM with one idle pooled connection open takes the whole drain_timeout
-    # (10 s by default) although nothing is in flight. Suggested: close once the client's
-    # input is drained and the kernel send queue is empty (ioctl SIOCOUTQ == 0), i.e. every
-    # reply acknowledged; keep waiting for the client's close only while replies are unsent.
-    @unittest.expectedFailure
+    # Idle pooled connections (nothing in flight) must not hold SIGTERM until drain_timeout:
+    # respscope closes once its FIN and every reply are acknowledged (SIOCOUTQ == 0).
     def test_sigterm_idle_clients_do_not_hold_the_drain(self):
         redis = harness.Redis()
         rs = harness.Respscope(redis.url(), config_text="limits: {drain_timeout: 10s}\n")
