@@ -98,8 +98,11 @@ void Engine::Build(Snapshot& s) {
   s.hot_keys.resize(k);
   s.slow_log = std::move(s.stats.slow_log);
   s.stats.slow_log.clear();
-  std::sort(s.slow_log.begin(), s.slow_log.end(),
-            [](const auto& a, const auto& b) { return a.wall_ms > b.wall_ms; });
+  // Shards hand their entries over oldest first: reversed, a stable sort on the millisecond
+  // keeps the newest first among entries of the same millisecond too.
+  std::reverse(s.slow_log.begin(), s.slow_log.end());
+  std::stable_sort(s.slow_log.begin(), s.slow_log.end(),
+                   [](const auto& a, const auto& b) { return a.wall_ms > b.wall_ms; });
   if (s.slow_log.size() > options_.slow_log_size) s.slow_log.resize(options_.slow_log_size);
 }
 

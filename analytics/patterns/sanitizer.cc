@@ -157,7 +157,18 @@ void Sanitizer::AppendErrorWords(std::string_view line) {
     }
     while (!core.empty() && core.front() == '(') core.remove_prefix(1);
     KeyClass cls = rules_->Classify(core);
-    if (cls.kind == KeyClass::kSensitive || (core.size() >= 16 && Normalizer::LooksLikeId(core))) {
+    // A word can be a key ("pw:<token>"): any id-like ':'-separated segment hides the word.
+    bool id_segment = false;
+    for (size_t from = 0; from <= core.size() && !id_segment;) {
+      size_t colon = core.find(':', from);
+      std::string_view seg = core.substr(from, colon == std::string_view::npos ? core.npos
+                                                                                : colon - from);
+      id_segment = seg.size() >= 8 && Normalizer::LooksLikeId(seg);
+      if (colon == std::string_view::npos) break;
+      from = colon + 1;
+    }
+    if (cls.kind == KeyClass::kSensitive || id_segment ||
+        (core.size() >= 16 && Normalizer::LooksLikeId(core))) {
       out_.append(kRedacted);
     } else {
       AppendPrintable(word, word.size());
@@ -168,8 +179,11 @@ void Sanitizer::AppendErrorWords(std::string_view line) {
 
 std::string_view Sanitizer::Error(std::string_view prefix, std::string_view text) {
   out_.clear();
-  bool prefix_ok = !prefix.empty() && prefix.size() <= 32;
-  for (char c : prefix) prefix_ok = prefix_ok && IsPrefixChar(c);
+  // Redis's own prefixes are short upper-case words (ERR, WRONGTYPE, NOSCRIPT...). A script can
+  // put anything first (redis.error_reply(token)): a first word with digits or over 20
+  // characters is not shown as a prefix; it stays in the text, where it is sanitised.
+  bool prefix_ok = !prefix.empty() && prefix.size() <= 20;
+  for (char c : prefix) prefix_ok = prefix_ok && IsPrefixChar(c) && !(c >= '0' && c <= '9');
   std::string_view shown_prefix = prefix_ok ? prefix : std::string_view("ERR");
   out_.append(shown_prefix);
   if (prefix_ok && text.substr(0, prefix.size()) == prefix) text.remove_prefix(prefix.size());

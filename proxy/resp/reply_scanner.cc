@@ -47,6 +47,7 @@ void ReplyScanner::StartFrame() {
   short_.clear();
   err_.clear();
   element_kind_.clear();
+  element_errors_.clear();
   element_raw_.clear();
   top_index_ = 0;
   frame_bytes_ = 0;
@@ -98,6 +99,10 @@ bool ReplyScanner::OnLine(std::string_view line) {
       if (depth_ == 0) {
         info_.is_error = true;
         err_.assign(line.substr(0, ReplyLimits::kErrorTextCapture));
+      } else if (AtTopElement() && element_errors_.size() < ReplyLimits::kMaxTrackedElements) {
+        element_errors_.push_back(
+            ElementError{static_cast<uint32_t>(top_index_),
+                         std::string(line.substr(0, ReplyLimits::kErrorTextCapture))});
       }
       ValueDone(kElemError);
       return true;
@@ -130,7 +135,7 @@ bool ReplyScanner::OnLine(std::string_view line) {
       }
       if (!ParseInt64(line, &n) || n < 0 || n > ReplyLimits::kMaxBulk) return false;
       remaining_ = static_cast<uint64_t>(n);
-      body_keep_ = (cur_type_ == '!' && depth_ == 0) ||
+      body_keep_ = (cur_type_ == '!' && (depth_ == 0 || AtTopElement())) ||
                    (n <= static_cast<int64_t>(ReplyLimits::kShortString) &&
                     (depth_ == 0 || AtFirstElement()));
       text_.clear();
@@ -169,6 +174,9 @@ void ReplyScanner::OnBodyDone() {
       if (depth_ == 0) {
         info_.is_error = true;
         err_.assign(text_.substr(0, ReplyLimits::kErrorTextCapture));
+      } else if (AtTopElement() && element_errors_.size() < ReplyLimits::kMaxTrackedElements) {
+        element_errors_.push_back(ElementError{static_cast<uint32_t>(top_index_),
+                                               text_.substr(0, ReplyLimits::kErrorTextCapture)});
       }
     } else {
       short_.assign(text_);
@@ -187,6 +195,7 @@ void ReplyScanner::FinishFrame(ReplyInfo* out) {
     info_.short_string = short_;
   }
   info_.element_kind = element_kind_;
+  info_.element_errors = element_errors_;
   info_.element_raw = element_raw_;
   info_.wire_bytes = frame_bytes_;
   if (capturing_) {

@@ -52,6 +52,12 @@ enum ElementKind : uint8_t {
   kElemZero = 4,    // integer 0
 };
 
+// An error element of a top-level aggregate (EXEC replies): its index and first bytes.
+struct ElementError {
+  uint32_t index = 0;
+  std::string text;  // up to ReplyLimits::kErrorTextCapture bytes
+};
+
 struct ReplyInfo {
   char type = 0;            // the frame's type byte (after any attribute)
   bool is_null = false;     // `_`, `$-1`, `*-1`
@@ -67,6 +73,7 @@ struct ReplyInfo {
   std::string_view short_string;   // `+` text or bulk/verbatim body when <= kShortString
   std::string_view first_element;  // aggregate: element 0 when a short string (any case)
   std::span<const uint8_t> element_kind;  // aggregate: ElementKind of top-level element i
+  std::span<const ElementError> element_errors;  // aggregate: its error elements, in order
   std::string_view raw;     // the whole frame when capture was requested and it fit
   // With raw: [begin, end) offsets into raw of each top-level element (EXEC elements).
   std::span<const std::pair<uint32_t, uint32_t>> element_raw;
@@ -126,6 +133,7 @@ class ReplyScanner {
   std::string short_;      // storage for short_string / first_element
   std::string err_;        // storage for error_text
   std::vector<uint8_t> element_kind_;
+  std::vector<ElementError> element_errors_;
   std::vector<std::pair<uint32_t, uint32_t>> element_raw_;
   bool attr_[ReplyLimits::kMaxDepth];  // level i is an attribute (not a value of its parent)
   uint64_t top_index_ = 0;  // index of the current top-level element

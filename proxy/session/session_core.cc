@@ -479,6 +479,7 @@ void SessionCore::OnReply(const resp::ReplyInfo& reply, int64_t now_ns) {
 
 void SessionCore::EmitExec(const Pending& exec, const resp::ReplyInfo& reply, int64_t now_ns) {
   if (reply.type == '*' && !reply.is_null && !reply.is_error) {
+    size_t next_error = 0;
     for (size_t i = 0; i < queued_.size(); ++i) {
       uint8_t kind = i < reply.element_kind.size() ? reply.element_kind[i] : kNoOverride;
       std::string_view raw;
@@ -488,6 +489,18 @@ void SessionCore::EmitExec(const Pending& exec, const resp::ReplyInfo& reply, in
       }
       resp::ReplyInfo element{};
       element.type = '?';
+      // An error element keeps its own prefix and text (WRONGTYPE inside a transaction).
+      while (next_error < reply.element_errors.size() &&
+             reply.element_errors[next_error].index < i) {
+        ++next_error;
+      }
+      if (next_error < reply.element_errors.size() &&
+          reply.element_errors[next_error].index == i) {
+        const std::string& text = reply.element_errors[next_error].text;
+        element.is_error = true;
+        element.error_text = text;
+        element.error_prefix = std::string_view(text).substr(0, text.find(' '));
+      }
       Emit(queued_[i], element, now_ns, analytics::kObsInMulti,
            kind == kNoOverride ? static_cast<uint8_t>(resp::kElemValue) : kind, raw);
     }

@@ -298,12 +298,7 @@ class GroundTruth(unittest.TestCase):
                                                direction="client_out"))
         self.assertEqual(t["observation_lost"], 0)
 
-    # PRODUCT BUG: an error element of an EXEC reply is counted as an error of its command,
-    # but its prefix is lost: /api/v1/overview files it under "other" with the text "ERR"
-    # instead of "WRONGTYPE". SessionCore::EmitExec (proxy/session/session_core.cc) builds the
-    # element's ReplyInfo with an empty error_prefix/error_text, and Emit() copies those into
-    # the Observation; the element's raw bytes ("-WRONGTYPE Operation ...") are at hand.
-    @unittest.expectedFailure
+    # An error element of an EXEC reply keeps its prefix (WRONGTYPE inside a transaction).
     def test_exec_error_element_prefix(self):
         self.c.rpush("list:x", "a")
         p = self.c.pipeline(transaction=True)

@@ -268,12 +268,7 @@ class LatencyQuantiles(unittest.TestCase):
 
 
 class SlowLogOrder(unittest.TestCase):
-    # PRODUCT BUG (analytics/engine/engine.cc, Engine::Refresh): the slow log is sorted with
-    # std::sort on wall_ms alone (millisecond resolution, not a stable sort, and the shards
-    # hand their entries over oldest first), so entries recorded within the same millisecond
-    # come out in arbitrary order, not "newest first" as snapshot.h and /api/v1/slowlog say.
-    # Sorting by (wall_ms, per-shard sequence) would keep the order.
-    @unittest.expectedFailure
+    # Entries of the same millisecond come out newest first too (one connection: one shard).
     def test_slowlog_newest_first_within_a_millisecond(self):
         r = harness.Redis()
         self.addCleanup(r.stop)

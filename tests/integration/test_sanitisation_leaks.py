@@ -241,13 +241,7 @@ class Leaks(unittest.TestCase):
         for surface, text in texts.items():
             self.assertIsNone(re.search(r"(session|token):[0-9a-f]{16}", text), surface)
 
-    # PRODUCT BUG (analytics/patterns/sanitizer.cc, Sanitizer::AppendErrorWords): an error text
-    # word is redacted only when the whole word is a sensitive key or looks like an id; a word
-    # that joins a label and a value with ':' ("pw:<secret>", "key:<secret>") is shown as it
-    # is, so `EVAL "error('pw:' .. ARGV[1])" 0 <secret>` puts the secret in
-    # /api/v1/overview errors.ERR.last_text. Suggested fix: test each ':'-separated segment of
-    # a word with Normalizer::LooksLikeId (as AutoPattern does for keys).
-    @unittest.expectedFailure
+    # A word joining a label and a value with ':' ("pw:<secret>") is redacted by segment.
     def test_lua_error_word_with_colon(self):
         secret = new_secret()
         _, rs = self.start()
@@ -261,13 +255,7 @@ class Leaks(unittest.TestCase):
         self.assertIn("user_script", errors["ERR"]["last_text"])
         self.assertEqual(find_leaks(self.collect(rs), {"s": secret}), [])
 
-    # PRODUCT BUG (analytics/patterns/sanitizer.cc, Sanitizer::Error): any first word of
-    # [A-Z0-9_-]{1,32} is shown verbatim as the error prefix, so an error reply whose first
-    # word is an uppercase token (`return redis.error_reply(ARGV[1] .. ' failed')` with a
-    # token such as "9F86D081884C7D659A2FEAA0") is shown in /api/v1/overview
-    # errors.other.last_text. Suggested fix: show only the known prefixes
-    # (recorder::ErrorPrefixBucket's list) and redact an unknown one that looks like an id.
-    @unittest.expectedFailure
+    # An upper-case token as an error reply's first word is not shown as its prefix.
     def test_uppercase_token_as_error_prefix(self):
         secret = new_secret().upper()
         _, rs = self.start()
