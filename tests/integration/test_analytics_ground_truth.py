@@ -25,37 +25,15 @@ import time
 import unittest
 
 import harness
+from prom import parse_metrics, value, series
 import redis
 
-_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$')
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
-def parse_metrics(text):
-    """Prometheus text format -> {(name, ((label, value), ...)): float}, labels sorted."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = _LINE.match(line)
-        if not m:
-            raise ValueError("unparsable metrics line: %r" % line)
-        labels = tuple(sorted(
-            (k, v.replace('\\"', '"').replace("\\n", "\n").replace("\\\\", "\\"))
-            for k, v in _LABEL.findall(m.group(2) or "")))
-        out[(m.group(1), labels)] = float(m.group(3))
-    return out
 
 
-def series(metrics, name, **labels):
-    """{labels dict as tuple: value} of the series of `name` whose labels include `labels`."""
-    want = set(labels.items())
-    return {lab: v for (n, lab), v in metrics.items() if n == name and want <= set(lab)}
 
 
-def value(metrics, name, **labels):
-    """The one series `name` with exactly these labels (0 when absent)."""
-    return metrics.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 def commands_by_label(metrics):

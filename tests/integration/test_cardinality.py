@@ -31,6 +31,7 @@ import time
 import unittest
 
 import harness
+from prom import parse_metrics
 from harness import resp_command
 
 MAX_PATTERNS = 200
@@ -42,21 +43,8 @@ SERIES_BOUND = SERIES_PER_PATTERN * (MAX_PATTERNS + 1) + SERIES_PER_COMMAND * MA
 RSS_LIMIT_KIB = 200 * 1024
 DISTINCT = 1_000_000
 
-_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$')
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
-def parse_metrics(text):
-    """Prometheus text format -> {(name, ((label, value), ...)): float}, labels sorted."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = _LINE.match(line)
-        if not m:
-            raise ValueError("unparsable metrics line: %r" % line)
-        out[(m.group(1), tuple(sorted(_LABEL.findall(m.group(2) or ""))))] = float(m.group(3))
-    return out
 
 
 _LETTERS = bytes(range(ord("a"), ord("z") + 1))

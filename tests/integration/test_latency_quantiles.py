@@ -46,6 +46,7 @@ import time
 import unittest
 
 import harness
+from prom import parse_metrics
 from harness import frame_end, resp_command
 
 TOL_ABS_NS = 150_000
@@ -55,21 +56,8 @@ MID = 1.0 / 64     # bucket midpoint error of respscope's histogram
 ATTEMPTS = 5
 QUANTILES = ((0.5, "p50_ms"), (0.9, "p90_ms"), (0.99, "p99_ms"))
 
-_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$')
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
-def parse_metrics(text):
-    """Prometheus text format -> {(name, ((label, value), ...)): float}, labels sorted."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = _LINE.match(line)
-        if not m:
-            raise ValueError("unparsable metrics line: %r" % line)
-        out[(m.group(1), tuple(sorted(_LABEL.findall(m.group(2) or ""))))] = float(m.group(3))
-    return out
 
 
 def nearest_rank(sorted_values, q):

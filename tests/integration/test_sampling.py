@@ -23,28 +23,13 @@ import time
 import unittest
 
 import harness
+from prom import parse_metrics, value
 import redis
 
-_LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})?\s+(\S+)(?:\s+\d+)?$')
-_LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
 
 
-def parse_metrics(text):
-    """Prometheus text format -> {(name, ((label, value), ...)): float}, labels sorted."""
-    out = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        m = _LINE.match(line)
-        if not m:
-            raise ValueError("unparsable metrics line: %r" % line)
-        labels = tuple(sorted(_LABEL.findall(m.group(2) or "")))
-        out[(m.group(1), labels)] = float(m.group(3))
-    return out
 
 
-def value(m, name, **labels):
-    return m.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
 CONFIG = """
