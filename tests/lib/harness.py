@@ -34,6 +34,15 @@ def _cleanup():
 atexit.register(_cleanup)
 
 
+def _on_sigterm(signum, frame):
+    # `timeout` and test runners stop a test with SIGTERM: clean up like a normal exit.
+    _cleanup()
+    raise SystemExit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _on_sigterm)
+
+
 def free_port():
     """A port nothing listens on right now (bound to 0 and released)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
