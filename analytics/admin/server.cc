@@ -1,5 +1,7 @@
 #include "analytics/admin/server.h"
 
+#include "analytics/admin/export.h"
+
 #include <openssl/crypto.h>
 
 #include <boost/asio/dispatch.hpp>
@@ -278,6 +280,20 @@ HttpResponse AdminServer::Route(const HttpRequest& request) {
                          .count();
     if (snapshot->sequence == 0 || now_ms - snapshot->wall_ms > 200) snapshot = engine_.Refresh();
     return Json(200, it->second(*snapshot));
+  }
+  if (path == "/api/v1/export" || path == "/api/v1/report") {
+    auto it = request.query.find("format");
+    std::string format = it == request.query.end() ? (path == "/api/v1/report" ? "html" : "json")
+                                                   : it->second;
+    auto snapshot = engine_.Refresh();
+    if (path == "/api/v1/report") {
+      if (format != "html") throw std::invalid_argument("format must be html");
+      return {200, "text/html; charset=utf-8", ReportHtml(*snapshot)};
+    }
+    if (format == "json") return Json(200, ExportJson(*snapshot));
+    if (format == "ndjson") return {200, "application/x-ndjson", ExportNdjson(*snapshot)};
+    if (format == "csv") return {200, "text/csv; charset=utf-8", ExportCsv(*snapshot)};
+    throw std::invalid_argument("format must be json, ndjson or csv");
   }
   HttpHandler best;
   size_t best_len = 0;
