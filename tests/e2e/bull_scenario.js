@@ -21,45 +21,8 @@ const cfg = JSON.parse(process.argv[3]);
 const libDir = path.dirname(nodeRequire.resolve(`${cfg.lib}/package.json`));
 const libRequire = createRequire(path.join(libDir, 'package.json'));
 
-function log(...a) {
-  process.stderr.write(`[${new Date().toISOString()}] ${a.join(' ')}\n`);
-}
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const { log, sleep, patchEvalshaFirst } = require('./scenario_common');
 
-// Makes the ioredis Bull uses send EVALSHA first (like ioredis 4), EVAL after NOSCRIPT.
-function patchEvalshaFirst(req) {
-  const scriptModule = req('ioredis/built/Script');
-  const Command = req('ioredis/built/Command').default;
-  const Original = scriptModule.default;
-  if (Original.__evalshaFirst) return;
-  class EvalshaFirstScript extends Original {
-    constructor(lua, ...rest) {
-      super(lua, ...rest);
-      const sha = this.sha;
-      const needsEval = new WeakSet();
-      this.Command = class extends Command {
-        toWritable(socket) {
-          const origReject = this.reject;
-          this.reject = (err) => {
-            if (String(err && err.message).includes('NOSCRIPT')) needsEval.add(socket);
-            origReject.call(this, err);
-          };
-          if (needsEval.has(socket)) {
-            needsEval.delete(socket);
-            this.name = 'eval';
-            this.args[0] = lua;
-          } else {
-            this.name = 'evalsha';
-            this.args[0] = sha;
-          }
-          return super.toWritable(socket);
-        }
-      };
-    }
-  }
-  EvalshaFirstScript.__evalshaFirst = true;
-  scriptModule.default = EvalshaFirstScript;
-}
 
 // SCRIPT LOAD every script Bull ships, straight into Redis (not through respscope).
 async function preloadScripts() {
