@@ -24,7 +24,10 @@ TEST(Glob, RedisDialect) {
   EXPECT_TRUE(GlobMatch("h[ae]llo", "hallo"));
   EXPECT_FALSE(GlobMatch("h[ae]llo", "hillo"));
   EXPECT_TRUE(GlobMatch("h[^e]llo", "hallo"));
-  EXPECT_FALSE(GlobMatch("h[!a]llo", "hallo"));
+  // Redis (stringmatchlen) negates a class with '^' only: '!' is a literal member.
+  EXPECT_TRUE(GlobMatch("h[!a]llo", "hallo"));
+  EXPECT_TRUE(GlobMatch("h[!a]llo", "h!llo"));
+  EXPECT_FALSE(GlobMatch("h[!a]llo", "hullo"));
   EXPECT_TRUE(GlobMatch("h[a-c]llo", "hbllo"));
   EXPECT_TRUE(GlobMatch("a\\*b", "a*b"));
   EXPECT_FALSE(GlobMatch("a\\*b", "axb"));
