@@ -2,16 +2,17 @@
 
 #include <algorithm>
 
+#include "analytics/jobs/job_types.h"
 #include "analytics/patterns/glob.h"
 
 namespace respscope::engine {
 
+namespace jobs_bounds = respscope::analytics::jobs;
+
 const std::vector<double>& JobDurationBounds() {
-  // The same bounds as analytics/jobs (kJobDurationBucketsSeconds), so that the job
-  // tracker's histograms are exported bucket for bucket.
-  static const std::vector<double> kBounds = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                                              0.5,   1,    2.5,   5,    10,  30,
-                                              60,    120,  300,   600,  1800, 3600};
+  // The job tracker's own bounds, so that its histograms are exported bucket for bucket.
+  static const std::vector<double> kBounds(jobs_bounds::kJobDurationBucketsSeconds.begin(),
+                                           jobs_bounds::kJobDurationBucketsSeconds.end());
   return kBounds;
 }
 
