@@ -77,6 +77,7 @@ struct Fixture {
     o.lookups = lookups;
     o.client_name = "worker-1";
     shard->Record(o);
+    shard->Tick();
   }
   std::atomic<bool> ready{true};
   std::shared_ptr<patterns::RulesHub> hub;

@@ -33,6 +33,7 @@ void RecordGet(recorder::Recorder& r, const std::string& key, int64_t dur_ns, Lo
   o.client_name = "app";
   o.error_prefix = error ? "ERR" : "";
   r.Record(o);
+  r.Tick();  // the IO thread's periodic publication of hot keys, here after every command
 }
 
 TEST(Engine, ConcurrentRecordingWhileMergingKeepsTotalsExact) {

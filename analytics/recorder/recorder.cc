@@ -362,4 +362,6 @@ void Recorder::OnBytes(uint64_t client_in, uint64_t client_out) {
   bytes_out_.Add(client_out);
 }
 
+void Recorder::Tick() { hot_keys_.Publish(); }
+
 }  // namespace respscope::recorder

@@ -13,6 +13,8 @@
 //     never change afterwards.
 //   - slow log entries, error samples, big values and hot-key slots are seqlocked
 //     (SeqCell / per-slot generation): a reader sees whole entries or retries.
+//   - hot keys are published by Tick() (every 100 ms on the IO thread), not per command: a
+//     collection shows them as of the last tick, every other figure as of the call.
 // A collection is not an atomic cut across counters (a command in flight may be in the
 // per-command count and not yet in its pattern count); each counter on its own is exact.
 //
@@ -66,6 +68,7 @@ class Recorder final : public analytics::ObservationSink {
   void Record(const analytics::Observation& obs) override;
   void OnEvent(analytics::SessionEvent event, uint64_t client_id) override;
   void OnBytes(uint64_t client_in, uint64_t client_out) override;
+  void Tick() override;
 
   // Any thread. Adds this shard's cumulative state into `view` (merging by name).
   void CollectInto(StatsView& view) const;

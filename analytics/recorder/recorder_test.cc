@@ -106,6 +106,7 @@ TEST(Recorder, GroundTruthCounts) {
     }
   }
   StatsView v;
+  r.Tick();
   r.CollectInto(v);
   for (auto& [name, e] : cmd) {
     ASSERT_TRUE(v.commands.count(name)) << name;
@@ -168,6 +169,7 @@ TEST(Recorder, SampleRateKeepsTotalsExact) {
     r.Record(o.o);
   }
   StatsView v;
+  r.Tick();
   r.CollectInto(v);
   EXPECT_EQ(v.commands["get"].ok, 10'000u);
   EXPECT_EQ(v.patterns["user:{id}"].read, 10'000u);
@@ -196,6 +198,7 @@ TEST(Recorder, BigValuesErrorsAndRuleSwap) {
   odd.o.error_prefix = "WEIRDPREFIX";
   r.Record(odd.o);
   StatsView v;
+  r.Tick();
   r.CollectInto(v);
   const auto& big = v.patterns["blob:{id}"].big_values;
   ASSERT_EQ(big.size(), kBigValuesPerPattern);
@@ -216,6 +219,7 @@ TEST(Recorder, BigValuesErrorsAndRuleSwap) {
   Obs after(1, "get", {"blob:1"}, analytics::kObsRead);
   r.Record(after.o);
   StatsView v2;
+  r.Tick();
   r.CollectInto(v2);
   EXPECT_EQ(v2.patterns["blobs"].read, 1u);
   EXPECT_EQ(v2.patterns["blob:{id}"].read, 7u);
@@ -234,7 +238,9 @@ TEST(Recorder, ConcurrentCollectNeverLosesOrDoublesCounts) {
       Obs o(1, "get", {"user:" + std::to_string(rng() % 5000)}, analytics::kObsRead,
             static_cast<int64_t>(rng() % 1'000'000), {i % 3 ? Lookup::kHit : Lookup::kMiss});
       r->Record(o.o);
+      if (i % 1000 == 0) r->Tick();
     }
+    r->Tick();
   };
   std::thread t1(work, &a, 1), t2(work, &b, 2);
   uint64_t last = 0, last_hits = 0, collections = 0;

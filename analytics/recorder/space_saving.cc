@@ -16,9 +16,12 @@ SpaceSaving::SpaceSaving(size_t capacity)
       keys_(cap_),
       order_(cap_),
       count_(cap_),
+      dirty_(cap_, 0),
       table_(std::bit_ceil(cap_ * 4), Entry{0, -1}),
       table_mask_(std::bit_ceil(cap_ * 4) - 1),
-      pub_(new Published[cap_]) {}
+      pub_(new Published[cap_]) {
+  dirty_list_.reserve(cap_);
+}
 
 int32_t SpaceSaving::Find(uint64_t hash, std::string_view key) const {
   const uint32_t h = static_cast<uint32_t>(hash);
@@ -143,8 +146,7 @@ void SpaceSaving::Offer(std::string_view key, uint32_t tag, uint64_t weight) {
   const int32_t found = Find(hash, key);
   if (found >= 0) {
     Bump(static_cast<uint32_t>(found), weight);
-    // Count only grows within a generation: a plain store is enough for readers.
-    pub_[found].count.store(count_[pos_[found]], std::memory_order_relaxed);
+    MarkDirty(static_cast<uint32_t>(found));
     return;
   }
   uint32_t slot;
@@ -174,7 +176,15 @@ void SpaceSaving::Offer(std::string_view key, uint32_t tag, uint64_t weight) {
   error_[slot] = base;
   TableInsert(hash_[slot], slot);
   Bump(slot, weight);
-  PublishKey(slot);
+  MarkDirty(slot);
+}
+
+void SpaceSaving::Publish() {
+  for (uint32_t slot : dirty_list_) {
+    PublishKey(slot);
+    dirty_[slot] = 0;
+  }
+  dirty_list_.clear();
   if (pub_size_.load(std::memory_order_relaxed) < size_) {
     pub_size_.store(static_cast<uint32_t>(size_), std::memory_order_release);
   }

@@ -16,8 +16,11 @@
 // 32 bits of each key's hash next to the slot index, so probing and deletion never touch the
 // slots.
 //
-// Thread: Offer() on one writer thread; ReadInto() from any thread. Each slot is published
-// with a per-slot generation (seqlock): a reader never sees a key with another key's count.
+// Thread: Offer() and Publish() on one writer thread; ReadInto() from any thread. Offer() only
+// marks the slots it changed; Publish() copies the marked ones to the readers' side, each with a
+// per-slot generation (seqlock): a reader never sees a key with another key's count. Deferring
+// the copy keeps the readers' arrays out of the per-command path: with many distinct keys nearly
+// every offer replaces the minimum, and copying each new key at once cost more than the sketch.
 #pragma once
 
 #include <algorithm>
@@ -49,7 +52,11 @@ class SpaceSaving {
   // Writer thread. `key` must already be sanitised; keys longer than kMaxStoredKey are cut.
   void Offer(std::string_view key, uint32_t tag, uint64_t weight = 1);
 
-  // Any thread: appends the tracked items (unsorted). `min_count` is the smallest tracked
+  // Writer thread: makes every change since the last call visible to ReadInto(). The owner calls
+  // it periodically (the recorder: from its thread's tick, every 100 ms).
+  void Publish();
+
+  // Any thread: appends the tracked items as of the last Publish() (unsorted). `min_count` is the smallest tracked
   // count when the sketch is full, else 0 (an untracked key's true count is <= min_count).
   void ReadInto(std::vector<Item>& out, uint64_t& min_count) const;
 
@@ -76,6 +83,12 @@ class SpaceSaving {
   uint32_t RunEnd(uint32_t pos) const;        // last position with count_[pos]
   void SwapPos(uint32_t a, uint32_t b);
   void PublishKey(uint32_t slot);
+  void MarkDirty(uint32_t slot) {
+    if (!dirty_[slot]) {
+      dirty_[slot] = 1;
+      dirty_list_.push_back(slot);  // capacity reserved: never allocates
+    }
+  }
 
   size_t cap_;
   size_t size_ = 0;
@@ -90,6 +103,8 @@ class SpaceSaving {
   std::vector<uint64_t> count_;  // count of order_[i]
   static constexpr uint32_t kUnknown = ~uint32_t{0};
   uint32_t min_end_ = kUnknown;  // last position with count_[0], if known
+  std::vector<uint8_t> dirty_;        // per slot: changed since the last Publish()
+  std::vector<uint32_t> dirty_list_;  // those slots, capacity cap_
   std::vector<Entry> table_;
   size_t table_mask_;
   std::unique_ptr<Published[]> pub_;

@@ -26,6 +26,7 @@ TEST(SpaceSaving, GuaranteesOnZipfStream) {
   }
   std::vector<SpaceSaving::Item> items;
   uint64_t min_count = 0;
+  ss.Publish();
   ss.ReadInto(items, min_count);
   ASSERT_EQ(items.size(), kCapacity);
   EXPECT_GT(min_count, 0u);
@@ -60,6 +61,7 @@ TEST(SpaceSaving, ExactWhileUnderCapacityAndLongKeysCut) {
   ss.Offer(long_key, 3);
   std::vector<SpaceSaving::Item> items;
   uint64_t min_count = 1;
+  ss.Publish();
   ss.ReadInto(items, min_count);
   EXPECT_EQ(min_count, 0u);  // not full
   ASSERT_EQ(items.size(), 3u);
@@ -73,6 +75,34 @@ TEST(SpaceSaving, ExactWhileUnderCapacityAndLongKeysCut) {
   EXPECT_EQ(got["b"], 5u);
 }
 
+TEST(SpaceSaving, ReadersSeeOnlyPublishedState) {
+  SpaceSaving ss(4);
+  ss.Offer("a", 1);
+  std::vector<SpaceSaving::Item> items;
+  uint64_t min_count = 0;
+  ss.ReadInto(items, min_count);
+  EXPECT_TRUE(items.empty());  // nothing published yet
+  ss.Publish();
+  ss.ReadInto(items, min_count);
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].count, 1u);
+  // Changes after a Publish() stay invisible until the next one; then all of them show.
+  for (int i = 0; i < 9; ++i) ss.Offer("a", 1);
+  for (const char* k : {"b", "c", "d", "e"}) ss.Offer(k, 2);  // "e" replaces a minimum
+  items.clear();
+  ss.ReadInto(items, min_count);
+  ASSERT_EQ(items.size(), 1u);
+  EXPECT_EQ(items[0].count, 1u);
+  ss.Publish();
+  items.clear();
+  ss.ReadInto(items, min_count);
+  ASSERT_EQ(items.size(), 4u);
+  uint64_t sum = 0;
+  for (auto& it : items) sum += it.count;
+  EXPECT_EQ(sum, 14u);
+  EXPECT_EQ(min_count, 1u);
+}
+
 TEST(SpaceSaving, ChurnKeepsHashTableConsistent) {
   // Many replacements exercise backward-shift deletion; every tracked key must be found
   // again (a duplicate slot for one key would show up twice).
@@ -81,6 +111,7 @@ TEST(SpaceSaving, ChurnKeepsHashTableConsistent) {
   for (int i = 0; i < 100'000; ++i) ss.Offer(std::string("k").append(std::to_string(rng() % 64)), 0);
   std::vector<SpaceSaving::Item> items;
   uint64_t min_count = 0;
+  ss.Publish();
   ss.ReadInto(items, min_count);
   std::map<std::string, int> seen;
   uint64_t sum = 0;
@@ -107,6 +138,7 @@ TEST(SpaceSaving, MixedWeightsKeepGuarantees) {
   }
   std::vector<SpaceSaving::Item> items;
   uint64_t min_count = 0;
+  ss.Publish();
   ss.ReadInto(items, min_count);
   ASSERT_EQ(items.size(), kCapacity);
   uint64_t sum = 0;

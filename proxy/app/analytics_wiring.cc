@@ -81,6 +81,7 @@ class TeeSink : public analytics::ObservationSink {
   }
   void OnEvent(analytics::SessionEvent e, uint64_t id) override { recorder_->OnEvent(e, id); }
   void OnBytes(uint64_t in, uint64_t out) override { recorder_->OnBytes(in, out); }
+  void Tick() override { recorder_->Tick(); }
 
  private:
   recorder::Recorder* recorder_;

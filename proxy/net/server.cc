@@ -24,6 +24,27 @@ void ThreadContext::CloseAll() {
   for (auto& c : live) c->Close();
 }
 
+void ThreadContext::StartTicks() {
+  ticking_ = true;
+  ArmTick();
+}
+
+void ThreadContext::ArmTick() {
+  tick_.expires_after(std::chrono::milliseconds(analytics::kSinkTickIntervalMs));
+  tick_.async_wait([this](const error_code& ec) {
+    if (ec || !ticking_) return;
+    sink_->Tick();
+    ArmTick();
+  });
+}
+
+void ThreadContext::StopTicks() {
+  if (!ticking_) return;
+  ticking_ = false;
+  tick_.cancel();
+  sink_->Tick();  // what the last commands left unpublished
+}
+
 Server::Server(ServerOptions options, std::shared_ptr<const commands::CommandTable> table,
                std::vector<analytics::ObservationSink*> sinks)
     : options_(std::move(options)), table_(std::move(table)) {
@@ -48,6 +69,7 @@ void Server::Start() {
   acceptor_->listen(asio::socket_base::max_listen_connections);
   bound_port_ = acceptor_->local_endpoint().port();
   for (auto& t : threads_) guards_.push_back(asio::make_work_guard(t->io()));
+  for (auto& t : threads_) asio::post(t->io(), [ctx = t.get()] { ctx->StartTicks(); });
   for (auto& t : threads_) {
     workers_.emplace_back([ctx = t.get()] { ctx->io().run(); });
   }
@@ -114,6 +136,7 @@ void Server::Stop() {
   for (auto& t : threads_) {
     asio::post(t->io(), [ctx = t.get(), this] {
       ctx->CloseAll();
+      ctx->StopTicks();
       if (acceptor_ && ctx == threads_[0].get()) {
         error_code ignored;
         acceptor_->close(ignored);

@@ -52,11 +52,18 @@ class ThreadContext {
   void Remove(uint64_t id) { connections_.erase(id); }
   void DrainAll();
   void CloseAll();
+  // Calls sink()->Tick() every analytics::kSinkTickIntervalMs until StopTicks().
+  void StartTicks();
+  void StopTicks();
 
  private:
+  void ArmTick();
+
   Server* server_;
   analytics::ObservationSink* sink_;
   boost::asio::io_context io_{1};
+  boost::asio::steady_timer tick_{io_};
+  bool ticking_ = false;
   std::unique_ptr<char[]> scratch_{new char[kScratch]};
   std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections_;
 };

@@ -146,10 +146,10 @@ class Redis(Process):
 
 
 class Respscope(Process):
-    def __init__(self, upstream, config_text=None, extra=(), env=None, threads=2):
+    def __init__(self, upstream, config_text=None, extra=(), env=None, threads=2, binary=None):
         self.port = free_port()
         self.admin_port = free_port()
-        argv = [RESPSCOPE_BIN, "--listen", f"127.0.0.1:{self.port}", "--upstream", upstream,
+        argv = [binary or RESPSCOPE_BIN, "--listen", f"127.0.0.1:{self.port}", "--upstream", upstream,
                 "--admin", f"127.0.0.1:{self.admin_port}", "--threads", str(threads)]
         self.config_path = None
         if config_text is not None:

@@ -1,0 +1,102 @@
+#!/usr/bin/env python3
+"""Quick A/B of respscope variants under redis-benchmark, for optimisation work.
+
+    python3 bench/ab.py [--test get] [--pipeline 16] [--rounds 5] [-n 300000] \
+        [--variant NAME=BINARY[,ENV=VALUE...]]... [--direct]
+
+Starts one redis-server and one respscope per variant on free loopback ports (default variants:
+`on` = build/respscope, `off` = build/respscope with RESPSCOPE_ANALYTICS=off), pre-fills the
+keys, then runs `redis-benchmark -c 50 -P N -r 100000 -t TEST` against every variant in turn,
+rotating the order each round, and prints the median requests/s, the ratio to the first variant
+and the proxy's CPU per command. This is the tool for one change at a time; the full, recorded
+comparison with twemproxy is bench/run.py.
+"""
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
+import harness  # noqa: E402
+
+
+def parse_variant(text):
+    name, _, rest = text.partition("=")
+    parts = rest.split(",")
+    env = dict(p.split("=", 1) for p in parts[1:])
+    return name, parts[0], env
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--test", default="get")
+    ap.add_argument("--pipeline", type=int, default=16)
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("-n", type=int, default=300000)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--variant", action="append", default=[])
+    ap.add_argument("--direct", action="store_true", help="also measure redis-server directly")
+    args = ap.parse_args()
+    binary = os.environ.get("RESPSCOPE_BIN", os.path.join(ROOT, "build", "respscope"))
+    variants = [parse_variant(v) for v in args.variant] or [
+        ("on", binary, {}), ("off", binary, {"RESPSCOPE_ANALYTICS": "off"})]
+    tmp = tempfile.mkdtemp(prefix="respscope-ab-")
+    redis = harness.Redis()
+    procs = []
+    try:
+        ports = {}
+        pids = {}
+        if args.direct:
+            ports["direct"], pids["direct"] = redis.port, redis.pid
+        for name, path, env in variants:
+            copy = os.path.join(tmp, name)  # a rebuild meanwhile must not change what runs
+            shutil.copy(path, copy)
+            p = harness.Respscope(redis.url(), threads=args.threads, env=env, binary=copy)
+            procs.append(p)
+            ports[name], pids[name] = p.port, p.pid
+        subprocess.run(["redis-benchmark", "-p", str(redis.port), "-c", "10", "-P", "64", "-n",
+                        "300000", "-r", "100000", "-t", "set", "-q"], capture_output=True,
+                       check=True, timeout=300)
+        names = list(ports)
+        res = {k: [] for k in names}
+        cpu = {k: [] for k in names}
+        for r in range(args.rounds):
+            order = names[r % len(names):] + names[:r % len(names)]
+            for k in order:
+                c0 = harness.cpu_seconds(pids[k])
+                out = subprocess.run(
+                    ["redis-benchmark", "-p", str(ports[k]), "-c", str(args.clients), "-P",
+                     str(args.pipeline), "-n", str(args.n), "-r", "100000", "-t", args.test,
+                     "--csv"], capture_output=True, text=True, timeout=600, check=True).stdout
+                c1 = harness.cpu_seconds(pids[k])
+                rps = float(out.strip().splitlines()[-1].split(",")[1].strip('"'))
+                res[k].append(rps)
+                cpu[k].append((c1 - c0) * 1e6 / args.n)
+                print(f"round {r + 1} {k:<10} {rps:>11,.0f} rps {cpu[k][-1]:6.2f} us/cmd",
+                      file=sys.stderr)
+        load = open("/proc/loadavg").read().split()[:3]
+        print(f"\n{args.test.upper()} -c {args.clients} -P {args.pipeline} -n {args.n}, "
+              f"{args.rounds} rounds, load {' '.join(load)}")
+        base = statistics.median(res[names[0]])
+        for k in names:
+            m = statistics.median(res[k])
+            print(f"{k:<10} {m:>11,.0f} rps  {m / base:5.3f} of {names[0]}  "
+                  f"cpu {statistics.median(cpu[k]):6.2f} us/cmd  "
+                  f"(min {min(res[k]):,.0f} max {max(res[k]):,.0f})")
+    finally:
+        for p in procs:
+            p.stop()
+        redis.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
