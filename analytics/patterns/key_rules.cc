@@ -26,6 +26,15 @@ std::shared_ptr<const KeyRules> KeyRules::Build(PatternOptions patterns,
   };
   make_globs(r->sanitize_.sensitive_key_patterns, r->sensitive_);
   make_globs(r->sanitize_.exclude_key_patterns, r->excluded_);
+  for (const auto* globs : {&r->sensitive_, &r->excluded_}) {
+    for (const Glob& g : *globs) {
+      if (g.literal_prefix_len == 0) {
+        r->maybe_classified_.fill(true);
+      } else {
+        r->maybe_classified_[static_cast<unsigned char>(g.pattern[0])] = true;
+      }
+    }
+  }
   for (const auto& g : r->sanitize_.sensitive_key_patterns) {
     std::string_view p = GlobLiteralPrefix(g);
     while (!p.empty() && (p.back() == ':' || p.back() == '_' || p.back() == '-' ||
@@ -74,6 +83,7 @@ bool KeyRules::Matches(const Glob& g, std::string_view key) {
 }
 
 KeyClass KeyRules::Classify(std::string_view key) const {
+  if (!key.empty() && !maybe_classified_[static_cast<unsigned char>(key[0])]) return {};
   for (const Glob& g : excluded_) {
     if (Matches(g, key)) return {KeyClass::kExcluded, 0};
   }

@@ -6,6 +6,7 @@
 // RulesHub::Version() (one relaxed load) and call Get() (takes a mutex) only when it changed.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -64,6 +65,9 @@ class KeyRules {
   PatternOptions patterns_;
   SanitizeOptions sanitize_;
   std::vector<Glob> sensitive_, excluded_;
+  // maybe_classified_[b]: some excluded or sensitive glob can match a key whose first byte is
+  // b (every byte when a glob starts with a wildcard). Most keys start elsewhere: one load.
+  std::array<bool, 256> maybe_classified_{};
   std::vector<std::string> sensitive_prefix_;
   std::vector<Rule> rules_;
   std::string hash_key_;

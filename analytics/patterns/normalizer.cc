@@ -1,5 +1,7 @@
 #include "analytics/patterns/normalizer.h"
 
+#include <array>
+
 namespace respscope::patterns {
 namespace {
 
@@ -25,25 +27,54 @@ bool IsUuid(std::string_view s) {
 //     or "facade" reads as a name more often than as an id)
 //   - a token of 16+ characters from [A-Za-z0-9_+/=-] mixing letters and digits (random ids,
 //     base64 tokens, nanoid)
-bool Normalizer::LooksLikeId(std::string_view s) {
-  if (s.empty()) return false;
-  size_t digits = 0, alpha = 0, hex = 0, other = 0;
-  for (char c : s) {
-    if (IsDigit(c)) {
-      ++digits;
-    } else if (IsAlpha(c)) {
-      ++alpha;
-    } else if (c == '_' || c == '-' || c == '+' || c == '/' || c == '=') {
-      ++other;
-    } else {
-      return IsUuid(s);  // anything else (spaces, dots, braces) is not an id
-    }
-    if (IsHex(c)) ++hex;
+namespace {
+
+// One table lookup per byte classifies it for the id rules above; a segment's verdict needs
+// only the AND (every byte has the property) and the OR (some byte has it) of its bytes.
+enum : uint8_t { kDigit = 1, kAlpha = 2, kHexBit = 4, kToken = 8, kPrintable = 16 };
+
+constexpr std::array<uint8_t, 256> MakeClasses() {
+  std::array<uint8_t, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    uint8_t v = 0;
+    const bool digit = c >= '0' && c <= '9';
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (digit) v |= kDigit | kHexBit;
+    if (alpha) v |= kAlpha;
+    if ((c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')) v |= kHexBit;
+    if (digit || alpha || c == '_' || c == '-' || c == '+' || c == '/' || c == '=') v |= kToken;
+    if (c >= 0x20 && c < 0x7f) v |= kPrintable;
+    t[c] = v;
   }
-  if (digits == s.size()) return true;
-  if (IsUuid(s)) return true;
-  if (s.size() >= 8 && hex == s.size() && digits > 0) return true;
-  return s.size() >= 16 && digits > 0 && alpha > 0;
+  return t;
+}
+constexpr std::array<uint8_t, 256> kClasses = MakeClasses();
+
+struct SegmentScan {
+  bool id;
+  bool printable;
+};
+
+SegmentScan ScanSegment(std::string_view seg) {
+  uint8_t all = 0xff, any = 0;
+  for (char ch : seg) {
+    const uint8_t c = kClasses[static_cast<unsigned char>(ch)];
+    all &= c;
+    any |= c;
+  }
+  const size_t len = seg.size();
+  // A byte outside the token set rules out every kind of id (a UUID is hex and '-' only).
+  const bool id = len > 0 && (all & kToken) &&
+                  ((all & kDigit) || (len >= 8 && (all & kHexBit) && (any & kDigit)) ||
+                   (len >= 16 && (any & kDigit) && (any & kAlpha)) || IsUuid(seg));
+  return {id, (all & kPrintable) != 0};
+}
+
+}  // namespace
+
+bool Normalizer::LooksLikeId(std::string_view s) {
+  // ':' is outside the token set: a string holding one is never an id.
+  return ScanSegment(s).id;
 }
 
 void Normalizer::AutoPattern(std::string_view key, std::string& out) {
@@ -51,9 +82,13 @@ void Normalizer::AutoPattern(std::string_view key, std::string& out) {
   size_t start = 0;
   while (true) {
     size_t end = key.find(':', start);
-    std::string_view seg = key.substr(start, end == std::string_view::npos ? key.npos : end - start);
-    if (LooksLikeId(seg)) {
+    if (end == std::string_view::npos) end = key.size();
+    const std::string_view seg = key.substr(start, end - start);
+    const SegmentScan scan = ScanSegment(seg);
+    if (scan.id) {
       out.append("{id}");
+    } else if (scan.printable) {
+      out.append(seg);
     } else {
       // Pattern names become metric labels and JSON strings: keep them printable ASCII.
       for (char c : seg) {
@@ -66,7 +101,7 @@ void Normalizer::AutoPattern(std::string_view key, std::string& out) {
       out.append("\xE2\x80\xA6");  // "…"
       return;
     }
-    if (end == std::string_view::npos) break;
+    if (end == key.size()) break;
     out.push_back(':');
     start = end + 1;
   }

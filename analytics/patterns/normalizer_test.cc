@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 #include "analytics/patterns/glob.h"
 
 namespace respscope::patterns {
@@ -63,6 +65,67 @@ TEST(Normalizer, AutoPatterns) {
   std::string p = Auto(long_key);
   EXPECT_EQ(p.size(), Normalizer::kMaxNameLength + 3);
   EXPECT_EQ(p.substr(Normalizer::kMaxNameLength), "\xE2\x80\xA6");
+}
+
+// The normaliser's rules written the plain way (one predicate per segment), as the reference
+// the table-driven implementation must agree with on any input.
+bool RefIsHex(char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool RefLooksLikeId(std::string_view s) {
+  if (s.empty()) return false;
+  size_t digits = 0, alpha = 0, hex = 0;
+  for (char c : s) {
+    bool d = c >= '0' && c <= '9', a = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!d && !a && c != '_' && c != '-' && c != '+' && c != '/' && c != '=') return false;
+    digits += d;
+    alpha += a;
+    hex += RefIsHex(c);
+  }
+  bool uuid = s.size() == 36;
+  for (size_t i = 0; uuid && i < 36; ++i) {
+    bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    uuid = dash ? s[i] == '-' : RefIsHex(s[i]);
+  }
+  return digits == s.size() || uuid || (s.size() >= 8 && hex == s.size() && digits > 0) ||
+         (s.size() >= 16 && digits > 0 && alpha > 0);
+}
+std::string RefAuto(std::string_view key) {
+  std::string out;
+  size_t start = 0;
+  while (true) {
+    size_t end = key.find(':', start);
+    std::string_view seg = key.substr(start, end == key.npos ? key.npos : end - start);
+    if (RefLooksLikeId(seg)) {
+      out += "{id}";
+    } else {
+      for (char c : seg) out += (static_cast<unsigned char>(c) < 0x20 || static_cast<unsigned char>(c) >= 0x7f) ? '?' : c;
+    }
+    if (out.size() > Normalizer::kMaxNameLength) {
+      out.resize(Normalizer::kMaxNameLength);
+      return out + "\xE2\x80\xA6";
+    }
+    if (end == key.npos) return out;
+    out += ':';
+    start = end + 1;
+  }
+}
+
+TEST(Normalizer, AgreesWithTheReferenceOnRandomKeys) {
+  std::mt19937_64 rng(11);
+  const std::string alphabet = "0123456789abcdefxyzABCDEFXYZ:::_-+/=. {}\x01\x7f\xff\xc3";
+  const std::string uuid = "550e8400-e29b-41d4-a716-446655440000";
+  for (int i = 0; i < 200'000; ++i) {
+    std::string key;
+    size_t len = rng() % (i % 50 == 0 ? 300 : 40);
+    while (key.size() < len) {
+      if (rng() % 20 == 0) {
+        key += uuid;
+      } else {
+        key += alphabet[rng() % alphabet.size()];
+      }
+    }
+    ASSERT_EQ(Auto(key), RefAuto(key)) << key;
+    ASSERT_EQ(Normalizer::LooksLikeId(key), RefLooksLikeId(key)) << key;
+  }
 }
 
 TEST(Normalizer, RulesSensitiveAndInterning) {

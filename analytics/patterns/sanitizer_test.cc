@@ -75,6 +75,31 @@ TEST(Sanitizer, ExcludedKeysClassify) {
   EXPECT_EQ(rules->Classify("user:1").kind, KeyClass::kNormal);
 }
 
+TEST(Sanitizer, ClassifyFirstByteFilterKeepsEveryGlobKind) {
+  // Classify skips globs by the key's first byte; globs that start with a wildcard, a class
+  // or an escape must still be tried on every key.
+  SanitizeOptions so;
+  so.sensitive_key_patterns = {"auth:*"};
+  auto plain = KeyRules::Build({}, so);
+  EXPECT_EQ(plain->Classify("auth:x").kind, KeyClass::kSensitive);
+  EXPECT_EQ(plain->Classify("user:auth:x").kind, KeyClass::kNormal);
+  EXPECT_EQ(plain->Classify("").kind, KeyClass::kNormal);
+  for (const char* glob : {"*secret*", "?ecret:*", "[sx]ecret:*", "\\secret:*"}) {
+    so.sensitive_key_patterns = {"auth:*", glob};
+    auto rules = KeyRules::Build({}, so);
+    const char* key = glob[0] == '*' ? "my:secret:1" : "secret:1";
+    EXPECT_EQ(rules->Classify(key).kind, KeyClass::kSensitive) << glob << " " << key;
+    EXPECT_EQ(rules->Classify(key).index, 1) << glob;
+    EXPECT_EQ(rules->Classify("auth:1").index, 0) << glob;
+    EXPECT_EQ(rules->Classify("user:1").kind, KeyClass::kNormal) << glob;
+  }
+  so.sensitive_key_patterns = {};
+  so.exclude_key_patterns = {"*:tmp"};
+  auto excl = KeyRules::Build({}, so);
+  EXPECT_EQ(excl->Classify("cache:tmp").kind, KeyClass::kExcluded);
+  EXPECT_EQ(excl->Classify("cache:1").kind, KeyClass::kNormal);
+}
+
 TEST(Sanitizer, ErrorsKeepPrefixAndDropValues) {
   Fixture f(SanitizeOptions{});
   EXPECT_EQ(f.s.Error("WRONGTYPE",

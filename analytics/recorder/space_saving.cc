@@ -3,12 +3,52 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
-#include <functional>
+#include <random>
 
 namespace respscope::recorder {
+namespace {
+
+uint64_t Load64(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, 8);
+  return w;
+}
+
+uint64_t Mix(uint64_t h, uint64_t w) {
+  h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+  return h ^ (h >> 29);
+}
+
+}  // namespace
+
+// Keys here are short (typically 10 to 40 bytes): a word at a time, the tail read as one
+// overlapping word, then a final avalanche (the table indexes by the low bits). Seeded per
+// sketch, so that chosen keys cannot be made to collide across processes.
+uint64_t SpaceSaving::Hash(std::string_view key) const {
+  const char* p = key.data();
+  size_t n = key.size();
+  uint64_t h = seed_ ^ (n * 0x9e3779b97f4a7c15ULL);
+  if (n >= 8) {
+    for (; n > 8; p += 8, n -= 8) h = Mix(h, Load64(p));
+    h = Mix(h, Load64(p + n - 8));  // the last 8 bytes, overlapping what came before
+  } else if (n >= 4) {
+    uint32_t a, b;
+    std::memcpy(&a, p, 4);
+    std::memcpy(&b, p + n - 4, 4);
+    h = Mix(h, (uint64_t{a} << 32) | b);
+  } else if (n > 0) {
+    h = Mix(h, (uint64_t{static_cast<unsigned char>(p[0])} << 16) |
+                   (uint64_t{static_cast<unsigned char>(p[n / 2])} << 8) |
+                   static_cast<unsigned char>(p[n - 1]));
+  }
+  h ^= h >> 32;
+  h *= 0xd6e8feb86659fd93ULL;
+  return h ^ (h >> 32);
+}
 
 SpaceSaving::SpaceSaving(size_t capacity)
     : cap_(capacity < 1 ? 1 : capacity),
+      seed_(std::random_device{}() * 0x9e3779b97f4a7c15ULL ^ reinterpret_cast<uintptr_t>(this)),
       hash_(cap_),
       error_(cap_),
       tag_(cap_),
@@ -23,24 +63,22 @@ SpaceSaving::SpaceSaving(size_t capacity)
   dirty_list_.reserve(cap_);
 }
 
-int32_t SpaceSaving::Find(uint64_t hash, std::string_view key) const {
-  const uint32_t h = static_cast<uint32_t>(hash);
+int32_t SpaceSaving::Find(uint32_t h, std::string_view key, size_t* empty) const {
   for (size_t i = h & table_mask_;; i = (i + 1) & table_mask_) {
     const Entry e = table_[i];
-    if (e.slot < 0) return -1;
+    if (e.slot < 0) {
+      *empty = i;
+      return -1;
+    }
     if (e.hash == h && keys_[e.slot].view() == key) return e.slot;
   }
 }
 
-void SpaceSaving::TableInsert(uint32_t hash, uint32_t slot) {
-  size_t i = hash & table_mask_;
-  while (table_[i].slot >= 0) i = (i + 1) & table_mask_;
-  table_[i] = Entry{hash, static_cast<int32_t>(slot)};
-}
-
 void SpaceSaving::TableErase(uint32_t hash, uint32_t slot) {
   size_t i = hash & table_mask_;
-  while (table_[i].slot != static_cast<int32_t>(slot)) i = (i + 1) & table_mask_;
+  while (table_[i].slot != static_cast<int32_t>(slot) || table_[i].hash != hash) {
+    i = (i + 1) & table_mask_;
+  }
   // Backward-shift deletion keeps linear probing chains intact without tombstones.
   size_t j = i;
   while (true) {
@@ -142,8 +180,9 @@ void SpaceSaving::Offer(std::string_view key, uint32_t tag, uint64_t weight) {
     cut.Assign(key);
     return Offer(cut.view(), tag, weight);
   }
-  const uint64_t hash = std::hash<std::string_view>{}(key);
-  const int32_t found = Find(hash, key);
+  const uint32_t hash = static_cast<uint32_t>(Hash(key));
+  size_t empty = 0;
+  const int32_t found = Find(hash, key, &empty);
   if (found >= 0) {
     Bump(static_cast<uint32_t>(found), weight);
     MarkDirty(static_cast<uint32_t>(found));
@@ -165,16 +204,22 @@ void SpaceSaving::Offer(std::string_view key, uint32_t tag, uint64_t weight) {
     count_[0] = 0;
     pos_[slot] = 0;
     min_end_ = 0;  // the new slot alone has the minimum count
+    table_[empty] = Entry{hash, static_cast<int32_t>(slot)};
   } else {
     slot = order_[0];  // the minimum
     base = count_[0];
-    TableErase(hash_[slot], slot);
+    // Insert where Find stopped, then erase the evicted key's entry: the erase's backward
+    // shift keeps the new entry reachable (erasing first could open a hole before `empty` on
+    // the new key's probe path). The erase matches hash and slot, so it finds the evicted
+    // entry, or the new one when both hashes are equal, and then the two are the same.
+    const uint32_t old_hash = hash_[slot];
+    table_[empty] = Entry{hash, static_cast<int32_t>(slot)};
+    TableErase(old_hash, slot);
   }
-  hash_[slot] = static_cast<uint32_t>(hash);
+  hash_[slot] = hash;
   keys_[slot].Assign(key);
   tag_[slot] = tag;
   error_[slot] = base;
-  TableInsert(hash_[slot], slot);
   Bump(slot, weight);
   MarkDirty(slot);
 }

@@ -76,8 +76,9 @@ class SpaceSaving {
     int32_t slot;   // -1: empty
   };
 
-  int32_t Find(uint64_t hash, std::string_view key) const;
-  void TableInsert(uint32_t hash, uint32_t slot);
+  uint64_t Hash(std::string_view key) const;
+  // The key's slot, or -1 and in *empty the free entry where its probe ended.
+  int32_t Find(uint32_t hash, std::string_view key, size_t* empty) const;
   void TableErase(uint32_t hash, uint32_t slot);
   void Bump(uint32_t slot, uint64_t weight);  // count += weight, keeps order_ sorted
   uint32_t RunEnd(uint32_t pos) const;        // last position with count_[pos]
@@ -92,6 +93,7 @@ class SpaceSaving {
 
   size_t cap_;
   size_t size_ = 0;
+  uint64_t seed_;
   // Per slot (writer only).
   std::vector<uint32_t> hash_;   // low 32 bits of the key's hash
   std::vector<uint64_t> error_;
