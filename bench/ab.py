@@ -26,6 +26,13 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 import harness  # noqa: E402
 
 
+def cpu_user_sys(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
 def parse_variant(text):
     name, _, rest = text.partition("=")
     parts = rest.split(",")
@@ -68,18 +75,20 @@ def main():
         names = list(ports)
         res = {k: [] for k in names}
         cpu = {k: [] for k in names}
+        user = {k: [] for k in names}
         for r in range(args.rounds):
             order = names[r % len(names):] + names[:r % len(names)]
             for k in order:
-                c0 = harness.cpu_seconds(pids[k])
+                u0, s0 = cpu_user_sys(pids[k])
                 out = subprocess.run(
                     ["redis-benchmark", "-p", str(ports[k]), "-c", str(args.clients), "-P",
                      str(args.pipeline), "-n", str(args.n), "-r", "100000", "-t", args.test,
                      "--csv"], capture_output=True, text=True, timeout=600, check=True).stdout
-                c1 = harness.cpu_seconds(pids[k])
+                u1, s1 = cpu_user_sys(pids[k])
                 rps = float(out.strip().splitlines()[-1].split(",")[1].strip('"'))
                 res[k].append(rps)
-                cpu[k].append((c1 - c0) * 1e6 / args.n)
+                cpu[k].append((u1 - u0 + s1 - s0) * 1e6 / args.n)
+                user[k].append((u1 - u0) * 1e6 / args.n)
                 print(f"round {r + 1} {k:<10} {rps:>11,.0f} rps {cpu[k][-1]:6.2f} us/cmd",
                       file=sys.stderr)
         load = open("/proc/loadavg").read().split()[:3]
@@ -89,7 +98,8 @@ def main():
         for k in names:
             m = statistics.median(res[k])
             print(f"{k:<10} {m:>11,.0f} rps  {m / base:5.3f} of {names[0]}  "
-                  f"cpu {statistics.median(cpu[k]):6.2f} us/cmd  "
+                  f"cpu {statistics.median(cpu[k]):5.2f} us/cmd "
+                  f"(user {statistics.median(user[k]):4.2f})  "
                   f"(min {min(res[k]):,.0f} max {max(res[k]):,.0f})")
     finally:
         for p in procs:

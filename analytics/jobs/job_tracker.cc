@@ -156,6 +156,7 @@ void JobTracker::RecordPlain(const Observation& obs) {
   // Queue discovery only. Parse without the lock; most plain commands stop here.
   ParsedKey found;
   for (std::string_view key : obs.keys) {
+    if (!parser_.MayMatch(key)) continue;
     ParsedKey k = parser_.Parse(key);
     if (IsQueueLevel(k.token) && k.token != KeyToken::kBase) {
       found = k;

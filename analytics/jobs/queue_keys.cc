@@ -78,7 +78,9 @@ bool IsQueueLevel(KeyToken t) { return t != KeyToken::kForeign && t < KeyToken::
 
 QueueKeyParser::QueueKeyParser(std::vector<std::string> prefixes) : prefixes_(std::move(prefixes)) {
   for (uint32_t i = 0; i < prefixes_.size(); ++i) {
-    if (!prefixes_[i].empty()) by_length_.push_back(i);
+    if (prefixes_[i].empty()) continue;
+    by_length_.push_back(i);
+    first_byte_[static_cast<unsigned char>(prefixes_[i][0])] = true;
   }
   std::stable_sort(by_length_.begin(), by_length_.end(), [this](uint32_t a, uint32_t b) {
     return prefixes_[a].size() > prefixes_[b].size();
@@ -87,6 +89,7 @@ QueueKeyParser::QueueKeyParser(std::vector<std::string> prefixes) : prefixes_(st
 
 ParsedKey QueueKeyParser::Parse(std::string_view key) const {
   ParsedKey out;
+  if (!MayMatch(key)) return out;
   for (uint32_t idx : by_length_) {
     const std::string& p = prefixes_[idx];
     if (key.size() <= p.size() + 1 || !key.starts_with(p) || key[p.size()] != ':') continue;

@@ -8,6 +8,7 @@
 // whole first and job sub-keys only by their last segment.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -75,12 +76,17 @@ class QueueKeyParser {
   explicit QueueKeyParser(std::vector<std::string> prefixes);
 
   ParsedKey Parse(std::string_view key) const;
+  // False when no prefix can start `key` (one table load; most application keys).
+  bool MayMatch(std::string_view key) const {
+    return !key.empty() && first_byte_[static_cast<unsigned char>(key[0])];
+  }
 
   const std::vector<std::string>& prefixes() const { return prefixes_; }
 
  private:
   std::vector<std::string> prefixes_;  // as configured
   std::vector<uint32_t> by_length_;    // indices into prefixes_, longest first
+  std::array<bool, 256> first_byte_{};  // first bytes of the prefixes
 };
 
 }  // namespace respscope::analytics::jobs

@@ -90,19 +90,22 @@ void BM_KeyGen100k(benchmark::State& state) {
 }
 BENCHMARK(BM_KeyGen100k);
 
-void BM_RecordGetRandom100k(benchmark::State& state) {
+// Arg: 0 = GET (a read, 9 reply bytes), 1 = SET of a 3-byte value (a write, 45 request bytes,
+// "+OK" = 5 reply bytes), as redis-benchmark -t get / -t set send them.
+void BM_RecordRandom100k(benchmark::State& state) {
   recorder::Recorder r({}, MakeHub());
   RandomKeys gen;
   std::string_view key_view[1];
   uint32_t len[1];
-  analytics::Lookup lookup[1] = {analytics::Lookup::kHit};
+  const bool set = state.range(0) == 1;
+  analytics::Lookup lookup[1] = {set ? analytics::Lookup::kNone : analytics::Lookup::kHit};
   analytics::Observation o;
-  o.command_id = 1;
-  o.command = "get";
-  o.flags = analytics::kObsRead;
+  o.command_id = set ? 2 : 1;
+  o.command = set ? "set" : "get";
+  o.flags = set ? analytics::kObsWrite : analytics::kObsRead;
   o.client_name = "10.0.0.1:5000";
-  o.request_bytes = 37;
-  o.reply_bytes = 9;
+  o.request_bytes = set ? 45 : 37;
+  o.reply_bytes = set ? 5 : 9;
   size_t i = 0;
   for (auto _ : state) {
     key_view[0] = gen.Next();
@@ -117,7 +120,7 @@ void BM_RecordGetRandom100k(benchmark::State& state) {
   }
   state.SetItemsProcessed(state.iterations());
 }
-BENCHMARK(BM_RecordGetRandom100k);
+BENCHMARK(BM_RecordRandom100k)->ArgName("set")->Arg(0)->Arg(1);
 
 // The sketch alone on the same stream (capacity 512, the recorder's default).
 void BM_SpaceSavingRandom100k(benchmark::State& state) {

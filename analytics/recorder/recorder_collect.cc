@@ -62,9 +62,10 @@ void Recorder::CollectInto(StatsView& view) const {
     if (v.big_values.size() > kBigValuesPerPattern) v.big_values.resize(kBigValuesPerPattern);
   }
 
-  // Hot keys: Space-Saving summaries merge by summing counts; a key missing from a full shard
-  // may have had up to that shard's minimum there, which is added to its error when the
-  // engine finalises (error += hot_key_min_total - present_min).
+  // Hot keys: the shards' summaries merge by summing counts; a key missing from a full shard
+  // may have had about that shard's minimum there, which is added to its error when the
+  // engine finalises (error += hot_key_min_total - present_min), keeping count - error a
+  // lower bound.
   std::vector<SpaceSaving::Item> items;
   uint64_t min_count = 0;
   hot_keys_.ReadInto(items, min_count);

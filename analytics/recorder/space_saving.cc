@@ -46,9 +46,12 @@ uint64_t SpaceSaving::Hash(std::string_view key) const {
   return h ^ (h >> 32);
 }
 
-SpaceSaving::SpaceSaving(size_t capacity)
+SpaceSaving::SpaceSaving(size_t capacity, uint64_t seed)
     : cap_(capacity < 1 ? 1 : capacity),
-      seed_(std::random_device{}() * 0x9e3779b97f4a7c15ULL ^ reinterpret_cast<uintptr_t>(this)),
+      seed_(seed != 0 ? seed
+                      : (uint64_t{std::random_device{}()} << 32 | std::random_device{}()) ^
+                            reinterpret_cast<uintptr_t>(this)),
+      rng_(seed_ | 1),
       hash_(cap_),
       error_(cap_),
       tag_(cap_),
@@ -206,6 +209,11 @@ void SpaceSaving::Offer(std::string_view key, uint32_t tag, uint64_t weight) {
     min_end_ = 0;  // the new slot alone has the minimum count
     table_[empty] = Entry{hash, static_cast<int32_t>(slot)};
   } else {
+    // Randomized admission (RAP, Ben Basat et al., 2017): a new key replaces the minimum
+    // with probability w / (min + w), else the offer is dropped. The expected count of an
+    // admitted key stays min + w, the churn of a long tail (most offers, each a replacement
+    // in plain Space-Saving) becomes rare, and a one-off key seldom evicts a warm one.
+    if (!Admit(count_[0], weight)) return;
     slot = order_[0];  // the minimum
     base = count_[0];
     // Insert where Find stopped, then erase the evicted key's entry: the erase's backward
@@ -222,6 +230,16 @@ void SpaceSaving::Offer(std::string_view key, uint32_t tag, uint64_t weight) {
   error_[slot] = base;
   Bump(slot, weight);
   MarkDirty(slot);
+}
+
+bool SpaceSaving::Admit(uint64_t min, uint64_t weight) {
+  // xorshift64*: a uniform draw in [0, min + weight) by multiply-shift, no division.
+  rng_ ^= rng_ >> 12;
+  rng_ ^= rng_ << 25;
+  rng_ ^= rng_ >> 27;
+  const uint64_t r = rng_ * 0x2545f4914f6cdd1dULL;
+  const uint64_t draw = static_cast<uint64_t>((static_cast<unsigned __int128>(r) * (min + weight)) >> 64);
+  return draw < weight;
 }
 
 void SpaceSaving::Publish() {

@@ -1,8 +1,14 @@
-// SpaceSaving: bounded heavy-hitter sketch (Metwally et al., 2005) for hot keys.
+// SpaceSaving: bounded heavy-hitter sketch for hot keys: Space-Saving (Metwally et al., 2005)
+// with randomized admission (RAP: Ben Basat, Chen, Einziger, Friedman, Kassner, 2017).
 //
-// Fixed capacity C. Every tracked key has a count that overestimates its true count by at
-// most its `error` (and error <= N / C for N offers). Any key whose true count exceeds N / C is
-// guaranteed to be tracked. A new key replaces the minimum (count = min + w, error = min).
+// Fixed capacity C. While fewer than C keys were seen, every count is exact. Then a key that
+// is not tracked replaces the minimum with probability w / (min + w) (count = min + w,
+// error = min) and is otherwise dropped. For every tracked key `count - error` is a guaranteed
+// lower bound of its true count, and `count` an estimate whose expected value is the true count
+// (plain Space-Saving's count is an upper bound instead, but it replaces the minimum on every
+// untracked offer: with a long tail of keys, nearly every command). Heavy hitters are admitted
+// after about min / w of their offers and counted exactly from then on; a one-off key seldom
+// evicts a warm one.
 // Keys live inline in fixed buffers: no allocation after construction.
 //
 // Layout (writer side, all compact arrays so an update stays in L1/L2): the slots are kept in
@@ -10,7 +16,7 @@
 // slot at position p swaps it with the last slot of equal count (found by binary search over
 // the contiguous counts) and bumps it: one swap, O(log C) compares on 8-byte words, instead of
 // a heap sift that walks and swaps up to log C levels. The end of the minimum's run is cached,
-// so replacing the minimum (nearly every offer when keys are many) is O(1) amortised. Larger
+// so replacing the minimum is O(1) amortised. Larger
 // weights shift the slot right.
 // The hash table (open addressing, linear probing, backward-shift deletion) stores the low
 // 32 bits of each key's hash next to the slot index, so probing and deletion never touch the
@@ -19,8 +25,7 @@
 // Thread: Offer() and Publish() on one writer thread; ReadInto() from any thread. Offer() only
 // marks the slots it changed; Publish() copies the marked ones to the readers' side, each with a
 // per-slot generation (seqlock): a reader never sees a key with another key's count. Deferring
-// the copy keeps the readers' arrays out of the per-command path: with many distinct keys nearly
-// every offer replaces the minimum, and copying each new key at once cost more than the sketch.
+// the copy keeps the readers' arrays out of the per-command path.
 #pragma once
 
 #include <algorithm>
@@ -47,7 +52,8 @@ class SpaceSaving {
     uint64_t error = 0;
   };
 
-  explicit SpaceSaving(size_t capacity);
+  // seed: of the hash and the admission draws; 0 picks one at random (tests pass their own).
+  explicit SpaceSaving(size_t capacity, uint64_t seed = 0);
 
   // Writer thread. `key` must already be sanitised; keys longer than kMaxStoredKey are cut.
   void Offer(std::string_view key, uint32_t tag, uint64_t weight = 1);
@@ -56,8 +62,9 @@ class SpaceSaving {
   // it periodically (the recorder: from its thread's tick, every 100 ms).
   void Publish();
 
-  // Any thread: appends the tracked items as of the last Publish() (unsorted). `min_count` is the smallest tracked
-  // count when the sketch is full, else 0 (an untracked key's true count is <= min_count).
+  // Any thread: appends the tracked items as of the last Publish() (unsorted). `min_count` is
+  // the smallest tracked count when the sketch is full, else 0: the count an untracked key may
+  // have had (a key offered more than a few times min_count is tracked with high probability).
   void ReadInto(std::vector<Item>& out, uint64_t& min_count) const;
 
   size_t capacity() const { return cap_; }
@@ -77,6 +84,7 @@ class SpaceSaving {
   };
 
   uint64_t Hash(std::string_view key) const;
+  bool Admit(uint64_t min, uint64_t weight);
   // The key's slot, or -1 and in *empty the free entry where its probe ended.
   int32_t Find(uint32_t hash, std::string_view key, size_t* empty) const;
   void TableErase(uint32_t hash, uint32_t slot);
@@ -94,6 +102,7 @@ class SpaceSaving {
   size_t cap_;
   size_t size_ = 0;
   uint64_t seed_;
+  uint64_t rng_;
   // Per slot (writer only).
   std::vector<uint32_t> hash_;   // low 32 bits of the key's hash
   std::vector<uint64_t> error_;

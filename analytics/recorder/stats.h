@@ -36,8 +36,8 @@ struct PatternView {
 
 struct HotKeyView {
   std::string pattern;
-  uint64_t count = 0;        // Space-Saving estimate summed over shards (>= sampled truth)
-  uint64_t error = 0;        // count - error <= sampled true count <= count
+  uint64_t count = 0;        // estimate summed over shards (see SpaceSaving)
+  uint64_t error = 0;        // count - error <= sampled true count (a guaranteed lower bound)
   uint64_t present_min = 0;  // merge bookkeeping (see Recorder::CollectInto)
 };
 
