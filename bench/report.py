@@ -1,4 +1,5 @@
 """The markdown of bench/RESULTS.md from the measurements of bench/run.py (no I/O here)."""
+import os
 import shlex
 
 from plan import CLIENTS, KEYSPACE, PIPELINES, TARGETS, TEST_LABEL, TESTS, median
@@ -261,6 +262,13 @@ def render(ctx):
         add("")
 
     # Method + raw
+    log_path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "OPTIMISATIONS.md")
+    if os.path.exists(log_path):
+        add("## Optimisation log\n")
+        add("From `bench/OPTIMISATIONS.md` (kept by hand, copied here on every run).\n")
+        with open(log_path) as f:
+            add(f.read().rstrip() + "\n")
+
     add("## How each number is measured\n")
     add("- Throughput: `redis-benchmark -h 127.0.0.1 -p PORT -c 50 -P {1,16} -n N -r 100000 "
         "--csv` with `-t get`, `-t set`, `-t lpush`; MGET is `MGET key:__rand_int__ x10` "
