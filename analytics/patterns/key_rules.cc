@@ -82,8 +82,7 @@ bool KeyRules::Matches(const Glob& g, std::string_view key) {
   return GlobMatch(g.pattern, key);
 }
 
-KeyClass KeyRules::Classify(std::string_view key) const {
-  if (!key.empty() && !maybe_classified_[static_cast<unsigned char>(key[0])]) return {};
+KeyClass KeyRules::ClassifyByGlobs(std::string_view key) const {
   for (const Glob& g : excluded_) {
     if (Matches(g, key)) return {KeyClass::kExcluded, 0};
   }
@@ -93,7 +92,7 @@ KeyClass KeyRules::Classify(std::string_view key) const {
   return {};
 }
 
-int KeyRules::MatchRule(std::string_view key) const {
+int KeyRules::MatchRuleSlow(std::string_view key) const {
   for (size_t i = 0; i < rules_.size(); ++i) {
     const Rule& r = rules_[i];
     if (r.is_regex ? std::regex_match(key.begin(), key.end(), r.regex) : Matches(r.glob, key)) {

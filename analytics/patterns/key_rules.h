@@ -35,11 +35,14 @@ class KeyRules {
                                                SanitizeOptions sanitize);
 
   // Exclusion is checked first, then sensitivity.
-  KeyClass Classify(std::string_view key) const;
+  KeyClass Classify(std::string_view key) const {
+    if (!key.empty() && !maybe_classified_[static_cast<unsigned char>(key[0])]) return {};
+    return ClassifyByGlobs(key);
+  }
 
   // Index of the first user rule matching `key`, or -1. Glob rules never allocate; regex
   // rules go through std::regex (slower; prefer globs).
-  int MatchRule(std::string_view key) const;
+  int MatchRule(std::string_view key) const { return rules_.empty() ? -1 : MatchRuleSlow(key); }
 
   const PatternOptions& pattern_options() const { return patterns_; }
   const SanitizeOptions& sanitize_options() const { return sanitize_; }
@@ -61,6 +64,8 @@ class KeyRules {
   };
   KeyRules() = default;
   static bool Matches(const Glob& g, std::string_view key);
+  KeyClass ClassifyByGlobs(std::string_view key) const;
+  int MatchRuleSlow(std::string_view key) const;
 
   PatternOptions patterns_;
   SanitizeOptions sanitize_;

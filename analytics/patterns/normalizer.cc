@@ -2,6 +2,8 @@
 
 #include <array>
 
+#include "analytics/patterns/bytes.h"
+
 namespace respscope::patterns {
 namespace {
 
@@ -77,14 +79,16 @@ bool Normalizer::LooksLikeId(std::string_view s) {
   return ScanSegment(s).id;
 }
 
-void Normalizer::AutoPattern(std::string_view key, std::string& out) {
+bool Normalizer::AutoPattern(std::string_view key, std::string& out) {
   out.clear();
+  bool printable = true;
   size_t start = 0;
   while (true) {
     size_t end = key.find(':', start);
     if (end == std::string_view::npos) end = key.size();
     const std::string_view seg = key.substr(start, end - start);
     const SegmentScan scan = ScanSegment(seg);
+    printable &= scan.printable;
     if (scan.id) {
       out.append("{id}");
     } else if (scan.printable) {
@@ -99,12 +103,13 @@ void Normalizer::AutoPattern(std::string_view key, std::string& out) {
     if (out.size() > kMaxNameLength) {
       out.resize(kMaxNameLength);
       out.append("\xE2\x80\xA6");  // "…"
-      return;
+      return false;  // the rest of the key was not looked at
     }
     if (end == key.size()) break;
     out.push_back(':');
     start = end + 1;
   }
+  return printable;
 }
 
 Normalizer::Normalizer() {
@@ -122,15 +127,18 @@ uint32_t Normalizer::Intern(std::string_view name, size_t max_patterns) {
   return id;
 }
 
-uint32_t Normalizer::PatternId(const KeyRules& rules, std::string_view key, KeyClass cls) {
+uint32_t Normalizer::PatternId(const KeyRules& rules, std::string_view key, KeyClass cls,
+                               bool* printable) {
+  if (printable) *printable = false;
   const size_t max_patterns = rules.pattern_options().max_patterns;
   if (cls.kind == KeyClass::kSensitive) return Intern(rules.sensitive_glob(cls.index), max_patterns);
   if (int r = rules.MatchRule(key); r >= 0) return Intern(rules.rule_name(r), max_patterns);
   if (!rules.pattern_options().auto_patterns || key.empty()) return kOther;
-  AutoPattern(key, buffer_);
+  const bool plain = AutoPattern(key, buffer_);
+  if (printable) *printable = plain;
   // Keys of one pattern come in runs: compare with the last automatic name before hashing.
   // Exact: a name's id never changes once interned.
-  if (names_[last_auto_] == buffer_) return last_auto_;
+  if (SameBytes(names_[last_auto_], buffer_)) return last_auto_;
   uint32_t id = Intern(buffer_, max_patterns);
   if (names_[id] == buffer_) last_auto_ = id;
   return id;

@@ -34,14 +34,18 @@ class Normalizer {
 
   Normalizer();
 
-  // `cls` must come from rules.Classify(key) and must not be kExcluded.
-  uint32_t PatternId(const KeyRules& rules, std::string_view key, KeyClass cls);
+  // `cls` must come from rules.Classify(key) and must not be kExcluded. When `printable` is
+  // given, it is set to true only if the key was scanned whole and is printable ASCII (the
+  // automatic path sees every byte anyway; the caller can skip its own check).
+  uint32_t PatternId(const KeyRules& rules, std::string_view key, KeyClass cls,
+                     bool* printable = nullptr);
 
   std::string_view Name(uint32_t id) const { return names_[id]; }
   size_t size() const { return names_.size(); }  // including "other"
 
-  // The automatic pattern of `key` (no rules), appended to `out` after clearing it.
-  static void AutoPattern(std::string_view key, std::string& out);
+  // The automatic pattern of `key` (no rules), appended to `out` after clearing it. Returns
+  // true if every byte of the key was scanned and is printable ASCII.
+  static bool AutoPattern(std::string_view key, std::string& out);
   // True for a ':'-separated segment that looks like an identifier (see normalizer.cc).
   static bool LooksLikeId(std::string_view segment);
 

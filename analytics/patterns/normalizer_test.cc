@@ -4,6 +4,7 @@
 
 #include <random>
 
+#include "analytics/patterns/bytes.h"
 #include "analytics/patterns/glob.h"
 
 namespace respscope::patterns {
@@ -125,6 +126,20 @@ TEST(Normalizer, AgreesWithTheReferenceOnRandomKeys) {
     }
     ASSERT_EQ(Auto(key), RefAuto(key)) << key;
     ASSERT_EQ(Normalizer::LooksLikeId(key), RefLooksLikeId(key)) << key;
+  }
+}
+
+TEST(SameBytes, EveryLengthAndPosition) {
+  for (size_t n = 0; n <= 40; ++n) {
+    std::string a(n, 'x'), b(n, 'x');
+    for (size_t i = 0; i < n; ++i) a[i] = b[i] = static_cast<char>('a' + i % 26);
+    EXPECT_TRUE(SameBytes(a, b)) << n;
+    EXPECT_FALSE(SameBytes(a, b + "y")) << n;
+    for (size_t i = 0; i < n; ++i) {
+      std::string c = b;
+      c[i] = static_cast<char>(c[i] ^ 0x40);
+      EXPECT_FALSE(SameBytes(a, c)) << n << " " << i;
+    }
   }
 }
 

@@ -1,4 +1,6 @@
 #include "analytics/recorder/recorder.h"
+
+#include "analytics/patterns/bytes.h"
 #include "analytics/recorder/recorder_slots.h"
 
 #include <algorithm>
@@ -115,7 +117,7 @@ Recorder::CommandSlot& Recorder::CommandFor(uint16_t id, std::string_view name) 
     if (s >= 0) {
       CommandSlot* slot = commands_[s].load(std::memory_order_relaxed);
       // The command table can be replaced at run time: trust the id only with its name.
-      if (slot->name == name) return *slot;
+      if (patterns::SameBytes(slot->name, name)) return *slot;
     }
   } else {
     command_by_id_.resize(static_cast<size_t>(id) + 1, -1);
@@ -219,6 +221,8 @@ void Recorder::Record(const Observation& obs) {
 
 void Recorder::RecordKeys(const Observation& obs, bool timed, uint64_t duration_ns) {
   const bool sampled = sanitizer_.Sampled();
+  const size_t max_shown =
+      std::min<size_t>(rules_->sanitize_options().max_key_length, kMaxStoredKey);
   const bool write = (obs.flags & analytics::kObsWrite) != 0;
   const bool read = !write && (obs.flags & analytics::kObsRead) != 0;
   uint32_t seen[kMaxDistinct];
@@ -238,10 +242,18 @@ void Recorder::RecordKeys(const Observation& obs, bool timed, uint64_t duration_
     bool captured = !key.empty() || i >= obs.key_lengths.size() || obs.key_lengths[i] == 0;
     KeyClass cls;
     uint32_t pid = patterns::Normalizer::kOther;
+    bool printable = false;  // the key, as it is, is its own shown form
+    uint64_t hot_hash = 0;
+    bool hashed = false;
     if (captured) {
       cls = rules_->Classify(key);
       if (cls.kind == KeyClass::kExcluded) continue;
-      pid = normalizer_.PatternId(*rules_, key, cls);
+      // Start loading the hot-key table entry now; normalising the key hides the latency.
+      if (sampled && cls.kind == KeyClass::kNormal && !key.empty() && key.size() <= max_shown) {
+        hot_hash = hot_keys_.Prefetch(key);
+        hashed = true;
+      }
+      pid = normalizer_.PatternId(*rules_, key, cls, &printable);
     }
     PatternSlot& p = PatternFor(pid);
     if (i < obs.lookups.size()) {
@@ -263,8 +275,13 @@ void Recorder::RecordKeys(const Observation& obs, bool timed, uint64_t duration_
         first_shown = first_key_;
         first_copied = true;
       }
-      shown = sanitizer_.Key(key, cls);
-      hot_keys_.Offer(shown, pid);
+      if (printable && hashed) {  // printable, short, not sensitive: Sanitizer::Key's fast path
+        shown = key;
+        hot_keys_.OfferHashed(shown, hot_hash, pid);
+      } else {
+        shown = sanitizer_.Key(key, cls);
+        hot_keys_.Offer(shown, pid);
+      }
     }
     if (first == nullptr) {
       first = &p;

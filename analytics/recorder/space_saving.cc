@@ -5,6 +5,8 @@
 #include <cstring>
 #include <random>
 
+#include "analytics/patterns/bytes.h"
+
 namespace respscope::recorder {
 namespace {
 
@@ -73,7 +75,7 @@ int32_t SpaceSaving::Find(uint32_t h, std::string_view key, size_t* empty) const
       *empty = i;
       return -1;
     }
-    if (e.hash == h && keys_[e.slot].view() == key) return e.slot;
+    if (e.hash == h && patterns::SameBytes(keys_[e.slot].view(), key)) return e.slot;
   }
 }
 
@@ -177,13 +179,15 @@ void SpaceSaving::PublishKey(uint32_t slot) {
   p.gen.store(g + 2, std::memory_order_release);
 }
 
-void SpaceSaving::Offer(std::string_view key, uint32_t tag, uint64_t weight) {
-  if (key.size() > kMaxStoredKey) {
-    FixedText<kMaxStoredKey> cut;
-    cut.Assign(key);
-    return Offer(cut.view(), tag, weight);
-  }
-  const uint32_t hash = static_cast<uint32_t>(Hash(key));
+void SpaceSaving::OfferCut(std::string_view key, uint32_t tag, uint64_t weight) {
+  FixedText<kMaxStoredKey> cut;
+  cut.Assign(key);
+  OfferHashed(cut.view(), Hash(cut.view()), tag, weight);
+}
+
+void SpaceSaving::OfferHashed(std::string_view key, uint64_t full_hash, uint32_t tag,
+                              uint64_t weight) {
+  const uint32_t hash = static_cast<uint32_t>(full_hash);
   size_t empty = 0;
   const int32_t found = Find(hash, key, &empty);
   if (found >= 0) {

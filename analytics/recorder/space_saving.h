@@ -56,7 +56,19 @@ class SpaceSaving {
   explicit SpaceSaving(size_t capacity, uint64_t seed = 0);
 
   // Writer thread. `key` must already be sanitised; keys longer than kMaxStoredKey are cut.
-  void Offer(std::string_view key, uint32_t tag, uint64_t weight = 1);
+  void Offer(std::string_view key, uint32_t tag, uint64_t weight = 1) {
+    if (key.size() > kMaxStoredKey) return OfferCut(key, tag, weight);
+    OfferHashed(key, Hash(key), tag, weight);
+  }
+  // The same in two steps, for a caller with other work to do in between: Prefetch() starts
+  // loading the table entries `key` will probe and returns its hash; OfferHashed() takes it.
+  // `key` at most kMaxStoredKey bytes.
+  uint64_t Prefetch(std::string_view key) const {
+    const uint64_t h = Hash(key);
+    __builtin_prefetch(&table_[h & table_mask_]);
+    return h;
+  }
+  void OfferHashed(std::string_view key, uint64_t hash, uint32_t tag, uint64_t weight = 1);
 
   // Writer thread: makes every change since the last call visible to ReadInto(). The owner calls
   // it periodically (the recorder: from its thread's tick, every 100 ms).
@@ -84,6 +96,7 @@ class SpaceSaving {
   };
 
   uint64_t Hash(std::string_view key) const;
+  void OfferCut(std::string_view key, uint32_t tag, uint64_t weight);
   bool Admit(uint64_t min, uint64_t weight);
   // The key's slot, or -1 and in *empty the free entry where its probe ended.
   int32_t Find(uint32_t hash, std::string_view key, size_t* empty) const;
