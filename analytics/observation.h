@@ -100,7 +100,7 @@ class ObservationSink {
   virtual void OnEvent(SessionEvent event, uint64_t client_id) = 0;
   // Bytes moved between client and proxy, counted per read/write batch, not per command.
   virtual void OnBytes(uint64_t client_in, uint64_t client_out) = 0;
-  // Called on the sink's thread every kSinkTickInterval, idle or not: the sink publishes
+  // Called on the sink's thread every kSinkTickIntervalMs, idle or not: the sink publishes
   // what it deferred from Record() (state that is cheaper to copy out in batches).
   virtual void Tick() {}
 };
