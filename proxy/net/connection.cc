@@ -2,8 +2,14 @@
 
 #include "proxy/net/server.h"
 
+#include <fcntl.h>
 #include <linux/sockios.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 namespace respscope::net {
 
@@ -75,12 +81,31 @@ void Connection::OnConnected(const error_code& ec) {
   if (!server->options().upstream.unix_socket) {
     upstream_.set_option(asio::ip::tcp::no_delay(true), ignored);
   }
-  client_.non_blocking(true, ignored);
-  upstream_.non_blocking(true, ignored);
+  // Both sockets leave Asio's reactor for the thread's poller.
+  fd_[kClient] = client_.release(ignored);
+  fd_[kUpstream] = upstream_.release(ignored);
+  for (int side : {kClient, kUpstream}) {
+    if (fd_[side] < 0) {
+      Close();
+      return;
+    }
+    int flags = ::fcntl(fd_[side], F_GETFL, 0);
+    ::fcntl(fd_[side], F_SETFL, flags | O_NONBLOCK);
+  }
   core_ = std::make_unique<session::SessionCore>(server->table(), thread_->sink(), id_, peer_,
                                                  &server->options().session);
   up_.to_client = false;
   down_.to_client = true;
+  // Until the first event says otherwise, assume both sockets may hold data and room.
+  readable_[kClient] = readable_[kUpstream] = true;
+  writable_[kClient] = writable_[kUpstream] = true;
+  for (uint32_t side : {kClient, kUpstream}) {
+    token_[side] = thread_->poller().Add(fd_[side], shared_from_this(), side);
+    if (token_[side] == 0) {
+      Close();
+      return;
+    }
+  }
   ArmRead(up_);
   ArmRead(down_);
 }
@@ -104,47 +129,70 @@ void Connection::ArmRead(Direction& d) {
   if (closed_ || d.waiting || d.writing || d.eof) return;
   if (draining_ && !d.to_client) return;
   d.waiting = true;
+  if (!readable_[d.from()]) return;  // the poller calls OnPoll when data arrives
+  // Data may be waiting already (a wake-up ended before EAGAIN, or a backlog was just
+  // written): read it on a later turn of the loop, after other connections had theirs.
   auto self = shared_from_this();
-  auto handler = [self, &d](const error_code& ec) { self->OnReadable(d, ec); };
-  if (d.to_client) {
-    upstream_.async_wait(asio::socket_base::wait_read, std::move(handler));
-  } else {
-    client_.async_wait(asio::socket_base::wait_read, std::move(handler));
+  asio::post(thread_->io(), [self, &d] {
+    if (self->closed_ || self->lingering_ || !d.waiting) return;
+    d.waiting = false;
+    self->OnReadable(d);
+  });
+}
+
+void Connection::OnPoll(uint32_t events, uint32_t side) {
+  if (closed_) return;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_[side] = true;
+  if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hup_[side] = true;
+  if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_[side] = true;
+  if (lingering_) {
+    if (side == kClient && readable_[kClient]) DiscardClientInput();
+    return;
+  }
+  // The direction writing to `side` first: a drained backlog lets its reader go on.
+  Direction& writer = side == kClient ? down_ : up_;
+  if (writer.writing && writable_[side]) FlushBacklog(writer);
+  if (closed_ || lingering_) return;
+  Direction& reader = side == kClient ? up_ : down_;
+  if (reader.waiting && readable_[side]) {
+    reader.waiting = false;
+    OnReadable(reader);
   }
 }
 
-void Connection::OnReadable(Direction& d, const error_code& ec) {
-  d.waiting = false;
+void Connection::OnReadable(Direction& d) {
   if (closed_ || lingering_) return;
-  if (ec) {
-    if (ec != asio::error::operation_aborted) Close();
-    return;
-  }
   if (draining_ && !d.to_client) return;
   char* buf = thread_->scratch();
   analytics::ObservationSink* sink = thread_->sink();
+  const int from = fd_[d.from()], to = fd_[d.to()];
   for (int i = 0; i < kReadsPerWake; ++i) {
-    error_code rec;
-    size_t n = d.to_client ? upstream_.read_some(asio::buffer(buf, ThreadContext::kScratch), rec)
-                           : client_.read_some(asio::buffer(buf, ThreadContext::kScratch), rec);
-    if (rec == asio::error::would_block || rec == asio::error::try_again) break;
-    if (rec || n == 0) {
+    ssize_t got = ::recv(from, buf, ThreadContext::kScratch, 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      readable_[d.from()] = false;
+      break;
+    }
+    if (got <= 0) {
       OnEof(d);
       return;
     }
+    const size_t n = static_cast<size_t>(got);
     int64_t now = NowNs();
     // Forward first, observe after: analytics never delays the bytes.
     size_t written = 0;
-    while (written < n) {
-      error_code wec;
-      size_t w = d.to_client ? client_.write_some(asio::buffer(buf + written, n - written), wec)
-                             : upstream_.write_some(asio::buffer(buf + written, n - written), wec);
-      if (wec == asio::error::would_block || wec == asio::error::try_again) break;
-      if (wec) {
+    while (written < n && writable_[d.to()]) {
+      ssize_t w = ::send(to, buf + written, n - written, MSG_NOSIGNAL);
+      if (w < 0 && errno == EINTR) continue;
+      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        writable_[d.to()] = false;
+        break;
+      }
+      if (w < 0) {
         Close();
         return;
       }
-      written += w;
+      written += static_cast<size_t>(w);
     }
     std::string_view bytes(buf, n);
     if (d.to_client) {
@@ -155,39 +203,52 @@ void Connection::OnReadable(Direction& d, const error_code& ec) {
       sink->OnBytes(n, 0);
     }
     if (written < n) {
-      // The other side is slower: keep the rest, stop reading this side until it is written.
+      // The other side is slower: keep the rest, stop reading this side until it is written
+      // (OnPoll resumes it when `to` is writable again).
       d.backlog.assign(buf + written, n - written);
+      d.backlog_sent = 0;
       d.writing = true;
       sink->OnEvent(analytics::SessionEvent::kBackpressureStall, id_);
-      auto self = shared_from_this();
-      auto done = [self, &d](const error_code& ec, size_t) { self->OnWritten(d, ec); };
-      if (d.to_client) {
-        asio::async_write(client_, asio::buffer(d.backlog), std::move(done));
-      } else {
-        asio::async_write(upstream_, asio::buffer(d.backlog), std::move(done));
-      }
       return;
     }
     if (draining_ && d.to_client && DrainDone()) {
       GracefulClose();
       return;
     }
-    // A short read means the socket is drained for now. No need to read again until EAGAIN:
-    // Asio's epoll reactor re-arms the descriptor (EPOLL_CTL_MOD) when we wait, which reports
-    // data that is already there. This saves one failing recvfrom per wake-up.
-    if (n < ThreadContext::kScratch) break;
+    // A short read means the socket is drained for now: the next data brings an edge.
+    // Not so once the peer has shut down: its end of stream brings none.
+    if (n < ThreadContext::kScratch && !hup_[d.from()]) {
+      readable_[d.from()] = false;
+      break;
+    }
   }
   ArmRead(d);
 }
 
-void Connection::OnWritten(Direction& d, const error_code& ec) {
+void Connection::FlushBacklog(Direction& d) {
+  const int to = fd_[d.to()];
+  while (d.backlog_sent < d.backlog.size()) {
+    ssize_t w = ::send(to, d.backlog.data() + d.backlog_sent, d.backlog.size() - d.backlog_sent,
+                       MSG_NOSIGNAL);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      writable_[d.to()] = false;
+      return;  // OnPoll comes back when there is room
+    }
+    if (w < 0) {
+      Close();
+      return;
+    }
+    d.backlog_sent += static_cast<size_t>(w);
+  }
+  OnWritten(d);
+}
+
+void Connection::OnWritten(Direction& d) {
   d.writing = false;
   if (closed_ || lingering_) return;
-  if (ec) {
-    Close();
-    return;
-  }
   d.backlog.clear();
+  d.backlog_sent = 0;
   if (d.backlog.capacity() > ThreadContext::kScratch) std::string().swap(d.backlog);
   if (d.to_client && draining_ && DrainDone()) {
     GracefulClose();
@@ -206,14 +267,13 @@ void Connection::OnWritten(Direction& d, const error_code& ec) {
 
 void Connection::OnEof(Direction& d) {
   d.eof = true;
-  error_code ignored;
   if (d.to_client) {
     // Redis closed (QUIT, a protocol error, a restart): deliver what was read, then close.
     if (!d.writing) Close();
   } else {
     // The client is done sending: pass the half-close on; Redis closes its side in turn, and
     // whatever it still sends reaches the client first.
-    upstream_.shutdown(asio::socket_base::shutdown_send, ignored);
+    ::shutdown(fd_[kUpstream], SHUT_WR);
     if (!down_.writing && !down_.waiting) ArmRead(down_);
   }
 }
@@ -240,18 +300,25 @@ void Connection::BeginDrain() {
 void Connection::GracefulClose() {
   if (closed_ || lingering_) return;
   lingering_ = true;
-  error_code ignored;
-  upstream_.close(ignored);
-  client_.shutdown(asio::socket_base::shutdown_send, ignored);
+  CloseUpstreamFd();
+  ::shutdown(fd_[kClient], SHUT_WR);
   DiscardClientInput();
-  CloseWhenSent();
+  if (!closed_) CloseWhenSent();
+}
+
+void Connection::CloseUpstreamFd() {
+  if (fd_[kUpstream] < 0) return;
+  thread_->poller().Remove(token_[kUpstream], fd_[kUpstream]);
+  ::close(fd_[kUpstream]);
+  fd_[kUpstream] = -1;
+  token_[kUpstream] = 0;
 }
 
 // Pooled clients notice the FIN only on their next use: do not wait for them to close. Once
 // the kernel has sent everything (SIOCOUTQ == 0; our FIN follows it), close for good.
 void Connection::CloseWhenSent() {
   int unsent = 0;
-  if (::ioctl(client_.native_handle(), SIOCOUTQ, &unsent) == 0 && unsent == 0) {
+  if (::ioctl(fd_[kClient], SIOCOUTQ, &unsent) == 0 && unsent == 0) {
     Close();
     return;
   }
@@ -262,26 +329,22 @@ void Connection::CloseWhenSent() {
   });
 }
 
+// Reads and drops what the client sends after the FIN, until EAGAIN (OnPoll calls again on
+// more) or until it closes.
 void Connection::DiscardClientInput() {
-  auto self = shared_from_this();
-  client_.async_wait(asio::socket_base::wait_read, [self](const error_code& ec) {
-    if (self->closed_) return;
-    if (ec) {
-      self->Close();
+  char* buf = thread_->scratch();
+  for (;;) {
+    ssize_t got = ::recv(fd_[kClient], buf, ThreadContext::kScratch, 0);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      readable_[kClient] = false;
       return;
     }
-    char* buf = self->thread_->scratch();
-    for (;;) {
-      error_code rec;
-      size_t n = self->client_.read_some(asio::buffer(buf, ThreadContext::kScratch), rec);
-      if (rec == asio::error::would_block || rec == asio::error::try_again) break;
-      if (rec || n == 0) {
-        self->Close();
-        return;
-      }
+    if (got <= 0) {
+      Close();
+      return;
     }
-    self->DiscardClientInput();
-  });
+  }
 }
 
 void Connection::Close() {
@@ -289,7 +352,14 @@ void Connection::Close() {
   closed_ = true;
   error_code ignored;
   connect_timer_.cancel();
-  client_.close(ignored);
+  if (fd_[kClient] >= 0) {
+    thread_->poller().Remove(token_[kClient], fd_[kClient]);
+    ::close(fd_[kClient]);
+    fd_[kClient] = -1;
+  } else {
+    client_.close(ignored);
+  }
+  CloseUpstreamFd();
   upstream_.close(ignored);
   thread_->sink()->OnEvent(analytics::SessionEvent::kClientClosed, id_);
   thread_->Remove(id_);

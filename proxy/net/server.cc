@@ -24,9 +24,10 @@ void ThreadContext::CloseAll() {
   for (auto& c : live) c->Close();
 }
 
-void ThreadContext::StartTicks() {
+void ThreadContext::Start() {
   ticking_ = true;
   ArmTick();
+  poller_.Start();
 }
 
 void ThreadContext::ArmTick() {
@@ -38,10 +39,11 @@ void ThreadContext::ArmTick() {
   });
 }
 
-void ThreadContext::StopTicks() {
+void ThreadContext::Stop() {
   if (!ticking_) return;
   ticking_ = false;
   tick_.cancel();
+  poller_.Stop();
   sink_->Tick();  // what the last commands left unpublished
 }
 
@@ -54,6 +56,8 @@ Server::Server(ServerOptions options, std::shared_ptr<const commands::CommandTab
   }
   for (int i = 0; i < options_.threads; ++i) {
     threads_.push_back(std::make_unique<ThreadContext>(this, sinks[i]));
+    // Two sockets per client; clients spread round robin over the threads.
+    threads_.back()->poller().Reserve(2 * (options_.max_clients / options_.threads + 1));
   }
 }
 
@@ -69,7 +73,7 @@ void Server::Start() {
   acceptor_->listen(asio::socket_base::max_listen_connections);
   bound_port_ = acceptor_->local_endpoint().port();
   for (auto& t : threads_) guards_.push_back(asio::make_work_guard(t->io()));
-  for (auto& t : threads_) asio::post(t->io(), [ctx = t.get()] { ctx->StartTicks(); });
+  for (auto& t : threads_) asio::post(t->io(), [ctx = t.get()] { ctx->Start(); });
   for (auto& t : threads_) {
     workers_.emplace_back([ctx = t.get()] { ctx->io().run(); });
   }
@@ -136,7 +140,7 @@ void Server::Stop() {
   for (auto& t : threads_) {
     asio::post(t->io(), [ctx = t.get(), this] {
       ctx->CloseAll();
-      ctx->StopTicks();
+      ctx->Stop();
       if (acceptor_ && ctx == threads_[0].get()) {
         error_code ignored;
         acceptor_->close(ignored);

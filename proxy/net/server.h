@@ -1,7 +1,8 @@
 // Server: the listener and the IO threads of the data plane.
 //
-// `threads` IO threads, each with its own io_context, its own scratch buffer, its own
-// ObservationSink and the list of its connections. The acceptor runs on thread 0 and hands each
+// `threads` IO threads, each with its own io_context, its own scratch buffer, its own Poller
+// (the epoll set of its connections' sockets, see poller.h), its own ObservationSink and the
+// list of its connections. The acceptor runs on thread 0 and hands each
 // accepted socket to the next thread round robin; a connection stays on its thread for life.
 //
 // Thread: Start()/BeginDrain()/Stop() are called from the main thread; everything else runs on
@@ -21,6 +22,7 @@
 #include "analytics/observation.h"
 #include "proxy/commands/command_table.h"
 #include "proxy/net/connection.h"
+#include "proxy/net/poller.h"
 #include "proxy/session/session_core.h"
 
 namespace respscope::net {
@@ -52,9 +54,11 @@ class ThreadContext {
   void Remove(uint64_t id) { connections_.erase(id); }
   void DrainAll();
   void CloseAll();
-  // Calls sink()->Tick() every analytics::kSinkTickIntervalMs until StopTicks().
-  void StartTicks();
-  void StopTicks();
+  // Start(): the poller of the data-plane sockets, and sink()->Tick() every
+  // analytics::kSinkTickIntervalMs. Stop(): both end (the sink ticks once more).
+  void Start();
+  void Stop();
+  Poller& poller() { return poller_; }
 
  private:
   void ArmTick();
@@ -64,6 +68,7 @@ class ThreadContext {
   boost::asio::io_context io_{1};
   boost::asio::steady_timer tick_{io_};
   bool ticking_ = false;
+  Poller poller_{io_};
   std::unique_ptr<char[]> scratch_{new char[kScratch]};
   std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections_;
 };
