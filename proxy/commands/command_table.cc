@@ -7,8 +7,12 @@
 #include <cstring>
 
 #include "proxy/commands/commands_tsv.h"
+#include "proxy/resp/resp_util.h"
 
 namespace respscope::commands {
+
+using resp::EqualsIgnoreCase;
+using resp::EqualsLower;
 namespace detail {
 namespace {
 
@@ -172,20 +176,9 @@ class RespReader {
 bool IsList(const RespValue* v) { return v && v->type == RespValue::Type::kArray; }
 bool IsString(const RespValue* v) { return v && v->type == RespValue::Type::kString; }
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
-    if (lower(a[i]) != lower(b[i])) return false;
-  }
-  return true;
-}
-
 std::string Lowercase(std::string_view s) {
   std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-  }
+  for (char& c : out) c = resp::AsciiLowerChar(c);
   return out;
 }
 
@@ -427,16 +420,6 @@ inline uint64_t MetaKey(uint32_t hash, uint16_t parent, size_t len) {
   return (hash >> 16) | (static_cast<uint64_t>(parent) << 16) | (static_cast<uint64_t>(len) << 32);
 }
 constexpr uint64_t kMetaKeyMask = (uint64_t{1} << 48) - 1;
-
-inline bool EqualsLower(std::string_view arg, std::string_view lower) {
-  if (arg.size() != lower.size()) return false;
-  for (size_t i = 0; i < arg.size(); ++i) {
-    char c = arg[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
 
 // Index just past the keyword of a kKeyword spec, 0 when absent. Mirrors Redis's
 // getKeysUsingKeySpecs: forwards from startfrom up to, not including, the last argument;
@@ -682,8 +665,8 @@ bool CommandTable::IsBlockingCall(const CommandInfo& info,
     }
   }
   for (size_t i = start; i < args.size(); ++i) {
-    if (!stop.empty() && detail::EqualsLower(args[i], stop)) return false;
-    if (detail::EqualsLower(args[i], info.blocking_keyword)) return true;
+    if (!stop.empty() && EqualsLower(args[i], stop)) return false;
+    if (EqualsLower(args[i], info.blocking_keyword)) return true;
   }
   return false;
 }

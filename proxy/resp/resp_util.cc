@@ -124,10 +124,7 @@ bool SplitInlineArgs(std::string_view line, std::string* storage,
 
 bool AsciiLower(std::string_view s, char* out, size_t cap) {
   if (s.size() > cap) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    out[i] = (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c;
-  }
+  for (size_t i = 0; i < s.size(); ++i) out[i] = AsciiLowerChar(s[i]);
   return true;
 }
 

@@ -24,4 +24,25 @@ bool SplitInlineArgs(std::string_view line, std::string* storage,
 // Lowercases ASCII into out (capacity cap); returns false when s is longer than cap.
 bool AsciiLower(std::string_view s, char* out, size_t cap);
 
+inline char AsciiLowerChar(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+
+// s equals `lower` (already lowercase) ignoring ASCII case: a command name or keyword from the
+// wire against a known one.
+inline bool EqualsLower(std::string_view s, std::string_view lower) {
+  if (s.size() != lower.size()) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (AsciiLowerChar(s[i]) != lower[i]) return false;
+  }
+  return true;
+}
+
+// a equals b ignoring ASCII case on both sides.
+inline bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (AsciiLowerChar(a[i]) != AsciiLowerChar(b[i])) return false;
+  }
+  return true;
+}
+
 }  // namespace respscope::resp

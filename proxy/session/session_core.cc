@@ -17,19 +17,11 @@ using resp::ElementKind;
 
 namespace {
 
+using resp::EqualsLower;
+
 constexpr uint8_t kNoOverride = 0xff;
 // Arena bytes already consumed by answered commands before the arena is compacted.
 constexpr size_t kCompactBytes = 64 * 1024;
-
-bool EqualsLower(std::string_view s, std::string_view lower) {
-  if (s.size() != lower.size()) return false;
-  for (size_t i = 0; i < s.size(); ++i) {
-    char c = s[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c + 32);
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
 
 // Subscribe family: which confirmation a command expects, and which counter it moves.
 struct SubFamily {
