@@ -10,12 +10,6 @@
 namespace respscope::recorder {
 namespace {
 
-uint64_t Load64(const char* p) {
-  uint64_t w;
-  std::memcpy(&w, p, 8);
-  return w;
-}
-
 uint64_t Mix(uint64_t h, uint64_t w) {
   h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
   return h ^ (h >> 29);
@@ -31,8 +25,8 @@ uint64_t SpaceSaving::Hash(std::string_view key) const {
   size_t n = key.size();
   uint64_t h = seed_ ^ (n * 0x9e3779b97f4a7c15ULL);
   if (n >= 8) {
-    for (; n > 8; p += 8, n -= 8) h = Mix(h, Load64(p));
-    h = Mix(h, Load64(p + n - 8));  // the last 8 bytes, overlapping what came before
+    for (; n > 8; p += 8, n -= 8) h = Mix(h, patterns::LoadU64(p));
+    h = Mix(h, patterns::LoadU64(p + n - 8));  // the last 8 bytes, overlapping what came before
   } else if (n >= 4) {
     uint32_t a, b;
     std::memcpy(&a, p, 4);
