@@ -26,13 +26,6 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 import harness  # noqa: E402
 
 
-def cpu_user_sys(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / ticks, int(fields[12]) / ticks
-
-
 def parse_variant(text):
     name, _, rest = text.partition("=")
     parts = rest.split(",")
@@ -79,12 +72,12 @@ def main():
         for r in range(args.rounds):
             order = names[r % len(names):] + names[:r % len(names)]
             for k in order:
-                u0, s0 = cpu_user_sys(pids[k])
+                u0, s0 = harness.cpu_user_sys(pids[k])
                 out = subprocess.run(
                     ["redis-benchmark", "-p", str(ports[k]), "-c", str(args.clients), "-P",
                      str(args.pipeline), "-n", str(args.n), "-r", "100000", "-t", args.test,
                      "--csv"], capture_output=True, text=True, timeout=600, check=True).stdout
-                u1, s1 = cpu_user_sys(pids[k])
+                u1, s1 = harness.cpu_user_sys(pids[k])
                 rps = float(out.strip().splitlines()[-1].split(",")[1].strip('"'))
                 res[k].append(rps)
                 cpu[k].append((u1 - u0 + s1 - s0) * 1e6 / args.n)

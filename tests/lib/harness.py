@@ -77,12 +77,17 @@ def hwm_kib(pid):
     return 0
 
 
-def cpu_seconds(pid):
-    """User + system CPU seconds used so far by pid (from /proc/pid/stat)."""
+def cpu_user_sys(pid):
+    """(user, system) CPU seconds used so far by pid (from /proc/pid/stat)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
+    return int(fields[11]) / ticks, int(fields[12]) / ticks
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds used so far by pid."""
+    return sum(cpu_user_sys(pid))
 
 
 class Process:
