@@ -122,18 +122,7 @@ Rates RecentWindow::Compute(const Snapshot& now) const {
   r.window_s = base ? (now.wall_ms - base->wall_ms) / 1000.0 : 0;
   r.commands = now.commands - std::min(now.commands, base_commands);
   r.errors = now.errors - std::min(now.errors, base_errors);
-  uint64_t hits = 0, misses = 0;
-  for (const auto& [name, p] : now.stats.patterns) {
-    uint64_t bh = 0, bm = 0;
-    if (base) {
-      if (auto it = base->lookups.find(name); it != base->lookups.end()) {
-        bh = it->second.first;
-        bm = it->second.second;
-      }
-    }
-    hits += p.hits - std::min(p.hits, bh);
-    misses += p.misses - std::min(p.misses, bm);
-  }
+  const auto [hits, misses] = LookupsSince(now, nullptr);
   r.hits = hits;
   r.misses = misses;
   r.hit_rate = hits + misses ? double(hits) / double(hits + misses) : -1;
@@ -149,11 +138,12 @@ Rates RecentWindow::Compute(const Snapshot& now) const {
   return r;
 }
 
-double RecentWindow::PatternHitRate(const Snapshot& now, const std::string& glob) const {
+std::pair<uint64_t, uint64_t> RecentWindow::LookupsSince(const Snapshot& now,
+                                                         const std::string* glob) const {
   const Sample* base = Oldest();
   uint64_t hits = 0, misses = 0;
   for (const auto& [name, p] : now.stats.patterns) {
-    if (!patterns::GlobMatch(glob, name)) continue;
+    if (glob && !patterns::GlobMatch(*glob, name)) continue;
     uint64_t bh = 0, bm = 0;
     if (base) {
       if (auto it = base->lookups.find(name); it != base->lookups.end()) {
@@ -164,6 +154,11 @@ double RecentWindow::PatternHitRate(const Snapshot& now, const std::string& glob
     hits += p.hits - std::min(p.hits, bh);
     misses += p.misses - std::min(p.misses, bm);
   }
+  return {hits, misses};
+}
+
+double RecentWindow::PatternHitRate(const Snapshot& now, const std::string& glob) const {
+  const auto [hits, misses] = LookupsSince(now, &glob);
   return hits + misses ? double(hits) / double(hits + misses) : -1;
 }
 

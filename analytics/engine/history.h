@@ -76,6 +76,8 @@ class RecentWindow {
     std::map<std::string, std::pair<uint64_t, uint64_t>> jobs;     // queue -> completed, failed
   };
   const Sample* Oldest() const { return samples_.empty() ? nullptr : &samples_.front(); }
+  // Hits and misses over the window of the patterns matching `glob` (every pattern if null).
+  std::pair<uint64_t, uint64_t> LookupsSince(const Snapshot& now, const std::string* glob) const;
   int span_s_;
   std::deque<Sample> samples_;
 };
