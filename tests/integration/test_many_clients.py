@@ -131,10 +131,13 @@ class ManyClients(unittest.TestCase):
                   "%d KiB after all closed" % (rss0, rss1, rss2, rss3))
             print("RSS per connection: %.1f KiB idle, %.1f KiB after a command "
                   "(goal %d KiB, bound %d KiB)" % (idle, used, GOAL_KIB, BOUND_KIB))
-            print("after a second round of %d connect/PING/close: %d KiB (%+d KiB)" % (
-                n, rss4, rss4 - rss3))
+            print("after a second round of %d connect/PING/close: %d KiB (%+d KiB after the first "
+                  "round closed, %+d KiB against its peak)" % (n, rss4, rss4 - rss3, rss4 - rss2))
             self.assertLess(idle, BOUND_KIB)
-            self.assertLess((rss4 - rss3) / n, 1.0, "per-connection memory not reused")
+            # Reuse: the second round needs no memory beyond the first round's peak. (Measured
+            # against the RSS after the first round closed, the allocator returning that
+            # round's memory to the system, which it sometimes does, looked like a leak.)
+            self.assertLess((rss4 - rss2) / n, 1.0, "per-connection memory not reused")
             self.assertLess(used, BOUND_KIB)
             self.assertEqual(left, 0, "upstream connections left after the clients closed")
             self.assertTrue(rs.alive())
