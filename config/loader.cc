@@ -34,7 +34,6 @@ constexpr size_t kMaxRuleText = 1000;  // a regex longer than this is a mistake,
 using std::chrono::hours;
 using std::chrono::milliseconds;
 using std::chrono::minutes;
-using std::chrono::seconds;
 
 // A value and how to talk about it: its key path and where to point.
 struct Field {

@@ -2,7 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <atomic>
 #include <boost/json.hpp>
 #include <map>
 #include <condition_variable>
@@ -22,8 +21,6 @@
 namespace respscope::app {
 
 namespace {
-
-using Micros = std::chrono::microseconds;
 
 // Drops everything: RESPSCOPE_ANALYTICS=off, for measuring what analytics cost (bench/).
 class NullSink : public analytics::ObservationSink {
@@ -278,10 +275,6 @@ std::vector<analytics::ObservationSink*> AnalyticsWiring::sinks() {
     }
   }
   return out;
-}
-
-std::vector<uint16_t> AnalyticsWiring::CaptureCommands(const commands::CommandTable&) const {
-  return {};
 }
 
 void AnalyticsWiring::Start(net::Server* server) {

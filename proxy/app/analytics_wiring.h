@@ -22,8 +22,6 @@ class AnalyticsWiring {
   ~AnalyticsWiring();
 
   std::vector<analytics::ObservationSink*> sinks();
-  // Command ids whose args and raw replies the job tracker needs beyond scripts.
-  std::vector<uint16_t> CaptureCommands(const commands::CommandTable& table) const;
   void Start(net::Server* server);
   void Reload();
   void Stop();

@@ -81,7 +81,6 @@ int Run(const config::Config& cfg) {
 
   auto table = LoadCommandTable(cfg);
   AnalyticsWiring analytics(cfg, table, so.threads);
-  so.session.capture_commands = analytics.CaptureCommands(*table);
 
   net::Server server(so, table, analytics.sinks());
   server.Start();
@@ -93,10 +92,8 @@ int Run(const config::Config& cfg) {
   asio::io_context signals_io;
   asio::signal_set stop_signals(signals_io, SIGTERM, SIGINT);
   asio::signal_set hup(signals_io, SIGHUP);
-  bool stopping = false;
   stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
-    stopping = true;
     spdlog::info("signal {}: draining {} connections (at most {} ms)", sig,
                  server.active_connections(),
                  std::chrono::duration_cast<std::chrono::milliseconds>(cfg.limits.drain_timeout)
@@ -123,7 +120,7 @@ int Run(const config::Config& cfg) {
   analytics.Stop();
   spdlog::info("stopped ({} connections closed at the drain deadline)", left);
   spdlog::default_logger()->flush();
-  return stopping ? 0 : 0;
+  return 0;
 }
 
 }  // namespace respscope::app

@@ -1,12 +1,7 @@
 // respscope: the one place that knows the data plane, the analytics and the configuration.
-#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
-#include <boost/asio.hpp>
-#include <csignal>
 #include <iostream>
-#include <thread>
 
 #include "config/cli.h"
 #include "proxy/app/app.h"

@@ -51,12 +51,10 @@ Outcome Scan(const std::string& input, const std::vector<size_t>& cuts,
         c.argc = req.argc;
         c.wire = req.wire_bytes;
         for (size_t i = 0; i < req.args.size(); ++i) {
-          c.args.push_back(req.args[i].size() == req.lengths[i] && (req.lengths[i] || true)
+          // An argument not held whole (a value streamed through) shows as its length.
+          c.args.push_back(req.args[i].size() == req.lengths[i]
                                ? std::string(req.args[i])
                                : "<len:" + std::to_string(req.lengths[i]) + ">");
-          if (req.args[i].size() != req.lengths[i]) {
-            c.args.back() = "<len:" + std::to_string(req.lengths[i]) + ">";
-          }
         }
         out.cmds.push_back(std::move(c));
         continue;

@@ -19,6 +19,16 @@ BUILD_DIR = os.environ.get("RESPSCOPE_BUILD_DIR", os.path.join(SOURCE_DIR, "buil
 RESPSCOPE_BIN = os.environ.get("RESPSCOPE_BIN", os.path.join(BUILD_DIR, "respscope"))
 
 _children = []
+# Temporary files this module made (logs, configuration files): removed at exit, not at stop(),
+# because tests read a process's log after stopping it.
+_temp_files = []
+
+
+def _temp_file(prefix, suffix):
+    """A new empty file, created atomically (mkstemp); (fd, path). Removed at exit."""
+    fd, path = tempfile.mkstemp(prefix=prefix, suffix=suffix)
+    _temp_files.append(path)
+    return fd, path
 
 
 def _cleanup():
@@ -29,6 +39,11 @@ def _cleanup():
                 p.wait(timeout=5)
             except Exception:
                 pass
+    while _temp_files:
+        try:
+            os.unlink(_temp_files.pop())
+        except OSError:
+            pass
 
 
 atexit.register(_cleanup)
@@ -93,8 +108,12 @@ def cpu_seconds(pid):
 class Process:
     def __init__(self, argv, name, env=None, log_path=None):
         self.name = name
-        self.log_path = log_path or tempfile.mktemp(prefix=f"respscope-{name}-", suffix=".log")
-        self._log = open(self.log_path, "wb")
+        if log_path:
+            self.log_path = log_path
+            self._log = open(log_path, "wb")
+        else:
+            fd, self.log_path = _temp_file(f"respscope-{name}-", ".log")
+            self._log = os.fdopen(fd, "wb")
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
                                      env=env, start_new_session=True)
         _children.append(self.proc)
@@ -158,7 +177,7 @@ class Respscope(Process):
                 "--admin", f"127.0.0.1:{self.admin_port}", "--threads", str(threads)]
         self.config_path = None
         if config_text is not None:
-            fd, self.config_path = tempfile.mkstemp(prefix="respscope-", suffix=".yaml")
+            fd, self.config_path = _temp_file("respscope-", ".yaml")
             with os.fdopen(fd, "w") as f:
                 f.write(config_text)
             argv += ["--config", self.config_path]
