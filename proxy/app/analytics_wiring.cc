@@ -11,11 +11,11 @@
 
 #include "analytics/admin/server.h"
 #include "analytics/engine/engine.h"
+#include "analytics/inspector/side_channel.h"
 #include "analytics/jobs/job_tracker.h"
 #include "analytics/patterns/key_rules.h"
 #include "analytics/recorder/recorder.h"
 #include "config/loader.h"
-#include "proxy/app/side_channel.h"
 #include "proxy/net/server.h"
 
 namespace respscope::app {
@@ -128,7 +128,7 @@ struct AnalyticsWiring::Impl {
   bool stop = false;
 
   // Queue depth per state for every discovered queue, as BullMQ's getJobCounts() counts them.
-  void PollDepths(SideChannel& side) {
+  void PollDepths(inspector::SideChannel& side) {
     static const std::pair<const char*, const char*> kStates[] = {
         {"waiting", "wait"},          {"active", "active"},       {"paused", "paused"},
         {"delayed", "delayed"},       {"prioritized", "prioritized"},
@@ -175,8 +175,9 @@ struct AnalyticsWiring::Impl {
   }
 
   void InspectLoop() {
-    SideChannel side(cfg.upstream, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                       cfg.limits.connect_timeout));
+    inspector::SideChannel side(
+        cfg.upstream,
+        std::chrono::duration_cast<std::chrono::milliseconds>(cfg.limits.connect_timeout));
     auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(
         cfg.bullmq.inspector_interval);
     if (interval < std::chrono::milliseconds(500)) interval = std::chrono::milliseconds(500);

@@ -6,8 +6,8 @@
 #include <chrono>
 #include <thread>
 
+#include "analytics/inspector/side_channel.h"
 #include "proxy/app/analytics_wiring.h"
-#include "proxy/app/side_channel.h"
 #include "proxy/commands/command_table.h"
 #include "proxy/net/server.h"
 
@@ -45,8 +45,9 @@ net::UpstreamAddress ResolveUpstream(const config::UpstreamUrl& url) {
 // The command table: built in, refreshed from the upstream's own COMMAND when reachable.
 std::shared_ptr<const commands::CommandTable> LoadCommandTable(const config::Config& cfg) {
   auto builtin = commands::CommandTable::BuiltIn();
-  SideChannel side(cfg.upstream, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                     cfg.limits.connect_timeout));
+  inspector::SideChannel side(
+      cfg.upstream,
+      std::chrono::duration_cast<std::chrono::milliseconds>(cfg.limits.connect_timeout));
   std::string raw = side.CommandRaw({"COMMAND"});
   if (raw.empty()) {
     spdlog::warn("command table: upstream not reachable ({}); using the built-in table",

@@ -1,10 +1,8 @@
-#include "proxy/app/side_channel.h"
+#include "analytics/inspector/side_channel.h"
 
 #include <hiredis/hiredis.h>
 
-#include <vector>
-
-namespace respscope::app {
+namespace respscope::inspector {
 
 namespace {
 timeval ToTimeval(std::chrono::milliseconds ms) {
@@ -76,7 +74,8 @@ bool SideChannel::Connect() {
       p.push_back(a.data());
       l.push_back(a.size());
     }
-    auto* r = static_cast<redisReply*>(redisCommandArgv(ctx_, static_cast<int>(p.size()), p.data(), l.data()));
+    auto* r = static_cast<redisReply*>(
+        redisCommandArgv(ctx_, static_cast<int>(p.size()), p.data(), l.data()));
     bool ok = r && r->type != REDIS_REPLY_ERROR;
     if (!ok) error_ = r ? std::string(r->str, r->len) : std::string(ctx_->errstr);
     if (r) freeReplyObject(r);
@@ -121,4 +120,4 @@ std::string SideChannel::CommandRaw(const std::vector<std::string>& argv) {
   return {};
 }
 
-}  // namespace respscope::app
+}  // namespace respscope::inspector

@@ -6,13 +6,14 @@
 #include <chrono>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "config/config.h"
 
 struct redisContext;
 struct redisReply;
 
-namespace respscope::app {
+namespace respscope::inspector {
 
 class SideChannel {
  public:
@@ -34,4 +35,4 @@ class SideChannel {
   std::string error_;
 };
 
-}  // namespace respscope::app
+}  // namespace respscope::inspector
