@@ -4,14 +4,12 @@
 
 #include <boost/json.hpp>
 #include <map>
-#include <condition_variable>
 #include <cstdlib>
 #include <mutex>
-#include <thread>
 
 #include "analytics/admin/server.h"
 #include "analytics/engine/engine.h"
-#include "analytics/inspector/side_channel.h"
+#include "analytics/inspector/inspector.h"
 #include "analytics/jobs/job_tracker.h"
 #include "analytics/patterns/key_rules.h"
 #include "analytics/recorder/recorder.h"
@@ -85,22 +83,6 @@ class TeeSink : public analytics::ObservationSink {
   analytics::jobs::JobTracker* jobs_;
 };
 
-engine::DurationHistogram ToEngine(const analytics::jobs::HistogramSnapshot& h) {
-  engine::DurationHistogram d;
-  d.counts = h.counts;
-  d.sum_seconds = h.sum;
-  d.count = h.count;
-  return d;
-}
-
-// "key:value" lines of INFO.
-uint64_t InfoField(const std::string& info, std::string_view field) {
-  std::string needle = "\n" + std::string(field) + ":";
-  size_t p = info.find(needle);
-  if (p == std::string::npos) return 0;
-  return std::strtoull(info.c_str() + p + needle.size(), nullptr, 10);
-}
-
 }  // namespace
 
 struct AnalyticsWiring::Impl {
@@ -115,94 +97,9 @@ struct AnalyticsWiring::Impl {
   std::mutex sanitizer_mu;  // the tracker's hook may be called from any IO thread
   patterns::Sanitizer sanitizer;
   std::shared_ptr<const patterns::KeyRules> sanitizer_rules;
-  std::mutex depth_mu;
-  std::map<std::string, std::map<std::string, int64_t>> depths;  // "prefix:queue" -> state -> n
   std::unique_ptr<engine::Engine> engine;
   std::unique_ptr<admin::AdminServer> admin;
-  net::Server* server = nullptr;
-
-  // Inspector: INFO and upstream reachability over a side channel, every inspector_interval.
-  std::thread inspector;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stop = false;
-
-  // Queue depth per state for every discovered queue, as BullMQ's getJobCounts() counts them.
-  void PollDepths(inspector::SideChannel& side) {
-    static const std::pair<const char*, const char*> kStates[] = {
-        {"waiting", "wait"},          {"active", "active"},       {"paused", "paused"},
-        {"delayed", "delayed"},       {"prioritized", "prioritized"},
-        {"completed", "completed"},   {"failed", "failed"},
-        {"waiting_children", "waiting-children"}};
-    std::map<std::string, std::map<std::string, int64_t>> fresh;
-    for (const auto& [prefix, queue] : jobs->Queues()) {
-      auto& states = fresh[prefix + ":" + queue];
-      for (const auto& [state, suffix] : kStates) {
-        std::string key = prefix + ":" + queue + ":" + suffix;
-        std::string type = side.CommandRaw({"TYPE", key});
-        std::string raw;
-        if (type.rfind("+list", 0) == 0) {
-          raw = side.CommandRaw({"LLEN", key});
-        } else if (type.rfind("+zset", 0) == 0) {
-          raw = side.CommandRaw({"ZCARD", key});
-        } else {
-          states.emplace(state, 0);
-          continue;
-        }
-        if (raw.size() > 1 && raw[0] == ':') states[state] += std::strtoll(raw.c_str() + 1, nullptr, 10);
-      }
-    }
-    std::lock_guard lock(depth_mu);
-    depths = std::move(fresh);
-  }
-
-  void PublishQueues() {
-    analytics::jobs::JobsSnapshot snap = jobs->Snapshot();
-    std::vector<engine::QueueMetrics> out;
-    std::lock_guard lock(depth_mu);
-    for (const auto& q : snap.queues) {
-      engine::QueueMetrics m;
-      m.queue = q.prefix == "bull" ? q.name : q.prefix + ":" + q.name;
-      for (size_t i = 0; i < q.transitions.size(); ++i) {
-        m.transitions[std::string(analytics::jobs::kTransitionNames[i])] = q.transitions[i];
-      }
-      m.wait = ToEngine(q.wait_seconds);
-      m.process = ToEngine(q.process_seconds);
-      if (auto it = depths.find(q.prefix + ":" + q.name); it != depths.end()) m.depth = it->second;
-      out.push_back(std::move(m));
-    }
-    engine->UpdateQueues(std::move(out));
-  }
-
-  void InspectLoop() {
-    inspector::SideChannel side(
-        cfg.upstream,
-        std::chrono::duration_cast<std::chrono::milliseconds>(cfg.limits.connect_timeout));
-    auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(
-        cfg.bullmq.inspector_interval);
-    if (interval < std::chrono::milliseconds(500)) interval = std::chrono::milliseconds(500);
-    std::unique_lock lock(mu);
-    while (!stop) {
-      lock.unlock();
-      std::string raw = side.CommandRaw({"INFO"});
-      engine::RedisInfo info;
-      info.up = !raw.empty() && raw[0] == '$';
-      if (info.up) {
-        info.used_memory = InfoField(raw, "used_memory");
-        info.keyspace_hits = InfoField(raw, "keyspace_hits");
-        info.keyspace_misses = InfoField(raw, "keyspace_misses");
-      }
-      engine->UpdateRedis(info);
-      engine->SetUpstreamUp(info.up);
-      if (jobs) {
-        if (info.up) PollDepths(side);
-        PublishQueues();
-      }
-      if (server) server->SetUpstreamUp(info.up);
-      lock.lock();
-      cv.wait_for(lock, interval, [&] { return stop; });
-    }
-  }
+  std::unique_ptr<inspector::Inspector> inspector;
 };
 
 AnalyticsWiring::AnalyticsWiring(const config::Config& cfg,
@@ -279,7 +176,6 @@ std::vector<analytics::ObservationSink*> AnalyticsWiring::sinks() {
 }
 
 void AnalyticsWiring::Start(net::Server* server) {
-  impl_->server = server;
   if (!impl_->enabled) spdlog::warn("RESPSCOPE_ANALYTICS=off: commands are forwarded, not observed");
   impl_->engine->Start();
   admin::AdminOptions ao;
@@ -289,6 +185,14 @@ void AnalyticsWiring::Start(net::Server* server) {
   ao.protect_metrics = impl_->cfg.admin.protect_metrics;
   impl_->admin = std::make_unique<admin::AdminServer>(ao, *impl_->engine,
                                                       [server] { return server->upstream_up(); });
+  inspector::InspectorOptions io;
+  io.upstream = impl_->cfg.upstream;
+  io.connect_timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(impl_->cfg.limits.connect_timeout);
+  io.interval =
+      std::chrono::duration_cast<std::chrono::milliseconds>(impl_->cfg.bullmq.inspector_interval);
+  impl_->inspector = std::make_unique<inspector::Inspector>(
+      io, impl_->engine.get(), impl_->jobs.get(), [server](bool up) { server->SetUpstreamUp(up); });
   if (impl_->jobs) AddJobRoutes();
   if (std::error_code ec = impl_->admin->Start()) {
     throw std::runtime_error("admin server on " + impl_->cfg.admin.listen.ToString() + ": " +
@@ -297,7 +201,7 @@ void AnalyticsWiring::Start(net::Server* server) {
   spdlog::info("admin HTTP on {} (/metrics, /api/v1, /healthz, /readyz){}",
                impl_->cfg.admin.listen.ToString(),
                impl_->cfg.admin.token.empty() ? "" : ", bearer token required");
-  impl_->inspector = std::thread([this] { impl_->InspectLoop(); });
+  impl_->inspector->Start();
 }
 
 namespace {
@@ -356,13 +260,13 @@ void AnalyticsWiring::AddJobRoutes() {
     if (req.path.size() > std::string_view("/api/v1/queues/").size()) {
       want = req.path.substr(std::string_view("/api/v1/queues/").size());
     }
-    std::lock_guard lock(impl->depth_mu);
+    const inspector::QueueDepths depths = impl->inspector->Depths();
     boost::json::array queues;
     for (const auto& q : snap.queues) {
       std::string full = q.prefix + ":" + q.name;
       if (!want.empty() && want != q.name && want != full) continue;
-      auto it = impl->depths.find(full);
-      queues.push_back(QueueJson(q, it == impl->depths.end() ? nullptr : &it->second));
+      auto it = depths.find(full);
+      queues.push_back(QueueJson(q, it == depths.end() ? nullptr : &it->second));
     }
     if (!want.empty()) {
       if (queues.empty()) {
@@ -425,12 +329,7 @@ void AnalyticsWiring::Reload() {
 }
 
 void AnalyticsWiring::Stop() {
-  {
-    std::lock_guard lock(impl_->mu);
-    impl_->stop = true;
-  }
-  impl_->cv.notify_all();
-  if (impl_->inspector.joinable()) impl_->inspector.join();
+  if (impl_->inspector) impl_->inspector->Stop();
   if (impl_->admin) impl_->admin->Stop();
   if (impl_->engine) impl_->engine->Stop();
 }

@@ -1,0 +1,84 @@
+// The inspector: respscope's periodic questions to the upstream over its own side channel.
+// Every interval it reads INFO (memory, keyspace hits and misses, reachability) into the engine,
+// and, when the job tracker is on, counts the jobs of every discovered BullMQ / Bull queue per
+// state (as BullMQ's getJobCounts() does) and publishes the queues' metrics to the engine.
+//
+// Thread: Start() runs the loop on a thread of its own (blocking hiredis calls with timeouts);
+// Depths() may be called from any thread; Start() and Stop() from the owner's thread.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "config/config.h"
+
+namespace respscope::engine {
+class Engine;
+}
+namespace respscope::analytics::jobs {
+class JobTracker;
+}
+
+namespace respscope::inspector {
+
+class SideChannel;
+
+// "prefix:queue" -> state -> jobs. States are named as in the API: waiting, active, paused,
+// delayed, prioritized, completed, failed, waiting_children.
+using QueueDepths = std::map<std::string, std::map<std::string, int64_t>>;
+
+struct InspectorOptions {
+  config::UpstreamUrl upstream;
+  std::chrono::milliseconds connect_timeout{2000};
+  // Time between two rounds; raised to kMinInterval.
+  std::chrono::milliseconds interval{5000};
+};
+
+class Inspector {
+ public:
+  // A floor on the interval: every round costs the upstream an INFO and two commands per
+  // queue and state, so a tiny interval must not turn the side channel into real load.
+  static constexpr std::chrono::milliseconds kMinInterval{500};
+
+  // engine and on_upstream_up outlive the Inspector; jobs is null when BullMQ tracking is off
+  // (then no depth is polled). on_upstream_up is called on the inspector's thread after every
+  // INFO with whether the upstream answered.
+  Inspector(InspectorOptions options, engine::Engine* engine, analytics::jobs::JobTracker* jobs,
+            std::function<void(bool up)> on_upstream_up);
+  ~Inspector();  // Stop()
+  Inspector(const Inspector&) = delete;
+  Inspector& operator=(const Inspector&) = delete;
+
+  void Start();
+  // Wakes the loop and joins it. Idempotent.
+  void Stop();
+
+  // The depths of the last completed poll (a copy).
+  QueueDepths Depths() const;
+
+ private:
+  void Loop();
+  void PollDepths(SideChannel& side);
+  void PublishQueues();
+
+  InspectorOptions options_;
+  engine::Engine* engine_;
+  analytics::jobs::JobTracker* jobs_;
+  std::function<void(bool)> on_upstream_up_;
+
+  mutable std::mutex depth_mu_;
+  QueueDepths depths_;
+
+  std::thread thread_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+};
+
+}  // namespace respscope::inspector
