@@ -2,11 +2,10 @@
 
 #include <spdlog/spdlog.h>
 
-#include <boost/json.hpp>
-#include <map>
 #include <cstdlib>
 #include <mutex>
 
+#include "analytics/admin/job_routes.h"
 #include "analytics/admin/server.h"
 #include "analytics/engine/engine.h"
 #include "analytics/inspector/inspector.h"
@@ -37,7 +36,7 @@ std::shared_ptr<const patterns::KeyRules> BuildRules(const config::Config& cfg,
   patterns::SanitizeOptions so;
   so.sensitive_key_patterns = cfg.sanitization.sensitive_key_patterns;
   so.mode = cfg.sanitization.mode == config::SanitizeMode::kHash ? patterns::SanitizeMode::kHash
-                                                                  : patterns::SanitizeMode::kRedact;
+                                                                 : patterns::SanitizeMode::kRedact;
   so.hash_key = hash_key;
   so.capture_values = cfg.sanitization.capture_values;
   so.max_value_size = cfg.sanitization.max_value_size;
@@ -111,8 +110,9 @@ AnalyticsWiring::AnalyticsWiring(const config::Config& cfg,
   const char* key = std::getenv("RESPSCOPE_HASH_KEY");
   impl_->hash_key = key ? key : "";
   if (impl_->hash_key.empty() && cfg.sanitization.mode == config::SanitizeMode::kHash) {
-    spdlog::warn("RESPSCOPE_HASH_KEY is not set: sensitive keys are hashed with a random key, "
-                 "stable only until respscope restarts");
+    spdlog::warn(
+        "RESPSCOPE_HASH_KEY is not set: sensitive keys are hashed with a random key, "
+        "stable only until respscope restarts");
   }
   impl_->hub = std::make_shared<patterns::RulesHub>(BuildRules(cfg, impl_->hash_key));
 
@@ -176,7 +176,9 @@ std::vector<analytics::ObservationSink*> AnalyticsWiring::sinks() {
 }
 
 void AnalyticsWiring::Start(net::Server* server) {
-  if (!impl_->enabled) spdlog::warn("RESPSCOPE_ANALYTICS=off: commands are forwarded, not observed");
+  if (!impl_->enabled) {
+    spdlog::warn("RESPSCOPE_ANALYTICS=off: commands are forwarded, not observed");
+  }
   impl_->engine->Start();
   admin::AdminOptions ao;
   ao.address = impl_->cfg.admin.listen.host;
@@ -193,7 +195,10 @@ void AnalyticsWiring::Start(net::Server* server) {
       std::chrono::duration_cast<std::chrono::milliseconds>(impl_->cfg.bullmq.inspector_interval);
   impl_->inspector = std::make_unique<inspector::Inspector>(
       io, impl_->engine.get(), impl_->jobs.get(), [server](bool up) { server->SetUpstreamUp(up); });
-  if (impl_->jobs) AddJobRoutes();
+  if (impl_->jobs) {
+    inspector::Inspector* insp = impl_->inspector.get();
+    admin::AddJobRoutes(impl_->admin.get(), impl_->jobs.get(), [insp] { return insp->Depths(); });
+  }
   if (std::error_code ec = impl_->admin->Start()) {
     throw std::runtime_error("admin server on " + impl_->cfg.admin.listen.ToString() + ": " +
                              ec.message());
@@ -202,106 +207,6 @@ void AnalyticsWiring::Start(net::Server* server) {
                impl_->cfg.admin.listen.ToString(),
                impl_->cfg.admin.token.empty() ? "" : ", bearer token required");
   impl_->inspector->Start();
-}
-
-namespace {
-boost::json::object QueueJson(const analytics::jobs::QueueJobsSnapshot& q,
-                              const std::map<std::string, int64_t>* depth) {
-  boost::json::object o;
-  o["prefix"] = q.prefix;
-  o["name"] = q.name;
-  boost::json::object t;
-  for (size_t i = 0; i < q.transitions.size(); ++i) {
-    t[std::string(analytics::jobs::kTransitionNames[i])] = q.transitions[i];
-  }
-  o["transitions"] = std::move(t);
-  auto hist = [](const analytics::jobs::HistogramSnapshot& h) {
-    boost::json::object j;
-    j["count"] = h.count;
-    j["mean_seconds"] = h.count ? h.sum / static_cast<double>(h.count) : 0.0;
-    return j;
-  };
-  o["wait"] = hist(q.wait_seconds);
-  o["process"] = hist(q.process_seconds);
-  o["attempts"] = hist(q.attempts);
-  boost::json::object d;
-  if (depth) {
-    for (const auto& [state, n] : *depth) d[state] = n;
-  }
-  o["depth"] = std::move(d);
-  return o;
-}
-
-boost::json::object JobJson(const analytics::jobs::RecentJobSnapshot& j) {
-  boost::json::object o;
-  o["prefix"] = j.prefix;
-  o["queue"] = j.queue;
-  o["label"] = j.prefix == "bull" ? j.queue : j.prefix + ":" + j.queue;
-  o["id"] = j.id;
-  o["name"] = j.name;
-  o["state"] = std::string(analytics::jobs::JobStateName(j.state));
-  o["added_ms"] = j.added_ms;
-  o["processed_ms"] = j.processed_ms;
-  o["finished_ms"] = j.finished_ms;
-  o["attempts"] = j.attempts;
-  o["failed_reason"] = j.failed_reason;
-  o["updated_ms"] = j.updated_unix_ms;
-  return o;
-}
-}  // namespace
-
-void AnalyticsWiring::AddJobRoutes() {
-  Impl* impl = impl_.get();
-  // /api/v1/queues and /api/v1/queues/{name} (name, or prefix:name for other prefixes).
-  impl_->admin->AddRoute("/api/v1/queues", [impl](const admin::HttpRequest& req) {
-    admin::HttpResponse res;
-    analytics::jobs::JobsSnapshot snap = impl->jobs->Snapshot();
-    std::string want;
-    if (req.path.size() > std::string_view("/api/v1/queues/").size()) {
-      want = req.path.substr(std::string_view("/api/v1/queues/").size());
-    }
-    const inspector::QueueDepths depths = impl->inspector->Depths();
-    boost::json::array queues;
-    for (const auto& q : snap.queues) {
-      std::string full = q.prefix + ":" + q.name;
-      if (!want.empty() && want != q.name && want != full) continue;
-      auto it = depths.find(full);
-      queues.push_back(QueueJson(q, it == depths.end() ? nullptr : &it->second));
-    }
-    if (!want.empty()) {
-      if (queues.empty()) {
-        res.status = 404;
-        res.body = R"({"error":"no such queue"})";
-      } else {
-        res.body = boost::json::serialize(queues[0]);
-      }
-      return res;
-    }
-    boost::json::object o;
-    o["queues"] = std::move(queues);
-    res.body = boost::json::serialize(o);
-    return res;
-  });
-  impl_->admin->AddRoute("/api/v1/jobs/recent", [impl](const admin::HttpRequest& req) {
-    admin::HttpResponse res;
-    analytics::jobs::JobsSnapshot snap = impl->jobs->Snapshot();
-    auto q = req.query.find("queue");
-    auto st = req.query.find("state");
-    boost::json::array jobs;
-    for (const auto& j : snap.recent) {
-      // queue= takes the metrics label ("name" for prefix bull, else "prefix:name"), the
-      // full "prefix:name", or the bare name (any prefix).
-      if (q != req.query.end() && q->second != j.queue && q->second != j.prefix + ":" + j.queue) {
-        continue;
-      }
-      if (st != req.query.end() && st->second != analytics::jobs::JobStateName(j.state)) continue;
-      jobs.push_back(JobJson(j));
-    }
-    boost::json::object o;
-    o["jobs"] = std::move(jobs);
-    res.body = boost::json::serialize(o);
-    return res;
-  });
 }
 
 void AnalyticsWiring::Reload() {
@@ -321,8 +226,9 @@ void AnalyticsWiring::Reload() {
     }
     impl_->engine->SetAlertRules(BuildAlerts(fresh));
     impl_->engine->SetSampleRate(fresh.sanitization.sample_rate);
-    spdlog::info("SIGHUP: reloaded key patterns ({} rules), sanitisation and {} alert rules from {}",
-                 fresh.key_patterns.rules.size(), fresh.alerts.size(), path);
+    spdlog::info(
+        "SIGHUP: reloaded key patterns ({} rules), sanitisation and {} alert rules from {}",
+        fresh.key_patterns.rules.size(), fresh.alerts.size(), path);
   } catch (const std::exception& e) {
     spdlog::error("SIGHUP: {} rejected, previous configuration kept: {}", path, e.what());
   }

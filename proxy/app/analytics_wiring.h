@@ -27,7 +27,6 @@ class AnalyticsWiring {
   void Stop();
 
  private:
-  void AddJobRoutes();
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
