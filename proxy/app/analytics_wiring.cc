@@ -101,8 +101,7 @@ struct AnalyticsWiring::Impl {
   std::unique_ptr<inspector::Inspector> inspector;
 };
 
-AnalyticsWiring::AnalyticsWiring(const config::Config& cfg,
-                                 std::shared_ptr<const commands::CommandTable> table, int threads)
+AnalyticsWiring::AnalyticsWiring(const config::Config& cfg, int threads)
     : impl_(std::make_unique<Impl>()) {
   impl_->cfg = cfg;
   const char* off = std::getenv("RESPSCOPE_ANALYTICS");

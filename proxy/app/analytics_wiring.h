@@ -7,7 +7,6 @@
 
 #include "analytics/observation.h"
 #include "config/config.h"
-#include "proxy/commands/command_table.h"
 
 namespace respscope::net {
 class Server;
@@ -17,8 +16,7 @@ namespace respscope::app {
 
 class AnalyticsWiring {
  public:
-  AnalyticsWiring(const config::Config& cfg, std::shared_ptr<const commands::CommandTable> table,
-                  int threads);
+  AnalyticsWiring(const config::Config& cfg, int threads);
   ~AnalyticsWiring();
 
   std::vector<analytics::ObservationSink*> sinks();

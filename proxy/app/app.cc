@@ -81,7 +81,7 @@ int Run(const config::Config& cfg) {
       std::chrono::duration_cast<std::chrono::milliseconds>(cfg.limits.connect_timeout);
 
   auto table = LoadCommandTable(cfg);
-  AnalyticsWiring analytics(cfg, table, so.threads);
+  AnalyticsWiring analytics(cfg, so.threads);
 
   net::Server server(so, table, analytics.sinks());
   server.Start();
