@@ -31,26 +31,26 @@ std::optional<int64_t> ToInt(std::string_view s) {
 }
 
 // A scalar reply as text (bulk / simple / verbatim).
-std::optional<std::string_view> ReplyText(const RespValue& r) {
+std::optional<std::string_view> ReplyText(const resp::RespValue& r) {
   if (r.IsString()) return r.str;
   return std::nullopt;
 }
 
-std::optional<int64_t> ReplyInt(const RespValue& r) {
+std::optional<int64_t> ReplyInt(const resp::RespValue& r) {
   if (r.IsInteger()) return r.integer;
   return std::nullopt;
 }
 
 // Status replies of the worker scripts: 0 / a next-job array / [0,0,ttl,delay] mean done;
 // negative integers are failure codes.
-bool DoneOrNextJob(const RespValue& r) {
+bool DoneOrNextJob(const resp::RespValue& r) {
   if (r.IsArray()) return true;
   auto v = ReplyInt(r);
   return v && *v >= 0;
 }
 
 // Non-error, non-negative: pause (0 or nil), drain (nil), ...
-bool NotNegative(const RespValue& r) {
+bool NotNegative(const resp::RespValue& r) {
   if (r.IsError()) return false;
   auto v = ReplyInt(r);
   return !v || *v >= 0;
@@ -90,7 +90,7 @@ class Call {
     }
     return false;
   }
-  const RespValue& reply() const { return *c_.reply; }
+  const resp::RespValue& reply() const { return *c_.reply; }
   const ScriptIdentity& id() const { return c_.identity; }
   bool bull() const { return c_.identity.family == Family::kBull; }
 
@@ -232,7 +232,7 @@ bool AddFromScheduler(const Call& call, std::vector<JobEvent>* events) {
   std::string_view name;
   if (call.id().op == ScriptOp::kAddJobScheduler) {
     // Reply {jobId, delay}; ARGV[7] timestamp; ARGV[2] msgpack {name, ...}.
-    const RespValue& r = call.reply();
+    const resp::RespValue& r = call.reply();
     if (!r.IsArray() || r.items.size() < 2) return false;
     auto id = ReplyText(r.items[0]);
     auto delay = ReplyInt(r.items[1]);
@@ -268,7 +268,7 @@ bool AddFromScheduler(const Call& call, std::vector<JobEvent>* events) {
 // ------------------------------------------------------------------------------- worker path
 
 bool MoveToActive(const Call& call, std::vector<JobEvent>* events) {
-  const RespValue& r = call.reply();
+  const resp::RespValue& r = call.reply();
   // BullMQ: [hash, id, 0, 0] / [0,0,ttl,delay]; Bull: [hash, id] / nil.
   if (r.IsError()) return false;
   const int64_t ts = call.ArgInt(call.bull() ? 4 : 2).value_or(-1);
@@ -387,10 +387,10 @@ bool ReprocessJob(const Call& call, std::vector<JobEvent>* events) {
 bool MoveStalled(const Call& call, std::vector<JobEvent>* events) {
   // BullMQ >= 5.53.2: array of the ids moved back to wait (jobs stalled too often get `defa`
   // and are failed by the worker later). Bull and older BullMQ: [failedIds, stalledIds].
-  const RespValue& r = call.reply();
+  const resp::RespValue& r = call.reply();
   if (!r.IsArray()) return false;
   const int64_t ts = call.ArgInt(3).value_or(-1);
-  auto stalled_to_wait = [&](const RespValue& id) {
+  auto stalled_to_wait = [&](const resp::RespValue& id) {
     auto s = ReplyText(id);
     if (!s || s->empty()) return;
     events->push_back(Ev(Transition::kStalled, *s));
@@ -400,10 +400,10 @@ bool MoveStalled(const Call& call, std::vector<JobEvent>* events) {
   };
   const bool two_lists = r.items.size() == 2 && r.items[0].IsArray() && r.items[1].IsArray();
   if (!two_lists) {
-    for (const RespValue& id : r.items) stalled_to_wait(id);
+    for (const resp::RespValue& id : r.items) stalled_to_wait(id);
     return true;
   }
-  for (const RespValue& id : r.items[0].items) {
+  for (const resp::RespValue& id : r.items[0].items) {
     auto s = ReplyText(id);
     if (!s || s->empty()) continue;
     events->push_back(Ev(Transition::kStalled, *s));
@@ -412,14 +412,14 @@ bool MoveStalled(const Call& call, std::vector<JobEvent>* events) {
     f.reason = kStalledReason;
     events->push_back(f);
   }
-  for (const RespValue& id : r.items[1].items) stalled_to_wait(id);
+  for (const resp::RespValue& id : r.items[1].items) stalled_to_wait(id);
   return true;
 }
 
 // ------------------------------------------------------------------------------- the rest
 
 bool Simple(const Call& call, std::vector<JobEvent>* events) {
-  const RespValue& r = call.reply();
+  const resp::RespValue& r = call.reply();
   switch (call.id().op) {
     case ScriptOp::kMoveJobFromActiveToWait: {
       // [1] jobId; reply: limiter pttl (>= 0) or a negative code.
@@ -512,9 +512,9 @@ bool Simple(const Call& call, std::vector<JobEvent>* events) {
 
 }  // namespace
 
-bool ReadActivation(const RespValue& reply, int64_t fallback_processed_ms, JobEvent* event) {
+bool ReadActivation(const resp::RespValue& reply, int64_t fallback_processed_ms, JobEvent* event) {
   if (!reply.IsArray() || reply.items.size() < 2) return false;
-  const RespValue& hash = reply.items[0];
+  const resp::RespValue& hash = reply.items[0];
   if (!(hash.IsArray() || hash.IsMap()) || hash.items.size() < 2) return false;
   auto id = ReplyText(reply.items[1]);
   if (!id || id->empty()) return false;

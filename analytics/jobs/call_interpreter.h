@@ -20,8 +20,8 @@
 
 #include "analytics/jobs/job_types.h"
 #include "analytics/jobs/queue_keys.h"
-#include "analytics/jobs/resp_value.h"
 #include "analytics/jobs/script_catalog.h"
+#include "proxy/resp/resp_value.h"
 
 namespace respscope::analytics::jobs {
 
@@ -55,7 +55,7 @@ struct ScriptCall {
   std::span<const std::string_view> keys;
   std::span<const ParsedKey> parsed_keys;  // parallel to keys
   std::span<const std::string_view> argv;  // argv[0] is ARGV[1]
-  const RespValue* reply = nullptr;        // never null when interpreting
+  const resp::RespValue* reply = nullptr;  // never null when interpreting
 };
 
 // Appends the call's events. Returns false when the reply says nothing happened (error, failure
@@ -63,6 +63,6 @@ struct ScriptCall {
 bool InterpretCall(const ScriptCall& call, std::vector<JobEvent>* events);
 
 // Exposed for tests: reads an activation reply `[hash, id, ...]` into an kActive event.
-bool ReadActivation(const RespValue& reply, int64_t fallback_processed_ms, JobEvent* event);
+bool ReadActivation(const resp::RespValue& reply, int64_t fallback_processed_ms, JobEvent* event);
 
 }  // namespace respscope::analytics::jobs

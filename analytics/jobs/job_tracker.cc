@@ -9,7 +9,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "analytics/jobs/resp_value.h"
+#include "proxy/resp/resp_value.h"
 
 namespace respscope::analytics::jobs {
 namespace {
@@ -130,7 +130,7 @@ struct JobTracker::Pending {
   std::span<const std::string_view> argv;
   std::vector<ParsedKey> parsed;
   std::vector<KeyToken> tokens;
-  std::optional<RespValue> reply;
+  std::optional<resp::RespValue> reply;
   bool error = false;
 };
 
@@ -217,7 +217,7 @@ void JobTracker::RecordScript(const Observation& obs) {
   }
   p.error = (obs.flags & kObsError) != 0;
   if (!p.error && !obs.reply_raw.empty() && (obs.flags & kObsReplyTruncated) == 0) {
-    p.reply = ParseResp(obs.reply_raw);
+    p.reply = resp::ParseResp(obs.reply_raw);
   }
 
   const int64_t now_ns = obs.end_ns > 0 ? obs.end_ns : (obs.start_ns > 0 ? obs.start_ns : -1);

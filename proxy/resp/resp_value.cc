@@ -1,24 +1,47 @@
-#include "analytics/jobs/resp_value.h"
+#include "proxy/resp/resp_value.h"
 
 #include <algorithm>
 #include <charconv>
-#include <cmath>
 #include <limits>
 
-namespace respscope::analytics::jobs {
+#include "proxy/resp/resp_util.h"
+
+namespace respscope::resp {
 namespace {
 
+// Elements reserved up front whatever an aggregate declares; more grow as they are read.
 constexpr size_t kReserveCap = 16;
 
 class Parser {
  public:
   Parser(std::string_view in, const RespLimits& limits) : in_(in), limits_(limits) {}
 
+  // depth: aggregates enclosing this value.
   bool Value(RespValue* out, size_t depth) {
-    if (depth > limits_.max_depth) return false;
-    if (++values_ > limits_.max_values) return false;
-    if (pos_ >= in_.size()) return false;
-    const char tag = in_[pos_++];
+    for (;;) {
+      if (++values_ > limits_.max_values) return Fail("too many values");
+      if (pos_ >= in_.size()) return Fail("truncated");
+      const char tag = in_[pos_++];
+      if (tag != '|') return Typed(out, tag, depth);
+      // An attribute annotates the value that follows: read it, drop it, read on. A loop, not
+      // recursion, so that a run of attributes cannot deepen the stack.
+      RespValue attrs;
+      if (!Aggregate(&attrs, RespValue::Aggregate::kNone, /*pairs=*/true, false, depth)) {
+        return false;
+      }
+    }
+  }
+
+  size_t pos() const { return pos_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  bool Fail(const char* what) {
+    if (error_.empty()) error_ = std::string(what) + " at byte " + std::to_string(pos_);
+    return false;
+  }
+
+  bool Typed(RespValue* out, char tag, size_t depth) {
     std::string_view line;
     switch (tag) {
       case '+':
@@ -33,12 +56,13 @@ class Parser {
         return true;
       case ':':
         out->type = RespValue::Type::kInteger;
-        return Line(&line) && ParseInt(line, &out->integer);
+        return Line(&line) && (ParseInt64(line, &out->integer) || Fail("bad integer"));
       case '_':
         out->type = RespValue::Type::kNull;
-        return Line(&line) && line.empty();
+        return Line(&line) && (line.empty() || Fail("bad null"));
       case '#':
-        if (!Line(&line) || line.size() != 1 || (line[0] != 't' && line[0] != 'f')) return false;
+        if (!Line(&line)) return false;
+        if (line != "t" && line != "f") return Fail("bad boolean");
         out->type = RespValue::Type::kBoolean;
         out->boolean = line[0] == 't';
         return true;
@@ -46,9 +70,10 @@ class Parser {
         if (!Line(&line)) return false;
         out->type = RespValue::Type::kDouble;
         out->str = line;
-        return ParseDouble(line, &out->dbl);
+        return ParseDouble(line, &out->dbl) || Fail("bad double");
       case '(':
-        if (!Line(&line) || !ValidBigNumber(line)) return false;
+        if (!Line(&line)) return false;
+        if (!ValidBigNumber(line)) return Fail("bad big number");
         out->type = RespValue::Type::kBigNumber;
         out->str = line;
         return true;
@@ -66,40 +91,22 @@ class Parser {
         return Aggregate(out, RespValue::Aggregate::kPush, false, false, depth);
       case '%':
         return Aggregate(out, RespValue::Aggregate::kNone, /*pairs=*/true, false, depth);
-      case '|': {
-        // Attributes precede the value they describe: parse and drop them.
-        RespValue attrs;
-        if (!Aggregate(&attrs, RespValue::Aggregate::kNone, true, false, depth)) return false;
-        return Value(out, depth);
-      }
       default:
-        return false;
+        --pos_;
+        return Fail("unknown RESP type");
     }
   }
 
-  size_t pos() const { return pos_; }
-
- private:
   // A line ends at the first CRLF; a bare CR or LF inside it is a protocol error for the
-  // line-typed replies we accept here.
+  // line-typed replies accepted here.
   bool Line(std::string_view* line) {
     const size_t cr = in_.find('\r', pos_);
-    if (cr == std::string_view::npos || cr + 1 >= in_.size() || in_[cr + 1] != '\n') {
-      return false;
-    }
+    if (cr == std::string_view::npos || cr + 1 >= in_.size()) return Fail("truncated line");
+    if (in_[cr + 1] != '\n') return Fail("CR without LF");
     *line = in_.substr(pos_, cr - pos_);
-    if (line->find('\n') != std::string_view::npos) return false;
+    if (line->find('\n') != std::string_view::npos) return Fail("LF inside a line");
     pos_ = cr + 2;
     return true;
-  }
-
-  static bool ParseInt(std::string_view s, int64_t* v) {
-    if (s.empty()) return false;
-    const char* first = s.data();
-    const char* last = s.data() + s.size();
-    if (*first == '+') return false;  // from_chars rejects it too; be explicit
-    auto [p, ec] = std::from_chars(first, last, *v);
-    return ec == std::errc() && p == last;
   }
 
   static bool ParseDouble(std::string_view s, double* v) {
@@ -129,9 +136,10 @@ class Parser {
   // Reads a length header: digits (or -1 where a null is allowed). Streamed `?` is rejected.
   bool Length(int64_t* n, bool allow_null) {
     std::string_view line;
-    if (!Line(&line) || !ParseInt(line, n)) return false;
-    if (*n == -1) return allow_null;
-    return *n >= 0;
+    if (!Line(&line)) return false;
+    if (!ParseInt64(line, n)) return Fail("bad length");
+    if (*n < -1 || (*n == -1 && !allow_null)) return Fail("negative length");
+    return true;
   }
 
   bool Blob(RespValue* out, RespValue::Type type, bool allow_null, bool verbatim) {
@@ -142,13 +150,13 @@ class Parser {
       return true;
     }
     const size_t len = static_cast<size_t>(n);
-    if (in_.size() - pos_ < len || in_.size() - pos_ - len < 2) return false;
-    if (in_[pos_ + len] != '\r' || in_[pos_ + len + 1] != '\n') return false;
+    if (in_.size() - pos_ < len || in_.size() - pos_ - len < 2) return Fail("truncated bulk");
+    if (in_[pos_ + len] != '\r' || in_[pos_ + len + 1] != '\n') return Fail("bulk without CRLF");
     std::string_view payload = in_.substr(pos_, len);
     pos_ += len + 2;
     if (verbatim) {
       // "txt:" / "mkd:": a three-byte format and a colon.
-      if (payload.size() < 4 || payload[3] != ':') return false;
+      if (payload.size() < 4 || payload[3] != ':') return Fail("bad verbatim string");
       payload.remove_prefix(4);
     }
     out->type = type;
@@ -164,13 +172,11 @@ class Parser {
       out->type = RespValue::Type::kNull;
       return true;
     }
+    if (depth >= limits_.max_depth) return Fail("nesting too deep");
     uint64_t values = static_cast<uint64_t>(n);
-    if (pairs) {
-      if (values > std::numeric_limits<uint64_t>::max() / 2) return false;
-      values *= 2;
-    }
+    if (pairs) values *= 2;  // n < 2^63: no overflow
     // Every value takes at least 3 bytes ("_\r\n"): a larger count is a lie.
-    if (values > (in_.size() - pos_) / 3) return false;
+    if (values > (in_.size() - pos_) / 3) return Fail("bad aggregate length");
     out->type = pairs ? RespValue::Type::kMap : RespValue::Type::kArray;
     out->aggregate = kind;
     out->items.clear();
@@ -186,24 +192,32 @@ class Parser {
   const RespLimits& limits_;
   size_t pos_ = 0;
   size_t values_ = 0;
+  std::string error_;
 };
 
 }  // namespace
 
 std::optional<RespValue> ParseRespPrefix(std::string_view in, size_t* consumed,
-                                         const RespLimits& limits) {
+                                         const RespLimits& limits, std::string* error) {
   Parser p(in, limits);
   RespValue v;
-  if (!p.Value(&v, 0)) return std::nullopt;
+  if (!p.Value(&v, 0)) {
+    if (error != nullptr) *error = p.error();
+    return std::nullopt;
+  }
   if (consumed != nullptr) *consumed = p.pos();
   return v;
 }
 
-std::optional<RespValue> ParseResp(std::string_view in, const RespLimits& limits) {
+std::optional<RespValue> ParseResp(std::string_view in, const RespLimits& limits,
+                                   std::string* error) {
   size_t used = 0;
-  auto v = ParseRespPrefix(in, &used, limits);
-  if (!v || used != in.size()) return std::nullopt;
+  auto v = ParseRespPrefix(in, &used, limits, error);
+  if (v && used != in.size()) {
+    if (error != nullptr) *error = "trailing bytes after the reply at byte " + std::to_string(used);
+    return std::nullopt;
+  }
   return v;
 }
 
-}  // namespace respscope::analytics::jobs
+}  // namespace respscope::resp

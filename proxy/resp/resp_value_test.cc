@@ -1,12 +1,14 @@
-#include "analytics/jobs/resp_value.h"
+#include "proxy/resp/resp_value.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <string>
+#include <utility>
 
-namespace respscope::analytics::jobs {
+namespace respscope::resp {
 namespace {
 
 using T = RespValue::Type;
@@ -111,10 +113,79 @@ TEST(RespValue, BoundsNesting) {
   std::string deep;
   for (int i = 0; i < 100; ++i) deep += "*1\r\n";
   deep += ":1\r\n";
-  EXPECT_FALSE(ParseResp(deep));
+  std::string error;
+  EXPECT_FALSE(ParseResp(deep, {}, &error));
+  EXPECT_EQ(error, "nesting too deep at byte 132");  // just past the 33rd "*1\r\n"
   RespLimits loose;
   loose.max_depth = 200;
   EXPECT_TRUE(ParseResp(deep, loose));
+}
+
+// max_depth counts aggregates: exactly max_depth of them nest, one more does not, whether or
+// not the innermost is empty; a null aggregate is a value, not a level.
+TEST(RespValue, MaxDepthCountsAggregates) {
+  RespLimits limits;
+  limits.max_depth = 3;
+  EXPECT_TRUE(ParseResp("*1\r\n*1\r\n*1\r\n:1\r\n", limits));
+  EXPECT_TRUE(ParseResp("*1\r\n*1\r\n*0\r\n", limits));
+  EXPECT_TRUE(ParseResp("*1\r\n*1\r\n*1\r\n*-1\r\n", limits));
+  EXPECT_FALSE(ParseResp("*1\r\n*1\r\n*1\r\n*0\r\n", limits));
+  EXPECT_FALSE(ParseResp("*1\r\n%1\r\n+k\r\n~1\r\n>0\r\n", limits));
+  // An attribute sits at the level of the value it annotates.
+  EXPECT_TRUE(ParseResp("*1\r\n*1\r\n|1\r\n+k\r\n+v\r\n:1\r\n", limits));
+  EXPECT_FALSE(ParseResp("*1\r\n*1\r\n|1\r\n+k\r\n*0\r\n:1\r\n", limits));
+  limits.max_depth = 0;
+  EXPECT_TRUE(ParseResp(":1\r\n", limits));
+  EXPECT_FALSE(ParseResp("*0\r\n", limits));
+}
+
+TEST(RespValue, BoundsValues) {
+  RespLimits limits;
+  limits.max_values = 3;
+  EXPECT_TRUE(ParseResp("*2\r\n:1\r\n:2\r\n", limits));
+  std::string error;
+  EXPECT_FALSE(ParseResp("*3\r\n:1\r\n:2\r\n:3\r\n", limits, &error));
+  EXPECT_EQ(error.rfind("too many values", 0), 0u) << error;
+}
+
+// A long run of attributes is read in a loop: no stack growth, and the value after it is
+// returned.
+TEST(RespValue, LongAttributeRun) {
+  std::string doc;
+  for (int i = 0; i < 100000; ++i) doc += "|1\r\n+a\r\n:1\r\n";
+  doc += ":7\r\n";
+  auto v = ParseResp(doc);
+  ASSERT_TRUE(v);
+  EXPECT_EQ(v->integer, 7);
+}
+
+// Lengths and integers are read as Redis's string2ll reads them.
+TEST(RespValue, StrictIntegers) {
+  for (const char* bad : {"*01\r\n_\r\n", ":007\r\n", ":-0\r\n", "$03\r\nabc\r\n", ": 1\r\n"}) {
+    EXPECT_FALSE(ParseResp(bad)) << bad;
+  }
+  EXPECT_EQ(ParseResp(":9223372036854775807\r\n")->integer, INT64_MAX);
+  EXPECT_EQ(ParseResp(":-9223372036854775808\r\n")->integer, INT64_MIN);
+  EXPECT_FALSE(ParseResp(":9223372036854775808\r\n"));
+}
+
+TEST(RespValue, ErrorSaysWhatAndWhere) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"", "truncated at byte 0"},
+      {"*1\r\n$5\r\nab\r\n", "truncated bulk at byte 8"},
+      {"*1\r\n@1\r\n", "unknown RESP type at byte 4"},
+      {"+OK\r\n+OK\r\n", "trailing bytes after the reply at byte 5"},
+      {"*x\r\n", "bad length at byte 4"},
+      {"*-2\r\n", "negative length at byte 5"},
+  };
+  for (const auto& [doc, want] : cases) {
+    std::string error;
+    EXPECT_FALSE(ParseResp(doc, {}, &error)) << doc;
+    EXPECT_EQ(error, want) << doc;
+  }
+  std::string error = "untouched";
+  EXPECT_TRUE(ParseResp("+OK\r\n", {}, &error));
+  EXPECT_EQ(error, "untouched");
 }
 
 TEST(RespValue, EveryTruncationFailsAndPrefixReportsConsumed) {
@@ -151,4 +222,4 @@ TEST(RespValue, RandomBytesAndMutationsNeverCrash) {
 }
 
 }  // namespace
-}  // namespace respscope::analytics::jobs
+}  // namespace respscope::resp
