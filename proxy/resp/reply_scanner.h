@@ -125,8 +125,7 @@ class ReplyScanner {
   // Aggregate stack: elements left per level.
   uint64_t stack_[ReplyLimits::kMaxDepth];
   size_t depth_ = 0;
-  bool in_attribute_ = false;   // reading an attribute that precedes the real frame
-  size_t attribute_depth_ = 0;  // depth at which the attribute aggregate lives
+  bool in_attribute_ = false;  // reading an attribute that precedes the real frame
 
   // What is reported for the current frame.
   ReplyInfo info_;
