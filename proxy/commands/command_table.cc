@@ -295,7 +295,7 @@ bool EntryFromReply(const RespValue& v, bool is_sub, std::vector<ReplyEntry>* ou
     if (IsString(&flag) && FlagFromName(Lowercase(flag.str), &bit)) e.info.flags |= bit;
   }
   // The overlay-only flags are never taken from a server.
-  e.info.flags &= ~(kFlagScript | kFlagSensitiveArgs);
+  e.info.flags &= ~(kFlagScript | kFlagSensitiveArgs | kFlagEchoesArgs);
 
   if (f.size() >= 9) {
     if (!IsList(&f[8])) {
@@ -489,7 +489,7 @@ std::shared_ptr<const CommandTable> CommandTable::FromCommandReply(std::string_v
     CommandInfo& info = e.info;
     if (auto it = builtin->by_name_.find(info.name); it != builtin->by_name_.end()) {
       const CommandInfo& b = builtin->commands_[it->second];
-      info.flags |= b.flags & (kFlagScript | kFlagSensitiveArgs | kFlagBlocking);
+      info.flags |= b.flags & (kFlagScript | kFlagSensitiveArgs | kFlagEchoesArgs | kFlagBlocking);
       info.lookup = b.lookup;
       if (info.flags & kFlagBlocking) info.blocking_keyword = b.blocking_keyword;
       if (e.specs_incomplete) info.key_specs = b.key_specs;
