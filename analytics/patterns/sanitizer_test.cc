@@ -260,6 +260,18 @@ TEST(SanitizerErrorArgs, CaptureValuesKeepsArgumentsAndQuotes) {
             "ERR '[redacted]' token [redacted]");
 }
 
+// Free text (a failed job's reason): first line, no prefix, same word rules, and nothing left
+// over from the last error's arguments.
+TEST(Sanitizer, TextIsTheFirstLineWithoutPrefix) {
+  Fixture f(SanitizeOptions{});
+  Args args{"s", "0", "plumtreeorbit"};
+  EXPECT_EQ(f.s.Error("ERR", "ERR plumtreeorbit", From({}, args)), "ERR [redacted]");
+  EXPECT_EQ(f.s.Text("  plumtreeorbit failed: token aZ3kL9qP0xW2vB7nQ1 for 'x'\nstack"),
+            "plumtreeorbit failed: token [redacted] for '[redacted]'");
+  std::string e(f.s.Text(std::string(400, 'a')));
+  EXPECT_EQ(e, std::string(Sanitizer::kMaxErrorText, 'a') + std::string(Sanitizer::kCutMarker));
+}
+
 TEST(Sanitizer, ValuesOnlyWhenCaptured) {
   Fixture off(SanitizeOptions{});
   EXPECT_EQ(off.s.Value("v", {}), "");
