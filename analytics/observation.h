@@ -58,12 +58,15 @@ struct Observation {
   std::span<const Lookup> lookups;  // same size as keys, or empty when not a lookup command
 
   // All captured arguments including the command name at [0]; only filled for commands with
-  // kObsScript (and a few the session itself needs). Arguments over the capture limit are
-  // empty views.
+  // kObsScript, the few the job tracker asks for, those whose error replies can echo an
+  // optional argument unquoted (EXPIRE with options; the command table's echo_args flag) and
+  // CLIENT SETNAME. Arguments over the capture limit are empty views.
   std::span<const std::string_view> args;
 
   // Error prefix ("WRONGTYPE", "ERR", "NOSCRIPT", ...) and the first bytes of the error
-  // text when kObsError is set. NOT sanitised: error texts can carry values.
+  // text when kObsError is set. NOT sanitised: error texts can carry values and echo the
+  // command's arguments; a sink that keeps one checks it against `keys` and `args` here,
+  // where they are still known.
   std::string_view error_prefix;
   std::string_view error_text;
 

@@ -5,6 +5,7 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -17,6 +18,46 @@ namespace {
 
 bool IsPrefixChar(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+}
+
+char LowerAscii(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + ('a' - 'A')) : c; }
+
+bool EqualsFold(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (LowerAscii(a[i]) != LowerAscii(b[i])) return false;
+  }
+  return true;
+}
+
+// `word` is one of the arguments (ASCII case ignored).
+bool IsArgument(std::string_view word, const Sanitizer::ErrorArgs& from) {
+  if (word.empty()) return false;
+  for (std::string_view k : from.keys) {
+    if (EqualsFold(word, k)) return true;
+  }
+  for (std::string_view a : from.args) {
+    if (EqualsFold(word, a)) return true;
+  }
+  return false;
+}
+
+// `word` holds an argument of Sanitizer::kMinArgumentMatch bytes or more.
+bool HoldsLongArgument(std::string_view word, const Sanitizer::ErrorArgs& from) {
+  auto holds = [word](std::string_view arg) {
+    if (arg.size() < Sanitizer::kMinArgumentMatch || arg.size() > word.size()) return false;
+    for (size_t i = 0; i + arg.size() <= word.size(); ++i) {
+      if (EqualsFold(word.substr(i, arg.size()), arg)) return true;
+    }
+    return false;
+  };
+  for (std::string_view k : from.keys) {
+    if (holds(k)) return true;
+  }
+  for (std::string_view a : from.args) {
+    if (holds(a)) return true;
+  }
+  return false;
 }
 
 // Length of the longest prefix of `s` (at most `max`) that does not split a UTF-8 sequence.
@@ -127,9 +168,40 @@ std::string_view Sanitizer::Key(std::string_view key, KeyClass cls) {
   return out_;
 }
 
-void Sanitizer::AppendErrorWords(std::string_view line) {
+void Sanitizer::MarkArguments(std::string_view line, const ErrorArgs& from) {
+  mask_.assign(line.size(), '\0');
+  auto mark = [&](std::string_view arg) {
+    if (arg.size() < kMinArgumentMatch) return;
+    const char first = LowerAscii(arg[0]);
+    // i + kMinArgumentMatch <= size: an occurrence cut off by the end of the line (the reply
+    // scanner keeps the first bytes of an error) still counts when kMinArgumentMatch of it show.
+    for (size_t i = 0; i + kMinArgumentMatch <= line.size(); ++i) {
+      if (LowerAscii(line[i]) != first) continue;
+      const size_t n = std::min(arg.size(), line.size() - i);
+      if (EqualsFold(line.substr(i, n), arg.substr(0, n))) {
+        std::fill(mask_.begin() + static_cast<std::ptrdiff_t>(i),
+                  mask_.begin() + static_cast<std::ptrdiff_t>(i + n), '\1');
+      }
+    }
+  };
+  for (std::string_view k : from.keys) mark(k);
+  for (std::string_view a : from.args) mark(a);
+}
+
+bool Sanitizer::Masked(size_t begin, size_t end) const {
+  for (size_t i = begin; i < end && i < mask_.size(); ++i) {
+    if (mask_[i]) return true;
+  }
+  return false;
+}
+
+void Sanitizer::AppendErrorWords(std::string_view full, size_t begin, size_t end,
+                                 const ErrorArgs* from) {
   const bool keep_quoted = rules_->sanitize_options().capture_values;
-  size_t i = 0;
+  const std::string_view line = full.substr(0, end);
+  // With values kept, a quote is an ordinary character of its word.
+  const char* const stops = keep_quoted ? " " : " '\"";
+  size_t i = begin;
   while (i < line.size()) {
     char c = line[i];
     if ((c == '\'' || c == '"') && !keep_quoted) {
@@ -146,66 +218,87 @@ void Sanitizer::AppendErrorWords(std::string_view line) {
       ++i;
       continue;
     }
-    size_t end = line.find_first_of(" '\"", i);
-    if (end == std::string_view::npos) end = line.size();
-    std::string_view word = line.substr(i, end - i);
-    // Trim punctuation that commonly hugs a key in prose ("key,", "(key)").
+    size_t word_end = line.find_first_of(stops, i);
+    if (word_end == std::string_view::npos) word_end = line.size();
+    std::string_view word = line.substr(i, word_end - i);
+    // Trim punctuation that commonly hugs a key in prose ("key,", "(key)", "'key'").
     std::string_view core = word;
     while (!core.empty() && (core.back() == ',' || core.back() == '.' || core.back() == ')' ||
-                             core.back() == ';')) {
+                             core.back() == ';' || core.back() == '\'' || core.back() == '"')) {
       core.remove_suffix(1);
     }
-    while (!core.empty() && core.front() == '(') core.remove_prefix(1);
+    while (!core.empty() && (core.front() == '(' || core.front() == '\'' || core.front() == '"')) {
+      core.remove_prefix(1);
+    }
     KeyClass cls = rules_->Classify(core);
     // A word can be a key ("pw:<token>"): any id-like ':'-separated segment hides the word.
     bool id_segment = false;
-    for (size_t from = 0; from <= core.size() && !id_segment;) {
-      size_t colon = core.find(':', from);
-      std::string_view seg = core.substr(from, colon == std::string_view::npos ? core.npos
-                                                                                : colon - from);
+    for (size_t from_pos = 0; from_pos <= core.size() && !id_segment;) {
+      size_t colon = core.find(':', from_pos);
+      std::string_view seg =
+          core.substr(from_pos, colon == std::string_view::npos ? core.npos : colon - from_pos);
       id_segment = seg.size() >= 8 && Normalizer::LooksLikeId(seg);
       if (colon == std::string_view::npos) break;
-      from = colon + 1;
+      from_pos = colon + 1;
     }
-    if (cls.kind == KeyClass::kSensitive || id_segment ||
+    const bool argument = from != nullptr && (Masked(i, word_end) || IsArgument(core, *from));
+    if (argument || cls.kind == KeyClass::kSensitive || id_segment ||
         (core.size() >= 16 && Normalizer::LooksLikeId(core))) {
+      // The punctuation around the word is not part of it: "script: [redacted], on ...".
+      const size_t lead = static_cast<size_t>(core.data() - word.data());
+      out_.append(word.substr(0, lead));
       out_.append(kRedacted);
+      out_.append(word.substr(lead + core.size()));
     } else {
       AppendPrintable(word, word.size());
     }
-    i = end;
+    i = word_end;
   }
 }
 
-std::string_view Sanitizer::Error(std::string_view prefix, std::string_view text) {
+std::string_view Sanitizer::Error(std::string_view prefix, std::string_view text,
+                                  const ErrorArgs& from) {
   out_.clear();
+  const bool keep_values = rules_->sanitize_options().capture_values;
+  const std::string_view line = text.substr(0, text.find_first_of("\r\n"));
+  if (keep_values) {
+    mask_.clear();
+  } else {
+    MarkArguments(line, from);
+  }
   // Redis's own prefixes are short upper-case words (ERR, WRONGTYPE, NOSCRIPT...). A script can
   // put anything first (redis.error_reply(token)): a first word with digits or over 20
-  // characters is not shown as a prefix; it stays in the text, where it is sanitised.
+  // characters is not shown as a prefix; it stays in the text, where it is sanitised. So does
+  // a first word that holds an argument, unless it is one of Redis's own codes.
   bool prefix_ok = !prefix.empty() && prefix.size() <= 20;
   for (char c : prefix) prefix_ok = prefix_ok && IsPrefixChar(c) && !(c >= '0' && c <= '9');
-  std::string_view shown_prefix = prefix_ok ? prefix : std::string_view("ERR");
-  out_.append(shown_prefix);
-  if (prefix_ok && text.substr(0, prefix.size()) == prefix) text.remove_prefix(prefix.size());
-  AppendFirstLine(text, /*leading_space=*/true);
+  const bool at_start = !prefix.empty() && line.substr(0, prefix.size()) == prefix;
+  if (prefix_ok && !keep_values && !from.known_code &&
+      (IsArgument(prefix, from) || HoldsLongArgument(prefix, from) ||
+       (at_start && Masked(0, prefix.size())))) {
+    prefix_ok = false;
+  }
+  out_.append(prefix_ok ? prefix : std::string_view("ERR"));
+  AppendLine(line, prefix_ok && at_start ? prefix.size() : 0, /*leading_space=*/true,
+             keep_values ? nullptr : &from);
   return out_;
 }
 
 std::string_view Sanitizer::Text(std::string_view text) {
   out_.clear();
-  AppendFirstLine(text, /*leading_space=*/false);
+  mask_.clear();
+  AppendLine(text.substr(0, text.find_first_of("\r\n")), 0, /*leading_space=*/false, nullptr);
   return out_;
 }
 
-void Sanitizer::AppendFirstLine(std::string_view text, bool leading_space) {
-  size_t eol = text.find_first_of("\r\n");
-  std::string_view line = text.substr(0, eol);
-  while (!line.empty() && line.front() == ' ') line.remove_prefix(1);
-  if (line.empty()) return;
-  bool cut = line.size() > kMaxErrorText;
-  line = line.substr(0, Utf8Cut(line, kMaxErrorText));
+void Sanitizer::AppendLine(std::string_view line, size_t begin, bool leading_space,
+                           const ErrorArgs* from) {
+  while (begin < line.size() && line[begin] == ' ') ++begin;
+  if (begin >= line.size()) return;
+  const std::string_view rest = line.substr(begin);
+  const bool cut = rest.size() > kMaxErrorText;
   if (leading_space) out_.push_back(' ');
-  AppendErrorWords(line);
+  AppendErrorWords(line, begin, begin + Utf8Cut(rest, kMaxErrorText), from);
   if (cut) out_.append(kCutMarker);
 }
 

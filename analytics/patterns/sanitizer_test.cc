@@ -4,6 +4,9 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <string>
+#include <vector>
+
 namespace respscope::patterns {
 namespace {
 
@@ -115,6 +118,158 @@ TEST(Sanitizer, ErrorsKeepPrefixAndDropValues) {
   std::string long_text(400, 'a');
   std::string e(f.s.Error("ERR", long_text));
   EXPECT_EQ(e.size(), 4 + Sanitizer::kMaxErrorText + 3);
+}
+
+// Error texts as Redis 7 sends them, with the arguments of the command that caused them. The
+// planted argument "plumtreeorbit" has no digit: no id-like rule would hide it.
+using Args = std::vector<std::string_view>;
+
+Sanitizer::ErrorArgs From(const Args& keys, const Args& args, bool known_code = false) {
+  Sanitizer::ErrorArgs from;
+  from.keys = keys;
+  from.args = args;
+  from.known_code = known_code;
+  return from;
+}
+
+TEST(SanitizerErrorArgs, UnknownCommandWithArgs) {
+  Fixture f(SanitizeOptions{});
+  // Unknown commands are not captured: the quotes alone hide the name and the arguments.
+  EXPECT_EQ(f.s.Error("ERR",
+                      "ERR unknown command 'plumtreeorbit', with args beginning with: "
+                      "'plumtreeorbit' 'kiwi' "),
+            "ERR unknown command '[redacted]', with args beginning with: '[redacted]' "
+            "'[redacted]' ");
+}
+
+TEST(SanitizerErrorArgs, FixedWordingIsKept) {
+  Fixture f(SanitizeOptions{});
+  Args keys{"cart:plumtreeorbit"}, args{"cart:plumtreeorbit", "plumtreeorbit"};
+  EXPECT_EQ(f.s.Error("WRONGTYPE",
+                      "WRONGTYPE Operation against a key holding the wrong kind of "
+                      "value",
+                      From(keys, args, true)),
+            "WRONGTYPE Operation against a key holding the wrong kind of value");
+  // AUTH's arguments are never captured; the texts are fixed.
+  EXPECT_EQ(f.s.Error("WRONGPASS", "WRONGPASS invalid username-password pair or user is disabled.",
+                      From({}, {}, true)),
+            "WRONGPASS invalid username-password pair or user is disabled.");
+  EXPECT_EQ(f.s.Error("NOAUTH", "NOAUTH Authentication required.", From({}, {}, true)),
+            "NOAUTH Authentication required.");
+  // A script's WRONGTYPE from redis.call carries the script's SHA (id-like) and its own words.
+  Args eval{"return redis.call('lpush', KEYS[1], ARGV[1])", "1", "cart:plumtreeorbit",
+            "plumtreeorbit"};
+  EXPECT_EQ(f.s.Error("WRONGTYPE",
+                      "WRONGTYPE Operation against a key holding the wrong kind of "
+                      "value script: bfd2c96b827c9f4a0ee02305e30a50573a708bda, on "
+                      "@user_script:1.",
+                      From({"cart:plumtreeorbit"}, eval, true)),
+            "WRONGTYPE Operation against a key holding the wrong kind of value script: "
+            "[redacted], on @user_script:1.");
+}
+
+TEST(SanitizerErrorArgs, EvalErrorReplyBuiltFromArgv) {
+  Fixture f(SanitizeOptions{});
+  Args args{"return redis.error_reply('bad ' .. ARGV[1])", "0", "plumtreeorbit"};
+  // redis.error_reply('bad ' .. ARGV[1]): the reply is "-bad plumtreeorbit".
+  EXPECT_EQ(f.s.Error("bad", "bad plumtreeorbit", From({}, args)), "ERR bad [redacted]");
+  // Case changed by the script, punctuation around it, glued to a label.
+  EXPECT_EQ(f.s.Error("ERR", "ERR bad PlumTreeOrbit.", From({}, args)), "ERR bad [redacted].");
+  EXPECT_EQ(f.s.Error("ERR", "ERR bad:plumtreeorbit!", From({}, args)), "ERR [redacted]");
+  // An argument of several words, and a short one as a whole word only.
+  Args two{"return 1", "0", "my plumtree phrase", "z"};
+  EXPECT_EQ(f.s.Error("ERR", "ERR bad my plumtree phrase and z (zone)", From({}, two)),
+            "ERR bad [redacted] [redacted] [redacted] and [redacted] (zone)");
+}
+
+TEST(SanitizerErrorArgs, LuaErrorWrappedByRedis) {
+  Fixture f(SanitizeOptions{});
+  Args args{"error('bad ' .. ARGV[1])", "0", "plumtreeorbit"};
+  EXPECT_EQ(f.s.Error("ERR",
+                      "ERR user_script:1: bad plumtreeorbit script: "
+                      "94803fec0a4ca9f247d595f927a1297dca0c2715, on @user_script:1.",
+                      From({}, args, true)),
+            "ERR user_script:1: bad [redacted] script: [redacted], on @user_script:1.");
+}
+
+TEST(SanitizerErrorArgs, FcallErrors) {
+  Fixture f(SanitizeOptions{});
+  Args f1{"f1", "0", "plumtreeorbit"};
+  EXPECT_EQ(f.s.Error("bad", "bad plumtreeorbit", From({}, f1)), "ERR bad [redacted]");
+  Args f2{"f2", "0", "plumtreeorbit"};
+  // The function's name is an argument too.
+  EXPECT_EQ(f.s.Error("ERR",
+                      "ERR user_function:3: bad plumtreeorbit script: f2, on "
+                      "@user_function:3.",
+                      From({}, f2, true)),
+            "ERR user_function:3: bad [redacted] script: [redacted], on @user_function:3.");
+}
+
+TEST(SanitizerErrorArgs, ErrorsQuotingOrNamingAKey) {
+  Fixture f(SanitizeOptions{});
+  Args keys{"orders:plumtreeorbit"};
+  Args args{"GROUP", "g", "c", "STREAMS", "orders:plumtreeorbit", ">"};
+  EXPECT_EQ(f.s.Error("NOGROUP",
+                      "NOGROUP No such key 'orders:plumtreeorbit' or consumer group "
+                      "'g' in XREADGROUP with GROUP option",
+                      From(keys, {}, true)),
+            "NOGROUP No such key '[redacted]' or consumer group '[redacted]' in XREADGROUP with "
+            "GROUP option");
+  // A script naming its key unquoted: keys are known for every command.
+  EXPECT_EQ(f.s.Error("ERR", "ERR missing orders:plumtreeorbit, giving up", From(keys, {})),
+            "ERR missing [redacted], giving up");
+}
+
+TEST(SanitizerErrorArgs, PrefixHoldingAnArgumentIsNotShown) {
+  Fixture f(SanitizeOptions{});
+  Args args{"return redis.error_reply(ARGV[1] .. ' failed')", "0", "PLUMTREE"};
+  EXPECT_EQ(f.s.Error("PLUMTREE", "PLUMTREE failed", From({}, args)), "ERR [redacted] failed");
+  Args phrase{"x", "0", "PLUMTREE ORBIT"};
+  EXPECT_EQ(f.s.Error("PLUMTREE", "PLUMTREE ORBIT failed", From({}, phrase)),
+            "ERR [redacted] [redacted] failed");
+  // One of Redis's own codes stays: it is the label the error is counted under anyway.
+  Args code{"return redis.error_reply('WRONGTYPE ' .. ARGV[1])", "0", "WRONGTYPE"};
+  EXPECT_EQ(f.s.Error("WRONGTYPE", "WRONGTYPE WRONGTYPE", From({}, code, true)),
+            "WRONGTYPE [redacted]");
+}
+
+TEST(SanitizerErrorArgs, ArgumentCutByTheTextsEnd) {
+  Fixture f(SanitizeOptions{});
+  std::string arg;
+  while (arg.size() < 400) arg += "plumtreeorbit";
+  Args args{"s", "0", arg};
+  // The reply scanner keeps the first 256 bytes; the sanitiser shows 128 of them.
+  std::string text = ("ERR bad " + arg).substr(0, 256);
+  std::string e(f.s.Error("ERR", text, From({}, args)));
+  EXPECT_EQ(e, "ERR bad [redacted]" + std::string(Sanitizer::kCutMarker));
+  std::string near_end = "ERR " + std::string(120, 'w') + " " + arg.substr(0, 20);
+  e = f.s.Error("ERR", near_end, From({}, args));
+  EXPECT_EQ(e.find("plum"), std::string::npos) << e;
+}
+
+TEST(SanitizerErrorArgs, CaptureValuesKeepsArgumentsAndQuotes) {
+  SanitizeOptions so;
+  so.capture_values = true;
+  Fixture f(so);
+  Args args{"s", "0", "plumtreeorbit"};
+  EXPECT_EQ(f.s.Error("ERR", "ERR bad plumtreeorbit in 'quoted words' \"x\"", From({}, args)),
+            "ERR bad plumtreeorbit in 'quoted words' \"x\"");
+  EXPECT_EQ(f.s.Error("PLUMTREE", "PLUMTREE failed", From({}, {"PLUMTREE"})), "PLUMTREE failed");
+  // Sensitive keys and id-like tokens stay hidden.
+  EXPECT_EQ(f.s.Error("ERR", "ERR 'session:abc' token aZ3kL9qP0xW2vB7nQ1", From({}, args)),
+            "ERR '[redacted]' token [redacted]");
+}
+
+// Free text (a failed job's reason): first line, no prefix, same word rules, and nothing left
+// over from the last error's arguments.
+TEST(Sanitizer, TextIsTheFirstLineWithoutPrefix) {
+  Fixture f(SanitizeOptions{});
+  Args args{"s", "0", "plumtreeorbit"};
+  EXPECT_EQ(f.s.Error("ERR", "ERR plumtreeorbit", From({}, args)), "ERR [redacted]");
+  EXPECT_EQ(f.s.Text("  plumtreeorbit failed: token aZ3kL9qP0xW2vB7nQ1 for 'x'\nstack"),
+            "plumtreeorbit failed: token [redacted] for '[redacted]'");
+  std::string e(f.s.Text(std::string(400, 'a')));
+  EXPECT_EQ(e, std::string(Sanitizer::kMaxErrorText, 'a') + std::string(Sanitizer::kCutMarker));
 }
 
 TEST(Sanitizer, ValuesOnlyWhenCaptured) {

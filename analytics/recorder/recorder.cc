@@ -341,7 +341,13 @@ void Recorder::RecordError(const Observation& obs) {
   if (slot.count.Load() % 1000 != 1) return;
   ErrorSample s{};
   s.wall_ms = WallMs();
-  s.text.Assign(sanitizer_.Error(obs.error_prefix, obs.error_text));
+  // The command's arguments are known here and nowhere later: the text is checked against
+  // them now (keys of every command; all arguments of the commands the session captures).
+  patterns::Sanitizer::ErrorArgs from;
+  from.keys = obs.keys;
+  if (!obs.args.empty()) from.args = obs.args.subspan(1);
+  from.known_code = ErrorIndex(obs.error_prefix) != kOtherError;
+  s.text.Assign(sanitizer_.Error(obs.error_prefix, obs.error_text, from));
   s.command.Assign(obs.command);
   slot.last.Write(s);
 }

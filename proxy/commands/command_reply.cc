@@ -138,7 +138,7 @@ bool EntryFromReply(const RespValue& v, bool is_sub, std::vector<ReplyEntry>* ou
     if (IsString(&flag) && FlagFromName(Lowercase(flag.str), &bit)) e.info.flags |= bit;
   }
   // The overlay-only flags are never taken from a server.
-  e.info.flags &= ~(kFlagScript | kFlagSensitiveArgs);
+  e.info.flags &= ~(kFlagScript | kFlagSensitiveArgs | kFlagEchoesArgs);
 
   if (f.size() >= 9) {
     if (!IsList(&f[8])) {

@@ -139,7 +139,7 @@ std::shared_ptr<const CommandTable> CommandTable::FromCommandReply(std::string_v
     CommandInfo& info = e.info;
     if (auto it = builtin->by_name_.find(info.name); it != builtin->by_name_.end()) {
       const CommandInfo& b = builtin->commands_[it->second];
-      info.flags |= b.flags & (kFlagScript | kFlagSensitiveArgs | kFlagBlocking);
+      info.flags |= b.flags & (kFlagScript | kFlagSensitiveArgs | kFlagEchoesArgs | kFlagBlocking);
       info.lookup = b.lookup;
       if (info.flags & kFlagBlocking) info.blocking_keyword = b.blocking_keyword;
       if (e.specs_incomplete) info.key_specs = b.key_specs;

@@ -32,6 +32,10 @@ enum CommandFlag : uint32_t {
   kFlagSensitiveArgs = 1u << 11,  // arguments carry secrets (AUTH, HELLO AUTH, MIGRATE AUTH,
                                   // CONFIG SET requirepass/masterauth, ACL SETUSER): never
                                   // captured into any output
+  kFlagEchoesArgs = 1u << 12,  // an error reply can echo an optional argument unquoted
+                               // (EXPIRE's "Unsupported option x"): its arguments are kept
+                               // when optional ones are present, so the error text can be
+                               // checked against them
 };
 
 // How a reply tells a cache hit from a miss.

@@ -400,6 +400,10 @@ TEST(Flags, FromCommandAndOverlay) {
     EXPECT_TRUE(Named(n).flags & kFlagSensitiveArgs) << n;
   }
   EXPECT_FALSE(Named("config|get").flags & kFlagSensitiveArgs);
+  for (auto n : {"expire", "pexpire", "expireat", "pexpireat"}) {
+    EXPECT_TRUE(Named(n).flags & kFlagEchoesArgs) << n;
+  }
+  EXPECT_FALSE(Named("set").flags & kFlagEchoesArgs);
   for (auto n : {"blpop", "brpop", "brpoplpush", "blmove", "blmpop", "bzpopmin", "bzpopmax",
                  "bzmpop", "xread", "xreadgroup", "wait", "waitaof"}) {
     EXPECT_TRUE(Named(n).flags & kFlagBlocking) << n;

@@ -11,9 +11,9 @@ struct FlagName {
   uint32_t bit;
 };
 
-// Redis 7.0's COMMAND flag vocabulary (gen_commands.py keeps the same list) and the two the
+// Redis 7.0's COMMAND flag vocabulary (gen_commands.py keeps the same list) and the three the
 // overlay adds. Flags with bit 0 are understood but unused.
-constexpr std::array<FlagName, 24> kFlagNames = {{
+constexpr std::array<FlagName, 25> kFlagNames = {{
     {"readonly", kFlagRead},
     {"write", kFlagWrite},
     {"blocking", kFlagBlocking},
@@ -26,6 +26,7 @@ constexpr std::array<FlagName, 24> kFlagNames = {{
     {"fast", kFlagFast},
     {"movablekeys", kFlagMovableKeys},
     {"sensitive_args", kFlagSensitiveArgs},
+    {"echo_args", kFlagEchoesArgs},
     {"allow_busy", 0},
     {"asking", 0},
     {"denyoom", 0},

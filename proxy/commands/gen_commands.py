@@ -7,7 +7,7 @@
 Starts its own redis-server (default: the one on PATH, expected 7.0.x) on a free port, reads
 the raw RESP2 bytes of `COMMAND` over a plain socket (no client library, so nothing is lost in a
 client's reply post-processing), and merges overlay.tsv: what COMMAND does not say (cache
-lookup semantics, the script and sensitive-args flags, blocking that COMMAND omits, key specs
+lookup semantics, the script, sensitive-args and echo-args flags, blocking that COMMAND omits, key specs
 that COMMAND marks "unknown", commands newer than the server).
 
 The build does not run this script: it embeds the committed commands.tsv as it is.
@@ -24,7 +24,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXPECTED_MAJOR_MINOR = "7.0."
 
-# Every flag COMMAND may report in Redis 7.0, plus the two the overlay adds. The C++ parser
+# Every flag COMMAND may report in Redis 7.0, plus the three the overlay adds. The C++ parser
 # accepts exactly this set (see commands_tsv.cc).
 REDIS_FLAGS = {
     "admin", "allow_busy", "asking", "blocking", "denyoom", "fast", "loading", "may_replicate",
@@ -32,7 +32,7 @@ REDIS_FLAGS = {
     "pubsub", "readonly", "sentinel", "only_sentinel", "skip_monitor", "skip_slowlog", "stale",
     "write",
 }
-OVERLAY_FLAGS = {"script", "sensitive_args"}
+OVERLAY_FLAGS = {"script", "sensitive_args", "echo_args"}
 LOOKUPS = {"none", "nil", "element_nil", "fields_nil", "empty", "zero", "count"}
 
 HEADER = """\
@@ -42,7 +42,7 @@ HEADER = """\
 # One line per command and per subcommand, columns separated by one TAB:
 #   name      lowercase, subcommands as container|sub (the container has its own line)
 #   arity     Redis convention: N = exactly N arguments (name included), -N = at least N
-#   flags     comma separated COMMAND flags, plus script and sensitive_args from the
+#   flags     comma separated COMMAND flags, plus script, sensitive_args and echo_args from the
 #             overlay, - for none
 #   keys      space separated key specs in COMMAND order, - for none. One spec is
 #             BEGIN>FIND with

@@ -255,8 +255,14 @@ void SessionCore::OnRequest(const resp::Request& req, int64_t now_ns) {
   }
   p.key_count = static_cast<uint32_t>(key_refs_.size() - (p.key_begin - refs_base_keys_));
 
-  bool capture = WantsCapture(info) && !(info.flags & commands::kFlagSensitiveArgs);
-  bool keep_args = capture || special == Special::kClientSetName;
+  const bool sensitive = (info.flags & commands::kFlagSensitiveArgs) != 0;
+  bool capture = WantsCapture(info) && !sensitive;
+  // A command whose error reply can echo an optional argument unquoted (EXPIRE k 10 BOGUS:
+  // "ERR Unsupported option BOGUS") keeps its arguments when it has optional ones, so the
+  // analytics can keep them out of the error text; EXPIRE k 10 copies nothing but its key.
+  const bool echoes = (info.flags & commands::kFlagEchoesArgs) && !sensitive &&
+                      req.argc > static_cast<uint64_t>(info.arity < 0 ? -info.arity : info.arity);
+  bool keep_args = capture || echoes || special == Special::kClientSetName;
   p.arg_begin = refs_base_args_ + arg_refs_.size();
   if (keep_args) {
     for (size_t i = 0; i < req.args.size(); ++i) {

@@ -217,6 +217,20 @@ TEST_F(SessionTest, ScriptsCarryArgsAndRawReply) {
   EXPECT_EQ(sink_.seen[2].raw, "$2\r\nid\r\n");
 }
 
+// EXPIRE's error can echo an option unquoted: its arguments come along when options are
+// present (and only then), so the error text can be checked against them.
+TEST_F(SessionTest, EchoingCommandsCarryArgsOnlyWithOptions) {
+  Requests(Cmd({"EXPIRE", "k", "10"}) + Cmd({"EXPIRE", "k", "10", "plumtree"}) +
+           Cmd({"SET", "k", "v", "plumtree"}));
+  Replies(":1\r\n-ERR Unsupported option plumtree\r\n-ERR syntax error\r\n");
+  ASSERT_EQ(sink_.seen.size(), 3u);
+  EXPECT_TRUE(sink_.seen[0].args.empty());
+  EXPECT_EQ(sink_.seen[1].args, (std::vector<std::string>{"EXPIRE", "k", "10", "plumtree"}));
+  EXPECT_EQ(sink_.seen[1].error_prefix, "ERR");
+  EXPECT_TRUE(sink_.seen[1].raw.empty()) << "no raw reply capture for echoing commands";
+  EXPECT_TRUE(sink_.seen[2].args.empty()) << "SET does not echo its arguments";
+}
+
 TEST_F(SessionTest, ClientNameFromSetName) {
   Requests(Cmd({"CLIENT", "SETNAME", "worker-1"}) + Cmd({"GET", "k"}));
   Replies("+OK\r\n$-1\r\n");

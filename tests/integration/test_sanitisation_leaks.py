@@ -21,6 +21,15 @@ slowlog, clients, history, queues, jobs/recent) and respscope's whole log. The s
 also checked to have seen the planted data (hashed sensitive keys in hot keys and the slow log,
 the Lua error's sanitised text), so a surface that shows nothing cannot pass by accident.
 
+Error texts that echo an argument (test_error_text_*): Redis's own texts (unknown command with
+args, WRONGTYPE, WRONGPASS, NOAUTH, NOGROUP quoting a key, EXPIRE's unquoted "Unsupported
+option x") and script errors built from ARGV
+through EVAL and FCALL (redis.error_reply, Lua error() that Redis wraps as "user_script:1: ..."),
+also inside MULTI/EXEC. Each case runs on a fresh respscope (the first error of a label is the one
+whose text is kept), with secrets made of letters only, so no id-like rule hides them: every
+surface and the log must be free of them, while the error's label and fixed wording are shown.
+With sanitization.capture_values on, the same texts keep the arguments.
+
 Also: the hashed form is stable (same key -> same string, also across a restart with the same
 RESPSCOPE_HASH_KEY) and keyed (another key gives another string); mode redact shows no hash.
 """
@@ -48,6 +57,7 @@ analytics:
 sanitization:
   mode: %s
   max_key_length: 200
+  capture_values: %s
 logging: {level: debug, format: json}
 """
 
@@ -56,6 +66,60 @@ HASHED = re.compile(r"^(session|token):[0-9a-f]{16}$")
 
 def new_secret():
     return secrets.token_hex(12)
+
+
+def word_secret():
+    """24 letters outside the hex digits: a secret that no id-like rule hides."""
+    return "".join(secrets.choice("ghijklmnopqrstuvwxyz") for _ in range(24))
+
+
+LIBRARY = """#!lua name=leaklib
+redis.register_function('reply_bad', function(keys, args) return redis.error_reply('bad ' .. args[1]) end)
+redis.register_function('raise_bad', function(keys, args) error('bad ' .. args[1]) end)
+"""
+
+
+def error_cases(a, b):
+    """Error replies that echo the secrets a and b, sent as arguments. Each case: (name, setup
+    commands, failing commands, run the failing ones inside MULTI/EXEC, the label the error is
+    counted under, fixed words its shown text keeps, Redis needs a password)."""
+    load = [("FUNCTION", "LOAD", "REPLACE", LIBRARY)]
+    return [
+        ("unknown command", [], [(a, b)], False, "ERR",
+         "unknown command '[redacted]', with args beginning with:", False),
+        ("WRONGTYPE", [("SET", "plain:wt", "v")], [("LPUSH", "plain:wt", a)], False, "WRONGTYPE",
+         "Operation against a key holding the wrong kind of value", False),
+        ("EVAL redis.error_reply", [],
+         [("EVAL", "return redis.error_reply('bad ' .. ARGV[1])", 0, a)], False, "other",
+         "ERR bad [redacted]", False),
+        ("EVAL error()", [], [("EVAL", "error('bad ' .. ARGV[1])", 0, a)], False, "ERR",
+         "ERR user_script:1: bad [redacted] script: [redacted], on @user_script:1.", False),
+        ("EVAL two arguments, one of several words", [],
+         [("EVAL", "return redis.error_reply('ERR bad ' .. ARGV[1] .. ' and ' .. ARGV[2])", 0,
+           "two words " + a, b)], False, "ERR", "and [redacted]", False),
+        ("EVAL argument as the first word", [],
+         [("EVAL", "return redis.error_reply(ARGV[1] .. ' failed')", 0, a.upper())], False,
+         "other", "ERR [redacted] failed", False),
+        ("FCALL redis.error_reply", load, [("FCALL", "reply_bad", 0, a)], False, "other",
+         "ERR bad [redacted]", False),
+        ("FCALL error()", load, [("FCALL", "raise_bad", 0, a)], False, "ERR",
+         "ERR user_function:", False),
+        ("EVAL inside MULTI/EXEC", [],
+         [("EVAL", "return redis.error_reply('bad ' .. ARGV[1])", 0, a)], True, "other",
+         "ERR bad [redacted]", False),
+        ("EXPIRE option", [("SET", "plain:ex", "v")], [("EXPIRE", "plain:ex", 10, a)], False,
+         "ERR", "ERR Unsupported option [redacted]", False),
+        ("WRONGPASS", [], [("AUTH", "nosuchuser", a)], False, "WRONGPASS",
+         "WRONGPASS invalid username-password pair or user is disabled.", False),
+        ("NOAUTH", [], [("SET", "plain:na", a)], False, "NOAUTH",
+         "NOAUTH Authentication required.", True),
+        ("NOGROUP quoting a key", [],
+         [("XREADGROUP", "GROUP", "g", "c", "STREAMS", "session:" + a, ">")], False, "NOGROUP",
+         "NOGROUP No such key '[redacted]' or consumer group '[redacted]'", False),
+        ("script naming its key", [],
+         [("EVAL", "return redis.error_reply('missing ' .. KEYS[1])", 1, "session:" + a)],
+         False, "other", "ERR missing [redacted]", False),
+    ]
 
 
 def find_leaks(texts, secrets_by_name):
@@ -72,14 +136,18 @@ def find_leaks(texts, secrets_by_name):
 
 
 class Leaks(unittest.TestCase):
-    def start(self, mode="hash", hash_key=None, password=None, extra_redis=()):
-        extra = list(extra_redis)
-        if password:
-            extra += ["--requirepass", password]
-        r = harness.Redis(extra=extra)
-        self.addCleanup(r.stop)
+    def start(self, mode="hash", hash_key=None, password=None, extra_redis=(), redis_server=None,
+              capture_values=False):
+        r = redis_server
+        if r is None:
+            extra = list(extra_redis)
+            if password:
+                extra += ["--requirepass", password]
+            r = harness.Redis(extra=extra)
+            self.addCleanup(r.stop)
         url = ("redis://:%s@127.0.0.1:%d" % (password, r.port)) if password else r.url()
-        rs = harness.Respscope(url, config_text=CONFIG % mode, extra=["--log-level", "debug"],
+        config = CONFIG % (mode, "true" if capture_values else "false")
+        rs = harness.Respscope(url, config_text=config, extra=["--log-level", "debug"],
                                env={"RESPSCOPE_HASH_KEY": hash_key or new_secret()}, threads=2)
         self.addCleanup(rs.stop)
         return r, rs
@@ -269,6 +337,76 @@ class Leaks(unittest.TestCase):
         print("errors:", errors)
         self.assertEqual(sum(e["count"] for e in errors.values()), 1)
         self.assertEqual(find_leaks(self.collect(rs), {"s": secret}), [])
+
+
+    def run_error_case(self, case, redis_servers, capture_values):
+        """Runs one error case on a fresh respscope; (its error entry, every surface's text)."""
+        name, setup, failing, in_multi, label, _, needs_password = case
+        _, rs = self.start(redis_server=redis_servers[needs_password],
+                           capture_values=capture_values)
+        c = redis.Redis(port=rs.port, socket_timeout=10)
+        self.addCleanup(c.close)
+        for cmd in setup:
+            c.execute_command(*cmd)
+        sent = len(setup)
+        if in_multi:
+            p = c.pipeline(transaction=True)
+            for cmd in failing:
+                p.execute_command(*cmd)
+            results = p.execute(raise_on_error=False)
+            self.assertTrue(all(isinstance(x, redis.ResponseError) for x in results), results)
+            sent += len(failing) + 2  # MULTI, EXEC
+        else:
+            for cmd in failing:
+                # NOAUTH comes as redis-py's AuthenticationError, the others as ResponseError.
+                with self.assertRaises(redis.RedisError, msg=name):
+                    c.execute_command(*cmd)
+            sent += len(failing)
+        ov = self.wait_commands(rs, sent)
+        self.assertEqual(ov["totals"]["commands"], sent, name)
+        texts = self.collect(rs)
+        self.assertEqual(rs.stop(), 0)
+        with open(rs.log_path, encoding="utf-8", errors="replace") as f:
+            texts["log"] = f.read()
+        errors = ov["errors"]
+        print("%s (capture_values %s): %s" % (name, capture_values, errors.get(label)))
+        self.assertIn(label, errors, (name, errors))
+        return errors[label], texts
+
+    def error_servers(self):
+        """An open Redis and one that wants a password (NOAUTH), shared by the cases."""
+        servers = {False: harness.Redis(), True: harness.Redis(extra=["--requirepass",
+                                                                      new_secret()])}
+        for r in servers.values():
+            self.addCleanup(r.stop)
+        return servers
+
+    # An error text keeps its label and Redis's fixed wording and never an argument.
+    def test_error_text_never_echoes_an_argument(self):
+        servers = self.error_servers()
+        for i in range(len(error_cases("", ""))):
+            a, b = word_secret(), word_secret()
+            case = error_cases(a, b)[i]
+            with self.subTest(case[0]):
+                entry, texts = self.run_error_case(case, servers, capture_values=False)
+                leaks = find_leaks(texts, {"a": a, "b": b})
+                for surface, secret, frag in leaks:
+                    i = texts[surface].lower().find(frag.lower())
+                    print("LEAK of %s on %s: ...%s..." % (
+                        secret, surface, texts[surface][max(0, i - 80):i + 40]))
+                self.assertEqual(leaks, [], case[0])
+                self.assertIn(case[5], entry["last_text"], case[0])
+
+    # With capture_values on, the echoed arguments are kept (the rule is that option's).
+    def test_error_text_keeps_arguments_with_capture_values(self):
+        servers = self.error_servers()
+        for name in ("unknown command", "EVAL redis.error_reply", "EVAL error()",
+                     "FCALL error()", "EVAL inside MULTI/EXEC", "EXPIRE option"):
+            a, b = word_secret(), word_secret()
+            case = {c[0]: c for c in error_cases(a, b)}[name]
+            with self.subTest(name):
+                entry, _ = self.run_error_case(case, servers, capture_values=True)
+                self.assertIn(a, entry["last_text"], name)
 
 
 if __name__ == "__main__":
