@@ -7,6 +7,9 @@ Pre-Depends of the installed packages, recursively), or the base image's own pac
 because this machine runs the Debian release the Dockerfile builds on (asserted), so the
 binary built here links what the image's build stage links.
 
+The classic sidecar's preStop hook (deploy/kubernetes/sidecar.yaml) runs a program inside the
+image: its package must be in the image too.
+
 The checker is shown to catch a missing library: with the package of libyaml-cpp taken out
 of the install list it reports that package.
 """
@@ -14,6 +17,8 @@ import os
 import re
 import subprocess
 import unittest
+
+import yaml
 
 import harness
 
@@ -159,6 +164,22 @@ class DockerfileRuntime(unittest.TestCase):
         self.assertGreater(len(self.libs), 5)
         self.assertEqual(missing(self.libs, self.install, self.base), [],
                          "libraries of build/respscope that the runtime image lacks")
+
+    def test_prestop_command_is_in_the_image(self):
+        with open(os.path.join(harness.SOURCE_DIR, "deploy", "kubernetes", "sidecar.yaml")) as f:
+            docs = [d for d in yaml.safe_load_all(f) if d]
+        pod = [d for d in docs if d["kind"] == "Deployment"][0]["spec"]["template"]["spec"]
+        rs = [c for c in pod["containers"] if c["name"] == "respscope"][0]
+        program = rs["lifecycle"]["preStop"]["exec"]["command"][0]
+        owners = []
+        for c in (program, os.path.realpath(program)):
+            r = subprocess.run(["dpkg", "-S", c], capture_output=True, text=True, timeout=30)
+            if r.returncode == 0:
+                owners.append(r.stdout.split(":")[0])
+        print("preStop runs %s from %s" % (program, owners))
+        self.assertTrue(owners, "no Debian package owns " + program)
+        allowed = closure([p for p in self.install if installed(p)]) | self.base
+        self.assertIn(owners[0], allowed)
 
     def test_the_check_catches_a_missing_package(self):
         yaml_pkg = [pkg for path, pkg in self.libs.items() if "libyaml-cpp" in path]
