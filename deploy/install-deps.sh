@@ -14,7 +14,7 @@ build_pkgs=(
 )
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
-  python3 python3-redis nodejs npm nutcracker prometheus chromium procps
+  python3 python3-redis python3-yaml nodejs npm nutcracker prometheus chromium procps
 )
 
 want=("${build_pkgs[@]}")
