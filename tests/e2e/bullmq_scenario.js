@@ -9,7 +9,7 @@
 //
 // Config: {lib: "bullmq" | "bullmq5", via: {host, port} (respscope), direct: {host, port}
 // (redis, for ground-truth reads and SCRIPT LOAD only), prefix, queue, stallQueue,
-// evalshaFirst: bool}.
+// evalshaFirst: bool, flushScripts: bool}.
 //
 // evalshaFirst: ioredis 5/6 send the full script body (EVAL) on the first call of a script on
 // each socket, so a proxy on a fresh connection always sees bodies. To reproduce "respscope
@@ -18,6 +18,9 @@
 // a DIRECT connection first, and the application's ioredis is patched to send EVALSHA first
 // (EVAL only after a NOSCRIPT). respscope then never sees a script body and must identify
 // every script by the shape of its KEYS.
+//
+// flushScripts (tests/fixtures/record.py): SCRIPT FLUSH over the direct connection once a third
+// of the main queue has finished, so that the workers' sockets meet NOSCRIPT mid-run.
 const path = require('path');
 const { createRequire } = require('module');
 const { spawn } = require('child_process');
@@ -292,6 +295,16 @@ async function run() {
 
   const finished = () => (book.completed[Q] || 0) + (book.failed[Q] || 0);
   const expectFinished = book.added[Q] - book.removed[Q];
+  if (cfg.flushScripts) {
+    // Redis forgets every script while the workers run: each socket's next EVALSHA is
+    // answered NOSCRIPT and ioredis sends that call again as EVAL with the body.
+    await waitFor('a third of the main queue', () => finished() >= expectFinished / 3, 60000);
+    const IORedis = libRequire('ioredis');
+    const direct = new IORedis({ ...cfg.direct });
+    await direct.script('FLUSH');
+    await direct.quit();
+    log('script cache flushed after', finished(), 'jobs');
+  }
   await waitFor('main queue to finish', () => finished() === expectFinished, 60000);
   await waitFor('stalled job to complete', () => (book.completed[SQ] || 0) === 1, 30000);
   await worker.close();
