@@ -9,7 +9,7 @@
 //
 // Config: {lib: "bullmq" | "bullmq5", via: {host, port} (respscope), direct: {host, port}
 // (redis, for ground-truth reads and SCRIPT LOAD only), prefix, queue, stallQueue,
-// evalshaFirst: bool, flushScripts: bool}.
+// evalshaFirst: bool, flushScripts: bool, extras: bool}.
 //
 // evalshaFirst: ioredis 5/6 send the full script body (EVAL) on the first call of a script on
 // each socket, so a proxy on a fresh connection always sees bodies. To reproduce "respscope
@@ -21,6 +21,7 @@
 //
 // flushScripts (tests/fixtures/record.py): SCRIPT FLUSH over the direct connection once a third
 // of the main queue has finished, so that the workers' sockets meet NOSCRIPT mid-run.
+// extras (tests/fixtures/record.py): run extras() below instead of the mix.
 const path = require('path');
 const { createRequire } = require('module');
 const { spawn } = require('child_process');
@@ -82,6 +83,7 @@ const book = {
   removed: {},      // queue -> successful job.remove()
   cleaned: {},      // queue -> ids returned by queue.clean()
   paused: {}, resumed: {},
+  drained: {}, obliterated: {},  // queue.drain() / queue.obliterate() calls
   completedIds: {}, failedIds: {}, failedReasons: {}, removedIds: {},
   attempts: {},     // jobId -> attempts started (by this bookkeeping)
 };
@@ -136,9 +138,9 @@ function expectedFor(q) {
     removed: g('removed'),
     paused: g('paused'),
     resumed: g('resumed'),
-    drained: 0,
+    drained: g('drained'),
     cleaned: g('cleaned'),
-    obliterated: 0,
+    obliterated: g('obliterated'),
   };
 }
 
@@ -334,7 +336,59 @@ async function run() {
   process.stdout.write(`RESULT ${JSON.stringify(out)}\n`, () => process.exit(0));
 }
 
-(mode === 'stall-worker' ? stallWorker() : run()).catch((e) => {
+// The queue-level operations and job kinds run() leaves out, on queue cfg.queue (recorded with
+// the hash-tag prefix "{bq}" by tests/fixtures/record.py): a flow parent with two children,
+// changePriority, then, with no worker left, queue.drain() with a job waiting, and obliterate
+// (which pauses the queue first). Prints "RESULT {json}" like run(); truth is read before the drain.
+async function extras() {
+  const t0 = Date.now();
+  const Q = cfg.queue;
+  const queue = new Queue(Q, { connection: via, prefix });
+  queue.on('error', (e) => log('queue error', e.message));
+  const flow = new FlowProducer({ connection: via, prefix });
+  const tree = await flow.add({
+    name: 'flow-parent', queueName: Q, data: {},
+    children: [0, 1].map((i) => ({ name: 'flow-child', queueName: Q, data: { i } })),
+  });
+  inc('added', Q, 3); kind(Q, 'waiting_children'); kind(Q, 'waiting'); kind(Q, 'waiting');
+  await flow.close();
+  const prio = await queue.add('prio-change', {}, { priority: 10 });
+  inc('added', Q); kind(Q, 'prioritized');
+  await prio.changePriority({ priority: 1 });  // moves within the prioritized set
+
+  const worker = new Worker(Q, async (job) => {
+    const key = `${Q}/${job.id}`;
+    book.attempts[key] = (book.attempts[key] || 0) + 1;
+    if (job.name === 'flow-parent') return Object.keys(await job.getChildrenValues()).length;
+    return job.name;
+  }, { connection: via, prefix, concurrency: 2 });
+  trackWorker(worker, Q);
+  await waitFor('the flow and prio-change', () => (book.completed[Q] || 0) === 4, 30000);
+  await worker.close();
+  const truth = { [Q]: await groundTruth(Q) };
+
+  await queue.add('leftover', {}); inc('added', Q); kind(Q, 'waiting');
+  await queue.drain(); inc('drained', Q);
+  // Queue.obliterate() pauses the queue first, then obliterates it.
+  await queue.obliterate(); inc('paused', Q); inc('obliterated', Q);
+  await queue.close();
+
+  const out = {
+    lib: cfg.lib,
+    version: libRequire('./package.json').version,
+    scriptsPreloaded: 0,
+    expected: { [Q]: expectedFor(Q) },
+    truth,
+    ids: { completed: book.completedIds, failed: book.failedIds, flowParent: tree.job.id },
+    failedReasons: book.failedReasons,
+    attempts: book.attempts,
+    seconds: (Date.now() - t0) / 1000,
+  };
+  process.stdout.write(`RESULT ${JSON.stringify(out)}\n`, () => process.exit(0));
+}
+
+const main = mode === 'stall-worker' ? stallWorker : cfg.extras ? extras : run;
+main().catch((e) => {
   log('FAILED', e.stack || e);
   process.exit(1);
 });
