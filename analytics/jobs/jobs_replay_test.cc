@@ -467,6 +467,20 @@ const QueueExpected kExtras = {
     4,
 };
 
+// Queue "stall-fail" of extras(): one job whose worker is SIGKILLed; the next worker runs the
+// stall check with maxStalledCount 0, which moves the job back to wait marked to fail (BullMQ
+// >= 5.53.2), takes it and fails it ("job stalled more than allowable limit").
+const QueueExpected kStallFail = {
+    "stall-fail",
+    {{"added", 1},
+     {"waiting", 2},  // added + moved back by the stall check
+     {"active", 2},   // the killed worker, then the one that fails it
+     {"stalled", 1},
+     {"failed", 1}},
+    0,
+    2,
+};
+
 const Expected kExpected[] = {
     // ioredis 6 (HELLO 3: RESP3 replies): EVAL with the body on each script's first call per
     // socket, EVALSHA after.
@@ -483,8 +497,13 @@ const Expected kExpected[] = {
      "sha-map-bullmq-6.7.0.txt",
      true,
      {kBullMQMix, kStall}},
-    // bullmq_scenario.js extras() with the hash-tag prefix "{bq}" (one queue, "emails").
-    {"bullmq-6.7.0-extras", "{bq}", "bullmq", "sha-map-bullmq-6.7.0.txt", false, {kExtras}},
+    // bullmq_scenario.js extras() with the hash-tag prefix "{bq}".
+    {"bullmq-6.7.0-extras",
+     "{bq}",
+     "bullmq",
+     "sha-map-bullmq-6.7.0.txt",
+     false,
+     {kExtras, kStallFail}},
 };
 // The runs of the mix (queues "mix" and "stall") come first.
 constexpr size_t kMixRuns = 4;
@@ -856,8 +875,8 @@ TEST(JobsReplayPrefixes, UnconfiguredPrefixIsIgnored) {
 }
 
 // The flow parent of the extras run completes after its children; drain and obliterate are
-// queue-level: they leave the job records alone.
-TEST(JobsReplayExtras, FlowParentAndHashTagPrefix) {
+// queue-level: they leave the job records alone. The job stalled too often fails.
+TEST(JobsReplayExtras, FlowParentStalledTooOftenAndHashTagPrefix) {
   const json::object res = ScenarioResult("bullmq-6.7.0-extras");
   ASSERT_TRUE(res.contains("ids")) << kRegenerate;
   const ReplayResult r = Replay("bullmq-6.7.0-extras", false);
@@ -875,6 +894,16 @@ TEST(JobsReplayExtras, FlowParentAndHashTagPrefix) {
     EXPECT_EQ(j->state, JobState::kCompleted) << id;
     EXPECT_EQ(j->attempts, 1u) << id;
   }
+  // Stalled too often: failed, with the reason the stall check gives and both attempts.
+  const std::string stalled(res.at("ids").at("stalled").as_string());
+  const RecentJobSnapshot* s = FindJob(r.snapshot, "stall-fail", stalled);
+  ASSERT_NE(s, nullptr) << stalled;
+  EXPECT_EQ(s->state, JobState::kFailed);
+  EXPECT_EQ(s->failed_reason, res.at("failedReasons").at("stall-fail/" + stalled).as_string());
+  EXPECT_EQ(s->failed_reason, "job stalled more than allowable limit");
+  EXPECT_EQ(s->attempts, 2u);
+  ASSERT_EQ(r.audit.size(), 1u);
+  EXPECT_NE(r.audit[0].find("\"job_id\":\"" + stalled + "\""), std::string::npos) << r.audit[0];
   size_t leftover = 0;
   for (const RecentJobSnapshot& j : r.snapshot.recent) {
     if (j.name != "leftover") continue;

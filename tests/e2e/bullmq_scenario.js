@@ -373,13 +373,42 @@ async function extras() {
   await queue.obliterate(); inc('paused', Q); inc('obliterated', Q);
   await queue.close();
 
+  // A job whose worker dies, checked with maxStalledCount 0: stalled too often. BullMQ >= 5.53.2
+  // moves it back to wait marked to fail, and the next worker to take it fails it.
+  const SQ = cfg.stallQueue;
+  const sq = new Queue(SQ, { connection: via, prefix });
+  await sq.add('stall-fail', {}); inc('added', SQ); kind(SQ, 'waiting');
+  const child = spawn(process.execPath, [__filename, 'stall-worker', JSON.stringify(cfg)],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  const stallId = await new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error('stall worker never took the job')), 20000);
+    child.stdout.on('data', (d) => {
+      buf += d;
+      const m = /ACTIVE (\S+)\n/.exec(buf);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+  });
+  inc('active', SQ);
+  book.attempts[`${SQ}/${stallId}`] = 1;
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  const checker = new Worker(SQ, async () => 'never runs',
+    { connection: via, prefix, concurrency: 1, ...WORKER_OPTS, maxStalledCount: 0 });
+  trackWorker(checker, SQ);
+  await waitFor('the stalled job to fail', () => (book.failed[SQ] || 0) === 1, 30000);
+  await checker.close();
+  truth[SQ] = await groundTruth(SQ);
+  await sq.close();
+
   const out = {
     lib: cfg.lib,
     version: libRequire('./package.json').version,
     scriptsPreloaded: 0,
-    expected: { [Q]: expectedFor(Q) },
+    expected: { [Q]: expectedFor(Q), [SQ]: expectedFor(SQ) },
     truth,
-    ids: { completed: book.completedIds, failed: book.failedIds, flowParent: tree.job.id },
+    ids: { completed: book.completedIds, failed: book.failedIds, flowParent: tree.job.id,
+      stalled: stallId },
     failedReasons: book.failedReasons,
     attempts: book.attempts,
     seconds: (Date.now() - t0) / 1000,
