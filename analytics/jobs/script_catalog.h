@@ -14,8 +14,8 @@
 //     bull 4.x (4.16.5); other releases are identified when their bodies are seen.
 //
 // Fingerprint rules were derived from the scripts shipped in the npm packages (see
-// tests/e2e/node/package.json) and ../shared/reference/sha-maps/fingerprints-*.tsv;
-// script_catalog_test.cc checks every shipped body when node_modules is installed.
+// tests/e2e/node/package.json); script_catalog_test.cc checks every shipped body and its SHA1
+// (tests/fixtures/sha-maps).
 //
 // Thread: not thread-safe; JobTracker serialises access.
 #pragma once

@@ -9,7 +9,7 @@
 //
 // Config: {lib: "bullmq" | "bullmq5", via: {host, port} (respscope), direct: {host, port}
 // (redis, for ground-truth reads and SCRIPT LOAD only), prefix, queue, stallQueue,
-// evalshaFirst: bool}.
+// evalshaFirst: bool, flushScripts: bool, extras: bool}.
 //
 // evalshaFirst: ioredis 5/6 send the full script body (EVAL) on the first call of a script on
 // each socket, so a proxy on a fresh connection always sees bodies. To reproduce "respscope
@@ -18,6 +18,10 @@
 // a DIRECT connection first, and the application's ioredis is patched to send EVALSHA first
 // (EVAL only after a NOSCRIPT). respscope then never sees a script body and must identify
 // every script by the shape of its KEYS.
+//
+// flushScripts (tests/fixtures/record.py): SCRIPT FLUSH over the direct connection once a third
+// of the main queue has finished, so that the workers' sockets meet NOSCRIPT mid-run.
+// extras (tests/fixtures/record.py): run extras() below instead of the mix.
 const path = require('path');
 const { createRequire } = require('module');
 const { spawn } = require('child_process');
@@ -79,6 +83,7 @@ const book = {
   removed: {},      // queue -> successful job.remove()
   cleaned: {},      // queue -> ids returned by queue.clean()
   paused: {}, resumed: {},
+  drained: {}, obliterated: {},  // queue.drain() / queue.obliterate() calls
   completedIds: {}, failedIds: {}, failedReasons: {}, removedIds: {},
   attempts: {},     // jobId -> attempts started (by this bookkeeping)
 };
@@ -133,9 +138,9 @@ function expectedFor(q) {
     removed: g('removed'),
     paused: g('paused'),
     resumed: g('resumed'),
-    drained: 0,
+    drained: g('drained'),
     cleaned: g('cleaned'),
-    obliterated: 0,
+    obliterated: g('obliterated'),
   };
 }
 
@@ -292,6 +297,16 @@ async function run() {
 
   const finished = () => (book.completed[Q] || 0) + (book.failed[Q] || 0);
   const expectFinished = book.added[Q] - book.removed[Q];
+  if (cfg.flushScripts) {
+    // Redis forgets every script while the workers run: each socket's next EVALSHA is
+    // answered NOSCRIPT and ioredis sends that call again as EVAL with the body.
+    await waitFor('a third of the main queue', () => finished() >= expectFinished / 3, 60000);
+    const IORedis = libRequire('ioredis');
+    const direct = new IORedis({ ...cfg.direct });
+    await direct.script('FLUSH');
+    await direct.quit();
+    log('script cache flushed after', finished(), 'jobs');
+  }
   await waitFor('main queue to finish', () => finished() === expectFinished, 60000);
   await waitFor('stalled job to complete', () => (book.completed[SQ] || 0) === 1, 30000);
   await worker.close();
@@ -321,7 +336,88 @@ async function run() {
   process.stdout.write(`RESULT ${JSON.stringify(out)}\n`, () => process.exit(0));
 }
 
-(mode === 'stall-worker' ? stallWorker() : run()).catch((e) => {
+// The queue-level operations and job kinds run() leaves out, on queue cfg.queue (recorded with
+// the hash-tag prefix "{bq}" by tests/fixtures/record.py): a flow parent with two children,
+// changePriority, then, with no worker left, queue.drain() with a job waiting, and obliterate
+// (which pauses the queue first). Prints "RESULT {json}" like run(); truth is read before the drain.
+async function extras() {
+  const t0 = Date.now();
+  const Q = cfg.queue;
+  const queue = new Queue(Q, { connection: via, prefix });
+  queue.on('error', (e) => log('queue error', e.message));
+  const flow = new FlowProducer({ connection: via, prefix });
+  const tree = await flow.add({
+    name: 'flow-parent', queueName: Q, data: {},
+    children: [0, 1].map((i) => ({ name: 'flow-child', queueName: Q, data: { i } })),
+  });
+  inc('added', Q, 3); kind(Q, 'waiting_children'); kind(Q, 'waiting'); kind(Q, 'waiting');
+  await flow.close();
+  const prio = await queue.add('prio-change', {}, { priority: 10 });
+  inc('added', Q); kind(Q, 'prioritized');
+  await prio.changePriority({ priority: 1 });  // moves within the prioritized set
+
+  const worker = new Worker(Q, async (job) => {
+    const key = `${Q}/${job.id}`;
+    book.attempts[key] = (book.attempts[key] || 0) + 1;
+    if (job.name === 'flow-parent') return Object.keys(await job.getChildrenValues()).length;
+    return job.name;
+  }, { connection: via, prefix, concurrency: 2 });
+  trackWorker(worker, Q);
+  await waitFor('the flow and prio-change', () => (book.completed[Q] || 0) === 4, 30000);
+  await worker.close();
+  const truth = { [Q]: await groundTruth(Q) };
+
+  await queue.add('leftover', {}); inc('added', Q); kind(Q, 'waiting');
+  await queue.drain(); inc('drained', Q);
+  // Queue.obliterate() pauses the queue first, then obliterates it.
+  await queue.obliterate(); inc('paused', Q); inc('obliterated', Q);
+  await queue.close();
+
+  // A job whose worker dies, checked with maxStalledCount 0: stalled too often. BullMQ >= 5.53.2
+  // moves it back to wait marked to fail, and the next worker to take it fails it.
+  const SQ = cfg.stallQueue;
+  const sq = new Queue(SQ, { connection: via, prefix });
+  await sq.add('stall-fail', {}); inc('added', SQ); kind(SQ, 'waiting');
+  const child = spawn(process.execPath, [__filename, 'stall-worker', JSON.stringify(cfg)],
+    { stdio: ['ignore', 'pipe', 'inherit'] });
+  const stallId = await new Promise((resolve, reject) => {
+    let buf = '';
+    const timer = setTimeout(() => reject(new Error('stall worker never took the job')), 20000);
+    child.stdout.on('data', (d) => {
+      buf += d;
+      const m = /ACTIVE (\S+)\n/.exec(buf);
+      if (m) { clearTimeout(timer); resolve(m[1]); }
+    });
+  });
+  inc('active', SQ);
+  book.attempts[`${SQ}/${stallId}`] = 1;
+  child.kill('SIGKILL');
+  await new Promise((r) => child.once('exit', r));
+  const checker = new Worker(SQ, async () => 'never runs',
+    { connection: via, prefix, concurrency: 1, ...WORKER_OPTS, maxStalledCount: 0 });
+  trackWorker(checker, SQ);
+  await waitFor('the stalled job to fail', () => (book.failed[SQ] || 0) === 1, 30000);
+  await checker.close();
+  truth[SQ] = await groundTruth(SQ);
+  await sq.close();
+
+  const out = {
+    lib: cfg.lib,
+    version: libRequire('./package.json').version,
+    scriptsPreloaded: 0,
+    expected: { [Q]: expectedFor(Q), [SQ]: expectedFor(SQ) },
+    truth,
+    ids: { completed: book.completedIds, failed: book.failedIds, flowParent: tree.job.id,
+      stalled: stallId },
+    failedReasons: book.failedReasons,
+    attempts: book.attempts,
+    seconds: (Date.now() - t0) / 1000,
+  };
+  process.stdout.write(`RESULT ${JSON.stringify(out)}\n`, () => process.exit(0));
+}
+
+const main = mode === 'stall-worker' ? stallWorker : cfg.extras ? extras : run;
+main().catch((e) => {
   log('FAILED', e.stack || e);
   process.exit(1);
 });
