@@ -65,6 +65,12 @@ struct AdminConfig {
   // Empty: no authentication.
   std::string token;
   bool protect_metrics = false;
+  // Open admin connections. At the cap the oldest idle one is closed to admit a new one.
+  uint32_t max_connections = 256;
+  // A new connection must send its whole request within this; a keep-alive connection its
+  // next request within idle_timeout.
+  Duration header_timeout = std::chrono::seconds(5);
+  Duration idle_timeout = std::chrono::seconds(30);
 };
 
 struct LimitsConfig {

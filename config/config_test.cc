@@ -75,6 +75,12 @@ const InvalidCase kInvalid[] = {
     {"SizeOutOfRange", "limits:\n  max_inflight_bytes_per_client: 2GiB\n",
      "t.yaml:2:34: limits.max_inflight_bytes_per_client: value out of range (must be between "
      "4KiB and 1GiB, got 2GiB)"},
+    {"AdminMaxConnectionsZero", "admin:\n  max_connections: 0\n",
+     "t.yaml:2:20: admin.max_connections: value out of range (must be between 1 and 100000, got "
+     "0)"},
+    {"AdminHeaderTimeoutTooShort", "admin:\n  header_timeout: 10ms\n",
+     "t.yaml:2:19: admin.header_timeout: value out of range (must be between 100ms and 5m, got "
+     "10ms)"},
     {"SampleRateOutOfRange", "sanitization:\n  sample_rate: 1.5\n",
      "t.yaml:2:16: sanitization.sample_rate: value out of range (must be between 0 and 1, got "
      "1.5)"},
@@ -254,6 +260,9 @@ TEST(LoaderTest, EmptyInputIsAllDefaults) {
     EXPECT_EQ(c.analytics.slow_command_threshold, milliseconds(10));
     EXPECT_EQ(c.analytics.top_keys, 20u);
     EXPECT_EQ(c.analytics.slowlog_size, 128u);
+    EXPECT_EQ(c.admin.max_connections, 256u);
+    EXPECT_EQ(c.admin.header_timeout, seconds(5));
+    EXPECT_EQ(c.admin.idle_timeout, seconds(30));
     EXPECT_EQ(c.analytics.history.fine, (HistoryTier{seconds(10), hours(1)}));
     EXPECT_EQ(c.analytics.history.coarse, (HistoryTier{minutes(1), hours(24)}));
     EXPECT_TRUE(c.key_patterns.auto_patterns);
@@ -284,7 +293,8 @@ TEST(LoaderTest, FullConfigLoadsEveryValue) {
 listen: "[::1]:7000"
 upstream: rediss://app:s%3Acret@redis.internal:6390/2
 threads: 3
-admin: {listen: 0.0.0.0:9999, token: abc.DEF-123, protect_metrics: true}
+admin: {listen: 0.0.0.0:9999, token: abc.DEF-123, protect_metrics: true, max_connections: 64,
+        header_timeout: 2s, idle_timeout: 10s}
 limits:
   max_clients: 500
   max_inflight_bytes_per_client: 512KiB
@@ -333,6 +343,9 @@ logging: {level: warning, format: text}
   EXPECT_EQ(c.admin.listen, (HostPort{"0.0.0.0", 9999}));
   EXPECT_EQ(c.admin.token, "abc.DEF-123");
   EXPECT_TRUE(c.admin.protect_metrics);
+  EXPECT_EQ(c.admin.max_connections, 64u);
+  EXPECT_EQ(c.admin.header_timeout, seconds(2));
+  EXPECT_EQ(c.admin.idle_timeout, seconds(10));
   EXPECT_EQ(c.limits.max_clients, 500u);
   EXPECT_EQ(c.limits.max_inflight_bytes_per_client, 512u * 1024);
   EXPECT_EQ(c.limits.connect_timeout, milliseconds(1500));
@@ -522,6 +535,9 @@ TEST(LoaderTest, ExampleFileDocumentsEveryKey) {
       "admin",
       "token",
       "protect_metrics",
+      "max_connections",
+      "header_timeout",
+      "idle_timeout",
       "limits",
       "max_clients",
       "max_inflight_bytes_per_client",

@@ -24,6 +24,7 @@ namespace {
 // Limits on values: wide enough for any sane deployment, narrow enough to catch a typo (an
 // extra zero, ms for s) before it becomes an outage.
 constexpr int64_t kMaxClients = 1000000;
+constexpr int64_t kMaxAdminConnections = 100000;
 constexpr int64_t kMaxTopKeys = 10000;
 constexpr int64_t kMaxSlowlog = 100000;
 constexpr int64_t kMaxPatterns = 100000;
@@ -359,6 +360,14 @@ void Loader::Admin(const Field& f) {
                 config_.origins.admin_token = Where(v.mark);
               }},
              {"protect_metrics", [&](const Field& v) { a.protect_metrics = Bool(v); }},
+             {"max_connections",
+              [&](const Field& v) {
+                a.max_connections = static_cast<uint32_t>(Integer(v, 1, kMaxAdminConnections));
+              }},
+             {"header_timeout",
+              [&](const Field& v) { a.header_timeout = DurationIn(v, milliseconds(100), minutes(5)); }},
+             {"idle_timeout",
+              [&](const Field& v) { a.idle_timeout = DurationIn(v, milliseconds(100), hours(1)); }},
          });
 }
 
