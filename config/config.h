@@ -129,7 +129,7 @@ struct SanitizationConfig {
                                                   "secret:*"};
   SanitizeMode mode = SanitizeMode::kHash;  // keyed stable hash, or "[redacted]"
   bool capture_values = false;
-  uint64_t max_value_size = 1 * kKiB;             // captured values are truncated to this
+  uint64_t max_value_size = 1 * kKiB;             // quoted text kept by capture_values is cut
   uint32_t max_key_length = 200;                  // keys are truncated to this in every output
   std::vector<std::string> exclude_key_patterns;  // globs; not observed per key at all
   double sample_rate = 1.0;  // [0, 1]; per-key analytics only, totals stay exact
