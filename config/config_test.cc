@@ -75,6 +75,9 @@ const InvalidCase kInvalid[] = {
     {"SizeOutOfRange", "limits:\n  max_inflight_bytes_per_client: 2GiB\n",
      "t.yaml:2:34: limits.max_inflight_bytes_per_client: value out of range (must be between "
      "4KiB and 1GiB, got 2GiB)"},
+    {"InspectorIntervalTooShort", "bullmq:\n  inspector_interval: 100ms\n",
+     "t.yaml:2:23: bullmq.inspector_interval: value out of range (must be between 500ms and 1h, "
+     "got 100ms)"},
     {"AdminMaxConnectionsZero", "admin:\n  max_connections: 0\n",
      "t.yaml:2:20: admin.max_connections: value out of range (must be between 1 and 100000, got "
      "0)"},

@@ -507,7 +507,9 @@ void Loader::Bullmq(const Field& f) {
                             {"prefixes", [&](const Field& v) { b.prefixes = Prefixes(v); }},
                             {"inspector_interval",
                              [&](const Field& v) {
-                               b.inspector_interval = DurationIn(v, milliseconds(100), hours(1));
+                               // Each poll sends INFO plus two commands per queue state to
+                               // the upstream: faster than twice a second is a load, not a view.
+                               b.inspector_interval = DurationIn(v, milliseconds(500), hours(1));
                              }},
                         });
   if (b.enabled && b.prefixes.empty()) {

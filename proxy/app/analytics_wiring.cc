@@ -181,8 +181,7 @@ struct AnalyticsWiring::Impl {
     SideChannel side(cfg.upstream, std::chrono::duration_cast<std::chrono::milliseconds>(
                                        cfg.limits.connect_timeout));
     auto interval = std::chrono::duration_cast<std::chrono::milliseconds>(
-        cfg.bullmq.inspector_interval);
-    if (interval < std::chrono::milliseconds(500)) interval = std::chrono::milliseconds(500);
+        cfg.bullmq.inspector_interval);  // at least 500ms (config/loader.cc)
     std::unique_lock lock(mu);
     while (!stop) {
       lock.unlock();
