@@ -156,7 +156,7 @@ struct AlertRule {
   // Rates: a fraction in [0, 1]. p99_latency: seconds (written as a duration, e.g. 50ms).
   double threshold = 0;
   Duration for_duration{0};                      // YAML "for": the condition must hold this long
-  Duration cooldown = std::chrono::minutes(15);  // minimum time between two notifications
+  Duration cooldown = std::chrono::minutes(15);  // after resolving, before it may fire again
   Severity severity = Severity::kWarning;
 };
 

@@ -149,6 +149,10 @@ const InvalidCase kInvalid[] = {
     {"AlertQueueOnPatternMetric",
      "alerts:\n  - {name: a, metric: hit_rate, queue: q, below: 0.5}\n",
      "t.yaml:2:40: alerts[0].queue: only job_failure_rate alerts select queues: use 'pattern'"},
+    {"AlertLatencyPerPattern",
+     "alerts:\n  - {name: a, metric: p99_latency, pattern: \"user:*\", above: 50ms}\n",
+     "t.yaml:2:45: alerts[0].pattern: error_rate and p99_latency alerts cover all commands; "
+     "'pattern' selects key patterns for hit_rate alerts only (leave it out or write \"*\")"},
     {"AlertBadSeverity", "alerts:\n  - {name: a, metric: hit_rate, below: 0.5, severity: page}\n",
      "t.yaml:2:55: alerts[0].severity: expected one of info, warning, critical (got 'page')"},
     {"AlertBadName", "alerts:\n  - {name: \"low hit\", metric: hit_rate, below: 0.5}\n",
@@ -329,7 +333,7 @@ bullmq:
 alerts:
   - {name: low_hit_rate, metric: hit_rate, below: 0.8, for: 5m}
   - {name: jobs, metric: job_failure_rate, queue: "email*", above: 0.1, cooldown: 1h, severity: critical}
-  - {name: slow, metric: p99_latency, pattern: "user:*", above: 50ms, severity: info}
+  - {name: slow, metric: p99_latency, pattern: "*", above: 50ms, severity: info}
   - {name: errors, metric: error_rate, above: 0.01}
 logging: {level: warning, format: text}
 )";
@@ -400,7 +404,7 @@ logging: {level: warning, format: text}
   const AlertRule& slow = c.alerts[2];
   EXPECT_EQ(slow.metric, AlertMetric::kP99Latency);
   EXPECT_DOUBLE_EQ(slow.threshold, 0.05);  // seconds
-  EXPECT_EQ(slow.pattern, "user:*");
+  EXPECT_EQ(slow.pattern, "*");
   EXPECT_EQ(c.alerts[3].metric, AlertMetric::kErrorRate);
   EXPECT_EQ(c.logging.level, LogLevel::kWarn);
   EXPECT_EQ(c.logging.format, LogFormat::kText);

@@ -604,6 +604,14 @@ AlertRule Loader::Alert(const Field& f, std::map<std::string, int>* names) {
   }
   bool jobs = rule.metric == AlertMetric::kJobFailureRate;
   if (jobs && pattern) FailAt(*pattern, "job_failure_rate alerts select queues: use 'queue'");
+  // The engine measures error_rate and p99_latency over all commands (the recorder keeps no
+  // per-pattern error counts, and the recent window no per-pattern latency): a narrower
+  // selector would be silently ignored.
+  if ((rule.metric == AlertMetric::kErrorRate || rule.metric == AlertMetric::kP99Latency) &&
+      pattern && rule.pattern != "*") {
+    FailAt(*pattern, "error_rate and p99_latency alerts cover all commands; 'pattern' selects "
+                     "key patterns for hit_rate alerts only (leave it out or write \"*\")");
+  }
   if (!jobs && queue) {
     FailAt(*queue, "only job_failure_rate alerts select queues: use 'pattern'");
   }
