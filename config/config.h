@@ -98,7 +98,7 @@ struct HistoryConfig {
 
 struct AnalyticsConfig {
   Duration slow_command_threshold = std::chrono::milliseconds(10);
-  uint32_t top_keys = 20;       // hot / big keys kept per list
+  uint32_t top_keys = 20;       // hot keys listed (big values: 4 per pattern, fixed)
   uint32_t slowlog_size = 128;  // entries in the slow command log
   HistoryConfig history;
 };
