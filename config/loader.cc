@@ -365,7 +365,9 @@ void Loader::Admin(const Field& f) {
                 a.max_connections = static_cast<uint32_t>(Integer(v, 1, kMaxAdminConnections));
               }},
              {"header_timeout",
-              [&](const Field& v) { a.header_timeout = DurationIn(v, milliseconds(100), minutes(5)); }},
+              [&](const Field& v) {
+                a.header_timeout = DurationIn(v, milliseconds(100), minutes(5));
+              }},
              {"idle_timeout",
               [&](const Field& v) { a.idle_timeout = DurationIn(v, milliseconds(100), hours(1)); }},
          });
@@ -609,8 +611,9 @@ AlertRule Loader::Alert(const Field& f, std::map<std::string, int>* names) {
   // selector would be silently ignored.
   if ((rule.metric == AlertMetric::kErrorRate || rule.metric == AlertMetric::kP99Latency) &&
       pattern && rule.pattern != "*") {
-    FailAt(*pattern, "error_rate and p99_latency alerts cover all commands; 'pattern' selects "
-                     "key patterns for hit_rate alerts only (leave it out or write \"*\")");
+    FailAt(*pattern,
+           "error_rate and p99_latency alerts cover all commands; 'pattern' selects "
+           "key patterns for hit_rate alerts only (leave it out or write \"*\")");
   }
   if (!jobs && queue) {
     FailAt(*queue, "only job_failure_rate alerts select queues: use 'pattern'");

@@ -1,24 +1,22 @@
 #include "analytics/admin/server.h"
 
-#include "analytics/admin/export.h"
-
 #include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/version.hpp>
-#include <spdlog/spdlog.h>
-
-#include <atomic>
-#include <boost/asio/steady_timer.hpp>
 #include <charconv>
 #include <list>
 #include <optional>
 
 #include "analytics/admin/api.h"
+#include "analytics/admin/export.h"
 #include "common/descriptors.h"
 
 namespace respscope::admin {
@@ -268,9 +266,10 @@ struct AdminServer::Impl {
         action = "none is idle, so the new one was closed";
       }
       if (auto suppressed = cap_log.Allow()) {
-        spdlog::warn("admin: {} connections open (admin.max_connections): {} ({} similar lines "
-                     "suppressed)",
-                     o.max_connections, action, *suppressed);
+        spdlog::warn(
+            "admin: {} connections open (admin.max_connections): {} ({} similar lines "
+            "suppressed)",
+            o.max_connections, action, *suppressed);
       }
       if (idle == nullptr) return;
     }
@@ -289,9 +288,10 @@ struct AdminServer::Impl {
              " admin connections open";
     }
     if (auto suppressed = accept_log.Allow()) {
-      spdlog::warn("admin: accept failed: {}; pausing accepts for {} ms ({} similar lines "
-                   "suppressed)",
-                   what, kAcceptBackoff.count(), *suppressed);
+      spdlog::warn(
+          "admin: accept failed: {}; pausing accepts for {} ms ({} similar lines "
+          "suppressed)",
+          what, kAcceptBackoff.count(), *suppressed);
     }
     backoff.expires_after(kAcceptBackoff);
     backoff.async_wait([this](const beast::error_code& wait_ec) {

@@ -49,10 +49,10 @@ struct AdminOptions {
   std::string token;                          // empty: no auth
   bool protect_metrics = false;
   size_t max_body_bytes = 64 * 1024;
-  size_t max_connections = 256;                       // open connections; see above
-  std::chrono::milliseconds header_timeout{5000};     // a new connection's first request
-  std::chrono::milliseconds idle_timeout{30000};      // a keep-alive connection's next request
-  std::chrono::seconds timeout{30};                   // writing a response
+  size_t max_connections = 256;                    // open connections; see above
+  std::chrono::milliseconds header_timeout{5000};  // a new connection's first request
+  std::chrono::milliseconds idle_timeout{30000};   // a keep-alive connection's next request
+  std::chrono::seconds timeout{30};                // writing a response
   std::string dashboard_html = DashboardHtml();
 };
 

@@ -136,9 +136,8 @@ void Sanitizer::AppendErrorWords(std::string_view line) {
       // Quoted text is where Redis echoes arguments and values: dropped, unless values are
       // captured; then kept like a value (cut at max_value_size), a sensitive key excepted.
       size_t close = line.find(c, i + 1);
-      std::string_view quoted =
-          line.substr(i + 1, close == std::string_view::npos ? std::string_view::npos
-                                                             : close - i - 1);
+      std::string_view quoted = line.substr(
+          i + 1, close == std::string_view::npos ? std::string_view::npos : close - i - 1);
       out_.push_back(c);
       if (keep_quoted && rules_->Classify(quoted).kind != KeyClass::kSensitive) {
         AppendPrintable(quoted, rules_->sanitize_options().max_value_size);

@@ -79,8 +79,8 @@ int Run(const config::Config& cfg) {
     spdlog::info("descriptor limit (RLIMIT_NOFILE) raised from {} to {}", nofile.soft_before,
                  nofile.soft);
   }
-  common::DescriptorBudget budget = common::PlanDescriptors(
-      nofile.soft, cfg.limits.max_clients, cfg.admin.max_connections, cfg.threads);
+  common::DescriptorBudget budget = common::PlanDescriptors(nofile.soft, cfg.limits.max_clients,
+                                                            cfg.admin.max_connections, cfg.threads);
   for (const auto& w : budget.warnings) spdlog::warn("{}", w);
 
   net::ServerOptions so;
@@ -99,10 +99,11 @@ int Run(const config::Config& cfg) {
   net::Server server(so, table, analytics.sinks());
   server.Start();
   analytics.Start(&server);
-  spdlog::info("respscope {} listening on {}:{} -> {} ({} IO threads, at most {} clients, "
-               "descriptor limit {})",
-               RESPSCOPE_VERSION, so.listen_host, server.bound_port(), so.upstream.display,
-               so.threads, so.max_clients, budget.limit);
+  spdlog::info(
+      "respscope {} listening on {}:{} -> {} ({} IO threads, at most {} clients, "
+      "descriptor limit {})",
+      RESPSCOPE_VERSION, so.listen_host, server.bound_port(), so.upstream.display, so.threads,
+      so.max_clients, budget.limit);
 
   // Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the live rules.
   asio::io_context signals_io;

@@ -140,9 +140,10 @@ void Server::OnAcceptError(const error_code& ec) {
     what = ec.message();
   }
   if (auto suppressed = accept_log_.Allow()) {
-    spdlog::warn("client listener: accept failed: {}; pausing accepts for {} ms ({} similar "
-                 "lines suppressed)",
-                 what, kAcceptBackoff.count(), *suppressed);
+    spdlog::warn(
+        "client listener: accept failed: {}; pausing accepts for {} ms ({} similar "
+        "lines suppressed)",
+        what, kAcceptBackoff.count(), *suppressed);
   }
   accept_backoff_->expires_after(kAcceptBackoff);
   accept_backoff_->async_wait([this](const error_code& wait_ec) {
