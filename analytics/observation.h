@@ -94,6 +94,7 @@ enum class SessionEvent : uint8_t {
   kUpstreamProtocolError,
   kClientRejectedMaxClients,
   kBackpressureStall,      // one side stopped being read because the other did not drain
+  kAcceptFdExhausted,      // the client listener's accept() found no free descriptor
 };
 
 class ObservationSink {

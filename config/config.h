@@ -65,6 +65,12 @@ struct AdminConfig {
   // Empty: no authentication.
   std::string token;
   bool protect_metrics = false;
+  // Open admin connections. At the cap the oldest idle one is closed to admit a new one.
+  uint32_t max_connections = 256;
+  // A new connection must send its whole request within this; a keep-alive connection its
+  // next request within idle_timeout.
+  Duration header_timeout = std::chrono::seconds(5);
+  Duration idle_timeout = std::chrono::seconds(30);
 };
 
 struct LimitsConfig {
@@ -92,7 +98,7 @@ struct HistoryConfig {
 
 struct AnalyticsConfig {
   Duration slow_command_threshold = std::chrono::milliseconds(10);
-  uint32_t top_keys = 20;       // hot / big keys kept per list
+  uint32_t top_keys = 20;       // hot keys listed (big values: 4 per pattern, fixed)
   uint32_t slowlog_size = 128;  // entries in the slow command log
   HistoryConfig history;
 };
@@ -123,7 +129,7 @@ struct SanitizationConfig {
                                                   "secret:*"};
   SanitizeMode mode = SanitizeMode::kHash;  // keyed stable hash, or "[redacted]"
   bool capture_values = false;
-  uint64_t max_value_size = 1 * kKiB;             // captured values are truncated to this
+  uint64_t max_value_size = 1 * kKiB;             // quoted text kept by capture_values is cut
   uint32_t max_key_length = 200;                  // keys are truncated to this in every output
   std::vector<std::string> exclude_key_patterns;  // globs; not observed per key at all
   double sample_rate = 1.0;  // [0, 1]; per-key analytics only, totals stay exact
@@ -150,7 +156,7 @@ struct AlertRule {
   // Rates: a fraction in [0, 1]. p99_latency: seconds (written as a duration, e.g. 50ms).
   double threshold = 0;
   Duration for_duration{0};                      // YAML "for": the condition must hold this long
-  Duration cooldown = std::chrono::minutes(15);  // minimum time between two notifications
+  Duration cooldown = std::chrono::minutes(15);  // after resolving, before it may fire again
   Severity severity = Severity::kWarning;
 };
 

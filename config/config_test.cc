@@ -75,6 +75,15 @@ const InvalidCase kInvalid[] = {
     {"SizeOutOfRange", "limits:\n  max_inflight_bytes_per_client: 2GiB\n",
      "t.yaml:2:34: limits.max_inflight_bytes_per_client: value out of range (must be between "
      "4KiB and 1GiB, got 2GiB)"},
+    {"InspectorIntervalTooShort", "bullmq:\n  inspector_interval: 100ms\n",
+     "t.yaml:2:23: bullmq.inspector_interval: value out of range (must be between 500ms and 1h, "
+     "got 100ms)"},
+    {"AdminMaxConnectionsZero", "admin:\n  max_connections: 0\n",
+     "t.yaml:2:20: admin.max_connections: value out of range (must be between 1 and 100000, got "
+     "0)"},
+    {"AdminHeaderTimeoutTooShort", "admin:\n  header_timeout: 10ms\n",
+     "t.yaml:2:19: admin.header_timeout: value out of range (must be between 100ms and 5m, got "
+     "10ms)"},
     {"SampleRateOutOfRange", "sanitization:\n  sample_rate: 1.5\n",
      "t.yaml:2:16: sanitization.sample_rate: value out of range (must be between 0 and 1, got "
      "1.5)"},
@@ -140,6 +149,10 @@ const InvalidCase kInvalid[] = {
     {"AlertQueueOnPatternMetric",
      "alerts:\n  - {name: a, metric: hit_rate, queue: q, below: 0.5}\n",
      "t.yaml:2:40: alerts[0].queue: only job_failure_rate alerts select queues: use 'pattern'"},
+    {"AlertLatencyPerPattern",
+     "alerts:\n  - {name: a, metric: p99_latency, pattern: \"user:*\", above: 50ms}\n",
+     "t.yaml:2:45: alerts[0].pattern: error_rate and p99_latency alerts cover all commands; "
+     "'pattern' selects key patterns for hit_rate alerts only (leave it out or write \"*\")"},
     {"AlertBadSeverity", "alerts:\n  - {name: a, metric: hit_rate, below: 0.5, severity: page}\n",
      "t.yaml:2:55: alerts[0].severity: expected one of info, warning, critical (got 'page')"},
     {"AlertBadName", "alerts:\n  - {name: \"low hit\", metric: hit_rate, below: 0.5}\n",
@@ -254,6 +267,9 @@ TEST(LoaderTest, EmptyInputIsAllDefaults) {
     EXPECT_EQ(c.analytics.slow_command_threshold, milliseconds(10));
     EXPECT_EQ(c.analytics.top_keys, 20u);
     EXPECT_EQ(c.analytics.slowlog_size, 128u);
+    EXPECT_EQ(c.admin.max_connections, 256u);
+    EXPECT_EQ(c.admin.header_timeout, seconds(5));
+    EXPECT_EQ(c.admin.idle_timeout, seconds(30));
     EXPECT_EQ(c.analytics.history.fine, (HistoryTier{seconds(10), hours(1)}));
     EXPECT_EQ(c.analytics.history.coarse, (HistoryTier{minutes(1), hours(24)}));
     EXPECT_TRUE(c.key_patterns.auto_patterns);
@@ -284,7 +300,8 @@ TEST(LoaderTest, FullConfigLoadsEveryValue) {
 listen: "[::1]:7000"
 upstream: rediss://app:s%3Acret@redis.internal:6390/2
 threads: 3
-admin: {listen: 0.0.0.0:9999, token: abc.DEF-123, protect_metrics: true}
+admin: {listen: 0.0.0.0:9999, token: abc.DEF-123, protect_metrics: true, max_connections: 64,
+        header_timeout: 2s, idle_timeout: 10s}
 limits:
   max_clients: 500
   max_inflight_bytes_per_client: 512KiB
@@ -316,7 +333,7 @@ bullmq:
 alerts:
   - {name: low_hit_rate, metric: hit_rate, below: 0.8, for: 5m}
   - {name: jobs, metric: job_failure_rate, queue: "email*", above: 0.1, cooldown: 1h, severity: critical}
-  - {name: slow, metric: p99_latency, pattern: "user:*", above: 50ms, severity: info}
+  - {name: slow, metric: p99_latency, pattern: "*", above: 50ms, severity: info}
   - {name: errors, metric: error_rate, above: 0.01}
 logging: {level: warning, format: text}
 )";
@@ -333,6 +350,9 @@ logging: {level: warning, format: text}
   EXPECT_EQ(c.admin.listen, (HostPort{"0.0.0.0", 9999}));
   EXPECT_EQ(c.admin.token, "abc.DEF-123");
   EXPECT_TRUE(c.admin.protect_metrics);
+  EXPECT_EQ(c.admin.max_connections, 64u);
+  EXPECT_EQ(c.admin.header_timeout, seconds(2));
+  EXPECT_EQ(c.admin.idle_timeout, seconds(10));
   EXPECT_EQ(c.limits.max_clients, 500u);
   EXPECT_EQ(c.limits.max_inflight_bytes_per_client, 512u * 1024);
   EXPECT_EQ(c.limits.connect_timeout, milliseconds(1500));
@@ -384,7 +404,7 @@ logging: {level: warning, format: text}
   const AlertRule& slow = c.alerts[2];
   EXPECT_EQ(slow.metric, AlertMetric::kP99Latency);
   EXPECT_DOUBLE_EQ(slow.threshold, 0.05);  // seconds
-  EXPECT_EQ(slow.pattern, "user:*");
+  EXPECT_EQ(slow.pattern, "*");
   EXPECT_EQ(c.alerts[3].metric, AlertMetric::kErrorRate);
   EXPECT_EQ(c.logging.level, LogLevel::kWarn);
   EXPECT_EQ(c.logging.format, LogFormat::kText);
@@ -522,6 +542,9 @@ TEST(LoaderTest, ExampleFileDocumentsEveryKey) {
       "admin",
       "token",
       "protect_metrics",
+      "max_connections",
+      "header_timeout",
+      "idle_timeout",
       "limits",
       "max_clients",
       "max_inflight_bytes_per_client",

@@ -24,6 +24,7 @@ namespace {
 // Limits on values: wide enough for any sane deployment, narrow enough to catch a typo (an
 // extra zero, ms for s) before it becomes an outage.
 constexpr int64_t kMaxClients = 1000000;
+constexpr int64_t kMaxAdminConnections = 100000;
 constexpr int64_t kMaxTopKeys = 10000;
 constexpr int64_t kMaxSlowlog = 100000;
 constexpr int64_t kMaxPatterns = 100000;
@@ -358,6 +359,16 @@ void Loader::Admin(const Field& f) {
                 config_.origins.admin_token = Where(v.mark);
               }},
              {"protect_metrics", [&](const Field& v) { a.protect_metrics = Bool(v); }},
+             {"max_connections",
+              [&](const Field& v) {
+                a.max_connections = static_cast<uint32_t>(Integer(v, 1, kMaxAdminConnections));
+              }},
+             {"header_timeout",
+              [&](const Field& v) {
+                a.header_timeout = DurationIn(v, milliseconds(100), minutes(5));
+              }},
+             {"idle_timeout",
+              [&](const Field& v) { a.idle_timeout = DurationIn(v, milliseconds(100), hours(1)); }},
          });
 }
 
@@ -497,7 +508,9 @@ void Loader::Bullmq(const Field& f) {
                             {"prefixes", [&](const Field& v) { b.prefixes = Prefixes(v); }},
                             {"inspector_interval",
                              [&](const Field& v) {
-                               b.inspector_interval = DurationIn(v, milliseconds(100), hours(1));
+                               // Each poll sends INFO plus two commands per queue state to
+                               // the upstream: faster than twice a second is a load, not a view.
+                               b.inspector_interval = DurationIn(v, milliseconds(500), hours(1));
                              }},
                         });
   if (b.enabled && b.prefixes.empty()) {
@@ -592,6 +605,15 @@ AlertRule Loader::Alert(const Field& f, std::map<std::string, int>* names) {
   }
   bool jobs = rule.metric == AlertMetric::kJobFailureRate;
   if (jobs && pattern) FailAt(*pattern, "job_failure_rate alerts select queues: use 'queue'");
+  // The engine measures error_rate and p99_latency over all commands (the recorder keeps no
+  // per-pattern error counts, and the recent window no per-pattern latency): a narrower
+  // selector would be silently ignored.
+  if ((rule.metric == AlertMetric::kErrorRate || rule.metric == AlertMetric::kP99Latency) &&
+      pattern && rule.pattern != "*") {
+    FailAt(*pattern,
+           "error_rate and p99_latency alerts cover all commands; 'pattern' selects "
+           "key patterns for hit_rate alerts only (leave it out or write \"*\")");
+  }
   if (!jobs && queue) {
     FailAt(*queue, "only job_failure_rate alerts select queues: use 'pattern'");
   }

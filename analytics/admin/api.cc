@@ -38,7 +38,8 @@ std::string OverviewJson(const engine::Snapshot& s) {
                       {"upstream_connect_errors", e.upstream_connect_errors},
                       {"client_protocol_errors", e.client_protocol_errors},
                       {"upstream_protocol_errors", e.upstream_protocol_errors},
-                      {"backpressure_stalls", e.backpressure_stalls}};
+                      {"backpressure_stalls", e.backpressure_stalls},
+                      {"accept_fd_exhausted", e.accept_fd_exhausted}};
   const auto& r = s.recent;
   json::object recent{{"window_s", r.window_s},       {"commands_per_s", r.commands_per_s},
                       {"errors_per_s", r.errors_per_s}, {"hit_rate", Rate(r.hit_rate)},

@@ -1,19 +1,23 @@
 #include "analytics/admin/server.h"
 
-#include "analytics/admin/export.h"
-
 #include <openssl/crypto.h>
+#include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/version.hpp>
 #include <charconv>
+#include <list>
 #include <optional>
 
 #include "analytics/admin/api.h"
+#include "analytics/admin/export.h"
+#include "common/descriptors.h"
 
 namespace respscope::admin {
 
@@ -89,29 +93,72 @@ std::optional<int64_t> ParseInt(const std::map<std::string, std::string>& q, con
   return v;
 }
 
+class Session;
+
+// The live sessions and the counters behind Stats(). `live` is touched on the admin thread
+// only; the counters are read by Stats() from any thread.
+struct Registry {
+  std::list<Session*> live;  // accept order: the oldest first
+  std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> rejected_idle{0};
+  std::atomic<uint64_t> rejected_refused{0};
+  std::atomic<uint64_t> request_timeouts{0};
+  std::atomic<uint64_t> accept_fd_exhausted{0};
+};
+
 class Session : public std::enable_shared_from_this<Session> {
  public:
-  Session(tcp::socket socket, AdminServer& server, const AdminOptions& options)
-      : stream_(std::move(socket)), server_(server), options_(options) {}
+  Session(tcp::socket socket, AdminServer& server, const AdminOptions& options, Registry& registry)
+      : stream_(std::move(socket)), server_(server), options_(options), registry_(registry) {
+    self_ = registry_.live.insert(registry_.live.end(), this);
+    registry_.connections.store(registry_.live.size(), std::memory_order_relaxed);
+  }
+  ~Session() { Unregister(); }
 
   void Run() {
     asio::dispatch(stream_.get_executor(),
                    beast::bind_front_handler(&Session::Read, shared_from_this()));
   }
 
+  // Waiting for a request (or the rest of one): nothing is lost by closing it.
+  bool waiting() const { return waiting_; }
+
+  // Closes the connection now to make room for a new one (the descriptor is free on return).
+  void Evict() {
+    Unregister();
+    evicted_ = true;
+    beast::error_code ignored;
+    stream_.socket().close(ignored);  // the pending read completes with operation_aborted
+  }
+
  private:
+  void Unregister() {
+    if (self_ == registry_.live.end()) return;
+    registry_.live.erase(self_);
+    self_ = registry_.live.end();
+    registry_.connections.store(registry_.live.size(), std::memory_order_relaxed);
+  }
+
   void Read() {
     parser_.emplace();
     parser_->header_limit(16 * 1024);
     parser_->body_limit(options_.max_body_bytes);
-    stream_.expires_after(options_.timeout);
+    waiting_ = true;
+    // A connection that never sends a request costs a descriptor and a slot of
+    // max_connections: it gets header_timeout; a keep-alive one (Prometheus) idle_timeout.
+    stream_.expires_after(served_ == 0 ? options_.header_timeout : options_.idle_timeout);
     http::async_read(stream_, buffer_, *parser_,
                      beast::bind_front_handler(&Session::OnRead, shared_from_this()));
   }
 
   void OnRead(beast::error_code ec, size_t) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted) {
+    waiting_ = false;
+    if (evicted_) return;
+    if (ec == beast::error::timeout) {
+      registry_.request_timeouts.fetch_add(1, std::memory_order_relaxed);
+      return Close();
+    }
+    if (ec == http::error::end_of_stream || ec == asio::error::operation_aborted) {
       return Close();
     }
     if (ec) {
@@ -121,6 +168,7 @@ class Session : public std::enable_shared_from_this<Session> {
       }
       return Close();
     }
+    ++served_;
     auto& req = parser_->get();
     HttpRequest request = Parse(req.method_string(), req.target());
     HttpResponse response = server_.Handle(request, req[http::field::authorization]);
@@ -161,21 +209,93 @@ class Session : public std::enable_shared_from_this<Session> {
   http::response<http::string_body> res_;
   AdminServer& server_;
   const AdminOptions& options_;
+  Registry& registry_;
+  std::list<Session*>::iterator self_;
+  uint64_t served_ = 0;
+  bool waiting_ = false;
+  bool evicted_ = false;
 };
+
+// How long the accept loop pauses after an error that would repeat at once.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+// Pending connections closed per out-of-descriptors event (bounded work per wake-up).
+constexpr size_t kShedPerEvent = 256;
 
 }  // namespace
 
 struct AdminServer::Impl {
+  // Declared before the io_context: sessions still pending when it is destroyed unregister.
+  Registry registry;
   asio::io_context ioc{1};
   tcp::acceptor acceptor{ioc};
+  asio::steady_timer backoff{ioc};
+  common::SpareDescriptor spare;
+  common::LogThrottle cap_log{std::chrono::seconds(10)};
+  common::LogThrottle accept_log{std::chrono::seconds(10)};
   std::thread thread;
   AdminServer* server = nullptr;
 
   void Accept() {
-    acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket s) {
+    acceptor.async_accept(ioc, [this](beast::error_code ec, tcp::socket s) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-      if (!ec) std::make_shared<Session>(std::move(s), *server, server->options_)->Run();
+      if (ec) return OnAcceptError(ec);
+      Admit(std::move(s));
       Accept();
+    });
+  }
+
+  void Admit(tcp::socket s) {
+    const AdminOptions& o = server->options_;
+    if (registry.live.size() >= o.max_connections) {
+      Session* idle = nullptr;
+      for (Session* live : registry.live) {
+        if (live->waiting()) {
+          idle = live;
+          break;
+        }
+      }
+      const char* action;
+      if (idle != nullptr) {
+        idle->Evict();
+        registry.rejected_idle.fetch_add(1, std::memory_order_relaxed);
+        action = "closed the oldest idle one to admit a new one";
+      } else {
+        beast::error_code ignored;
+        s.close(ignored);
+        registry.rejected_refused.fetch_add(1, std::memory_order_relaxed);
+        action = "none is idle, so the new one was closed";
+      }
+      if (auto suppressed = cap_log.Allow()) {
+        spdlog::warn(
+            "admin: {} connections open (admin.max_connections): {} ({} similar lines "
+            "suppressed)",
+            o.max_connections, action, *suppressed);
+      }
+      if (idle == nullptr) return;
+    }
+    std::make_shared<Session>(std::move(s), *server, o, registry)->Run();
+  }
+
+  void OnAcceptError(const beast::error_code& ec) {
+    if (ec == asio::error::connection_aborted) return Accept();  // the client gave up
+    std::string what = ec.message();
+    if (ec.category() == boost::system::system_category() &&
+        common::IsOutOfDescriptors(ec.value())) {
+      registry.accept_fd_exhausted.fetch_add(1, std::memory_order_relaxed);
+      size_t shed = spare.Shed(acceptor.native_handle(), kShedPerEvent);
+      what = "out of file descriptors (" + what + "): closed " + std::to_string(shed) +
+             " pending connection(s) unserved; " + std::to_string(registry.live.size()) +
+             " admin connections open";
+    }
+    if (auto suppressed = accept_log.Allow()) {
+      spdlog::warn(
+          "admin: accept failed: {}; pausing accepts for {} ms ({} similar lines "
+          "suppressed)",
+          what, kAcceptBackoff.count(), *suppressed);
+    }
+    backoff.expires_after(kAcceptBackoff);
+    backoff.async_wait([this](const beast::error_code& wait_ec) {
+      if (!wait_ec && acceptor.is_open()) Accept();
     });
   }
 };
@@ -211,10 +331,23 @@ void AdminServer::Stop() {
   asio::post(impl_->ioc, [impl = impl_.get()] {
     beast::error_code ignored;
     impl->acceptor.close(ignored);
+    impl->backoff.cancel();
     impl->ioc.stop();
   });
   if (impl_->thread.joinable()) impl_->thread.join();
   impl_.reset();  // destroys pending sessions with the io_context
+}
+
+engine::AdminListenerStats AdminServer::Stats() const {
+  engine::AdminListenerStats out;
+  if (!impl_) return out;
+  const Registry& r = impl_->registry;
+  out.connections = r.connections.load(std::memory_order_relaxed);
+  out.rejected_idle = r.rejected_idle.load(std::memory_order_relaxed);
+  out.rejected_refused = r.rejected_refused.load(std::memory_order_relaxed);
+  out.request_timeouts = r.request_timeouts.load(std::memory_order_relaxed);
+  out.accept_fd_exhausted = r.accept_fd_exhausted.load(std::memory_order_relaxed);
+  return out;
 }
 
 void AdminServer::AddRoute(std::string path_prefix, HttpHandler handler) {
@@ -251,6 +384,7 @@ HttpResponse AdminServer::Handle(const HttpRequest& request, std::string_view au
 HttpResponse AdminServer::Route(const HttpRequest& request) {
   const std::string& path = request.path;
   if (path == "/metrics") {
+    engine_.metrics().UpdateAdmin(Stats());
     return {200, "text/plain; version=0.0.4; charset=utf-8", engine_.ScrapeMetrics()};
   }
   if (path == "/" || path == "/index.html") {

@@ -11,10 +11,19 @@
 //
 // Auth: with a token, everything but /healthz, /readyz (and /metrics unless protect_metrics)
 // needs "Authorization: Bearer <token>" (constant-time compare), else 401.
-// Limits: header 16 KiB, body max_body_bytes (413 beyond), idle/read/write timeout per
-// request, only GET and HEAD (405 otherwise).
+// Limits: header 16 KiB, body max_body_bytes (413 beyond), only GET and HEAD (405 otherwise).
+// A new connection must deliver its whole request within header_timeout, a keep-alive one its
+// next request within idle_timeout; a response must be written within timeout.
+// Connections: at most max_connections. At the cap a new connection is admitted by closing the
+// oldest connection that is waiting for a request (idle costs nothing to drop, and a probe that
+// sends its request at once always gets in); when none is waiting, the new one is closed. Both
+// are counted (Stats()) and logged, rate limited.
+// Descriptors: the accept loop holds a spare descriptor; on EMFILE/ENFILE it sheds the pending
+// connections with it, counts, logs (rate limited) and pauses accepts for 100 ms instead of
+// retrying at once (see common/descriptors.h).
 //
-// Thread: Start()/Stop()/AddRoute() from any thread; handlers run on the admin thread.
+// Thread: Start()/Stop()/AddRoute()/Stats() from any thread; handlers run on the admin thread
+// (one thread: sessions and the accept loop share state without locks).
 // Lifetime: the Engine must outlive the server (Stop() joins the thread).
 #pragma once
 
@@ -40,7 +49,10 @@ struct AdminOptions {
   std::string token;                          // empty: no auth
   bool protect_metrics = false;
   size_t max_body_bytes = 64 * 1024;
-  std::chrono::seconds timeout{30};
+  size_t max_connections = 256;                    // open connections; see above
+  std::chrono::milliseconds header_timeout{5000};  // a new connection's first request
+  std::chrono::milliseconds idle_timeout{30000};   // a keep-alive connection's next request
+  std::chrono::seconds timeout{30};                // writing a response
   std::string dashboard_html = DashboardHtml();
 };
 
@@ -56,6 +68,9 @@ class AdminServer {
   uint16_t Port() const { return port_; }
 
   void AddRoute(std::string path_prefix, HttpHandler handler);
+
+  // Connections open now, and the cumulative counts behind the respscope_admin_* metrics.
+  engine::AdminListenerStats Stats() const;
 
   // Routing and auth without a socket (used by the sessions; handy in tests).
   HttpResponse Handle(const HttpRequest& request, std::string_view authorization);

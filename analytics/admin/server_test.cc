@@ -10,6 +10,7 @@
 #include <boost/json.hpp>
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 
 namespace respscope::admin {
 namespace {
@@ -187,6 +188,59 @@ TEST(AdminServer, OversizedRequestIsRejected) {
   http::response<http::string_body> res;
   http::read(s, buf, res);
   EXPECT_EQ(res.result_int(), 413u);
+}
+
+// Reads until the server closes the connection; true when it did (EOF or reset).
+bool ClosedByServer(tcp::socket& s) {
+  char byte;
+  beast::error_code ec;
+  s.read_some(asio::buffer(&byte, 1), ec);
+  return ec == asio::error::eof || ec == asio::error::connection_reset;
+}
+
+tcp::socket Connect(asio::io_context& ioc, uint16_t port) {
+  tcp::socket s(ioc);
+  s.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  return s;
+}
+
+TEST(AdminServer, ConnectionWithoutRequestIsClosedAtHeaderTimeout) {
+  AdminOptions o;
+  o.header_timeout = std::chrono::milliseconds(200);
+  Fixture f(o);
+  asio::io_context ioc;
+  tcp::socket silent = Connect(ioc, f.server->Port());
+  EXPECT_TRUE(ClosedByServer(silent));
+  // The socket is closed before the session's handler counts the timeout: wait for it.
+  for (int i = 0; i < 500 && f.server->Stats().request_timeouts == 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(f.server->Stats().request_timeouts, 1u);
+  // A connection that asks at once is served as before.
+  EXPECT_EQ(Client(f.server->Port()).Get("/healthz").status, 200);
+}
+
+TEST(AdminServer, AtTheCapTheOldestIdleConnectionMakesRoom) {
+  AdminOptions o;
+  o.max_connections = 2;
+  Fixture f(o);
+  asio::io_context ioc;
+  tcp::socket oldest = Connect(ioc, f.server->Port());
+  tcp::socket second = Connect(ioc, f.server->Port());
+  Client probe(f.server->Port());  // the third: admitted by closing `oldest`
+  Reply r = probe.Get("/healthz");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_TRUE(ClosedByServer(oldest));
+  engine::AdminListenerStats stats = f.server->Stats();
+  EXPECT_EQ(stats.connections, 2u);
+  EXPECT_EQ(stats.rejected_idle, 1u);
+  EXPECT_EQ(stats.rejected_refused, 0u);
+  std::string metrics = probe.Get("/metrics").body;
+  EXPECT_NE(metrics.find("respscope_admin_connections 2"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("respscope_admin_connections_rejected_total{reason=\"idle_evicted\"} 1"),
+            std::string::npos);
+  EXPECT_NE(metrics.find("respscope_accept_fd_exhausted_total{listener=\"admin\"} 0"),
+            std::string::npos);
 }
 
 TEST(AdminServer, StartFailsOnBadAddressAndStopIsIdempotent) {

@@ -29,6 +29,15 @@ struct QueueMetrics {
   std::map<std::string, int64_t> depth;          // state -> jobs (inspector), gauge
 };
 
+// The admin HTTP server's own connections (analytics/admin fills it on every scrape).
+struct AdminListenerStats {
+  uint64_t connections = 0;          // open now (gauge), at most admin.max_connections
+  uint64_t rejected_idle = 0;        // cumulative: idle connections closed to admit a new one
+  uint64_t rejected_refused = 0;     // cumulative: new connections closed, none could be evicted
+  uint64_t request_timeouts = 0;     // cumulative: closed for not sending a request in time
+  uint64_t accept_fd_exhausted = 0;  // cumulative: accept() found no free descriptor
+};
+
 struct RedisInfo {
   uint64_t used_memory = 0;       // bytes
   uint64_t keyspace_hits = 0;     // cumulative as reported by INFO (resets on restart)

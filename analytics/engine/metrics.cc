@@ -75,6 +75,21 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                              .Help("Open client connections").Register(r);
   client_connections_total_ = &BuildCounter().Name("respscope_client_connections_total")
                                    .Help("Accepted client connections").Register(r);
+  client_rejected_ = &BuildCounter().Name("respscope_client_connections_rejected_total")
+                         .Help("Client connections refused at limits.max_clients (or the "
+                               "lower count the descriptor limit allows)").Register(r);
+  admin_connections_ = &BuildGauge().Name("respscope_admin_connections")
+                            .Help("Open admin HTTP connections").Register(r);
+  admin_rejected_ = &BuildCounter().Name("respscope_admin_connections_rejected_total")
+                         .Help("Admin connections closed at admin.max_connections: the oldest "
+                               "idle one to admit a new one (idle_evicted), or the new one "
+                               "(refused)").Register(r);
+  admin_timeouts_ = &BuildCounter().Name("respscope_admin_request_timeouts_total")
+                         .Help("Admin connections closed for not sending a complete request "
+                               "within admin.header_timeout / admin.idle_timeout").Register(r);
+  accept_fd_exhausted_ = &BuildCounter().Name("respscope_accept_fd_exhausted_total")
+                              .Help("accept() failures for want of a file descriptor (EMFILE, "
+                                    "ENFILE), by listener").Register(r);
   bytes_total_ = &BuildCounter().Name("respscope_bytes_total")
                       .Help("Bytes between clients and the proxy").Register(r);
   protocol_errors_ = &BuildCounter().Name("respscope_protocol_errors_total")
@@ -107,6 +122,11 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   // Series that exist from the start, so dashboards and rules see zeros, not gaps.
   client_connections_->Add({});
   client_connections_total_->Add({});
+  client_rejected_->Add({});
+  admin_connections_->Add({});
+  for (const char* reason : {"idle_evicted", "refused"}) admin_rejected_->Add({{"reason", reason}});
+  admin_timeouts_->Add({});
+  for (const char* l : {"client", "admin"}) accept_fd_exhausted_->Add({{"listener", l}});
   for (const char* d : {"client_in", "client_out"}) bytes_total_->Add({{"direction", d}});
   for (const char* s : {"client", "upstream"}) protocol_errors_->Add({{"side", s}});
   upstream_up_->Add({});
@@ -201,6 +221,8 @@ void Metrics::Update(const Snapshot& s,
   Set(*client_connections_, {},
       static_cast<double>(e.connections_opened - std::min(e.connections_opened, e.connections_closed)));
   Count(*client_connections_total_, {}, e.connections_opened);
+  Count(*client_rejected_, {}, e.rejected_max_clients);
+  Count(*accept_fd_exhausted_, {{"listener", "client"}}, e.accept_fd_exhausted);
   Count(*bytes_total_, {{"direction", "client_in"}}, e.bytes_client_in);
   Count(*bytes_total_, {{"direction", "client_out"}}, e.bytes_client_out);
   Count(*protocol_errors_, {{"side", "client"}}, e.client_protocol_errors);
@@ -244,6 +266,15 @@ void Metrics::UpdateRedis(const RedisInfo& info) {
   Set(*redis_used_memory_, {}, static_cast<double>(info.used_memory));
   Count(*redis_hits_, {}, info.keyspace_hits, /*reset_on_decrease=*/true);
   Count(*redis_misses_, {}, info.keyspace_misses, /*reset_on_decrease=*/true);
+}
+
+void Metrics::UpdateAdmin(const AdminListenerStats& admin) {
+  std::lock_guard lock(mu_);
+  Set(*admin_connections_, {}, static_cast<double>(admin.connections));
+  Count(*admin_rejected_, {{"reason", "idle_evicted"}}, admin.rejected_idle);
+  Count(*admin_rejected_, {{"reason", "refused"}}, admin.rejected_refused);
+  Count(*admin_timeouts_, {}, admin.request_timeouts);
+  Count(*accept_fd_exhausted_, {{"listener", "admin"}}, admin.accept_fd_exhausted);
 }
 
 std::string Metrics::Render() const {

@@ -49,6 +49,7 @@ class Metrics {
               const std::vector<std::pair<std::string, std::string>>& alert_rules = {});
   void UpdateQueues(const std::vector<QueueMetrics>& queues);
   void UpdateRedis(const RedisInfo& info);
+  void UpdateAdmin(const AdminListenerStats& admin);
   // Prometheus text exposition format 0.0.4.
   std::string Render() const;
 
@@ -88,6 +89,11 @@ class Metrics {
   prometheus::Family<prometheus::Histogram>* pattern_duration_;
   prometheus::Family<prometheus::Gauge>* client_connections_;
   prometheus::Family<prometheus::Counter>* client_connections_total_;
+  prometheus::Family<prometheus::Counter>* client_rejected_;
+  prometheus::Family<prometheus::Gauge>* admin_connections_;
+  prometheus::Family<prometheus::Counter>* admin_rejected_;
+  prometheus::Family<prometheus::Counter>* admin_timeouts_;
+  prometheus::Family<prometheus::Counter>* accept_fd_exhausted_;
   prometheus::Family<prometheus::Counter>* bytes_total_;
   prometheus::Family<prometheus::Counter>* protocol_errors_;
   prometheus::Family<prometheus::Gauge>* upstream_up_;

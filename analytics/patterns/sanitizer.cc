@@ -204,11 +204,18 @@ void Sanitizer::AppendErrorWords(std::string_view full, size_t begin, size_t end
   size_t i = begin;
   while (i < line.size()) {
     char c = line[i];
-    if ((c == '\'' || c == '"') && !keep_quoted) {
-      // Quoted text is where Redis echoes arguments and values: drop it.
+    if (c == '\'' || c == '"') {
+      // Quoted text is where Redis echoes arguments and values: dropped, unless values are
+      // captured; then kept like a value (cut at max_value_size), a sensitive key excepted.
       size_t close = line.find(c, i + 1);
+      std::string_view quoted = line.substr(
+          i + 1, close == std::string_view::npos ? std::string_view::npos : close - i - 1);
       out_.push_back(c);
-      out_.append(kRedacted);
+      if (keep_quoted && rules_->Classify(quoted).kind != KeyClass::kSensitive) {
+        AppendPrintable(quoted, rules_->sanitize_options().max_value_size);
+      } else {
+        out_.append(kRedacted);
+      }
       out_.push_back(c);
       i = close == std::string_view::npos ? line.size() : close + 1;
       continue;

@@ -283,6 +283,25 @@ TEST(Sanitizer, ValuesOnlyWhenCaptured) {
   EXPECT_EQ(on.s.Value("abcdef", {KeyClass::kSensitive, 0}), "");
 }
 
+// capture_values keeps the quoted text of errors and job failure reasons, cut at
+// max_value_size; a quoted sensitive key stays hidden. (A quote used to stop the scan: the
+// thread looped forever.)
+TEST(Sanitizer, QuotedTextKeptOnlyWhenValuesAreCaptured) {
+  Fixture off(SanitizeOptions{});
+  EXPECT_EQ(std::string(off.s.Error("ERR", "ERR unknown command 'FOO', with args")),
+            "ERR unknown command '[redacted]', with args");
+  SanitizeOptions so;
+  so.capture_values = true;
+  so.max_value_size = 4;
+  Fixture on(so);
+  EXPECT_EQ(std::string(on.s.Error("ERR", "ERR unknown command 'FOO', with args")),
+            "ERR unknown command 'FOO', with args");
+  EXPECT_EQ(std::string(on.s.Text("bad value \"abcdefgh\" here")),
+            "bad value \"abcd\xE2\x80\xA6\" here");
+  EXPECT_EQ(std::string(on.s.Text("no 'session:42' today")), "no '[redacted]' today");
+  EXPECT_EQ(std::string(on.s.Text("dangling 'quote")), "dangling 'quot\xE2\x80\xA6'");
+}
+
 TEST(Sanitizer, SampleRate) {
   SanitizeOptions so;
   so.sample_rate = 0.25;

@@ -377,6 +377,7 @@ void Recorder::OnEvent(analytics::SessionEvent event, uint64_t) {
     case SessionEvent::kUpstreamProtocolError: ev_upstream_proto_.Inc(); break;
     case SessionEvent::kClientRejectedMaxClients: ev_rejected_.Inc(); break;
     case SessionEvent::kBackpressureStall: ev_stalls_.Inc(); break;
+    case SessionEvent::kAcceptFdExhausted: ev_accept_fd_.Inc(); break;
   }
 }
 

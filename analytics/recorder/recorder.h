@@ -125,6 +125,7 @@ class Recorder final : public analytics::ObservationSink {
   SpaceSaving hot_keys_;
 
   Counter ev_opened_, ev_closed_, ev_rejected_, ev_connect_errors_, ev_lost_;
+  Counter ev_accept_fd_;
   Counter ev_client_proto_, ev_upstream_proto_, ev_stalls_, bytes_in_, bytes_out_;
 };
 

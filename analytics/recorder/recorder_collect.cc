@@ -122,6 +122,7 @@ void Recorder::CollectInto(StatsView& view) const {
   e.client_protocol_errors += ev_client_proto_.Load();
   e.upstream_protocol_errors += ev_upstream_proto_.Load();
   e.backpressure_stalls += ev_stalls_.Load();
+  e.accept_fd_exhausted += ev_accept_fd_.Load();
   e.bytes_client_in += bytes_in_.Load();
   e.bytes_client_out += bytes_out_.Load();
 }

@@ -64,6 +64,7 @@ struct EventTotals {
   uint64_t upstream_connect_errors = 0, observation_lost = 0;
   uint64_t client_protocol_errors = 0, upstream_protocol_errors = 0, backpressure_stalls = 0;
   uint64_t bytes_client_in = 0, bytes_client_out = 0;
+  uint64_t accept_fd_exhausted = 0;  // client listener: accept() found no free descriptor
 };
 
 struct StatsView {

@@ -184,6 +184,11 @@ void AnalyticsWiring::Start(net::Server* server) {
   ao.port = impl_->cfg.admin.listen.port;
   ao.token = impl_->cfg.admin.token;
   ao.protect_metrics = impl_->cfg.admin.protect_metrics;
+  ao.max_connections = impl_->cfg.admin.max_connections;
+  ao.header_timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(impl_->cfg.admin.header_timeout);
+  ao.idle_timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(impl_->cfg.admin.idle_timeout);
   impl_->admin = std::make_unique<admin::AdminServer>(ao, *impl_->engine,
                                                       [server] { return server->upstream_up(); });
   inspector::InspectorOptions io;

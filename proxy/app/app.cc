@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "analytics/inspector/side_channel.h"
+#include "common/descriptors.h"
 #include "proxy/app/analytics_wiring.h"
 #include "proxy/commands/command_table.h"
 #include "proxy/net/server.h"
@@ -71,12 +72,24 @@ int Run(const config::Config& cfg) {
   SetupLogging(cfg.logging);
   for (const auto& w : cfg.warnings) spdlog::warn("config: {}", w);
 
+  // Descriptors: take what the hard limit allows, then keep the admin server's share and our
+  // own out of the data plane's, so that a flood of clients never starves /healthz.
+  common::NoFileLimit nofile = common::RaiseNoFileLimit();
+  if (!nofile.error.empty()) spdlog::warn("descriptor limit: {}", nofile.error);
+  if (nofile.soft != nofile.soft_before) {
+    spdlog::info("descriptor limit (RLIMIT_NOFILE) raised from {} to {}", nofile.soft_before,
+                 nofile.soft);
+  }
+  common::DescriptorBudget budget = common::PlanDescriptors(nofile.soft, cfg.limits.max_clients,
+                                                            cfg.admin.max_connections, cfg.threads);
+  for (const auto& w : budget.warnings) spdlog::warn("{}", w);
+
   net::ServerOptions so;
   so.listen_host = cfg.listen.host;
   so.listen_port = cfg.listen.port;
   so.upstream = ResolveUpstream(cfg.upstream);
   so.threads = cfg.threads;
-  so.max_clients = cfg.limits.max_clients;
+  so.max_clients = budget.max_clients;
   so.connect_timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(cfg.limits.connect_timeout);
 
@@ -86,8 +99,11 @@ int Run(const config::Config& cfg) {
   net::Server server(so, table, analytics.sinks());
   server.Start();
   analytics.Start(&server);
-  spdlog::info("respscope {} listening on {}:{} -> {} ({} IO threads)", RESPSCOPE_VERSION,
-               so.listen_host, server.bound_port(), so.upstream.display, so.threads);
+  spdlog::info(
+      "respscope {} listening on {}:{} -> {} ({} IO threads, at most {} clients, "
+      "descriptor limit {})",
+      RESPSCOPE_VERSION, so.listen_host, server.bound_port(), so.upstream.display, so.threads,
+      so.max_clients, budget.limit);
 
   // Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the live rules.
   asio::io_context signals_io;

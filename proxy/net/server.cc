@@ -1,5 +1,7 @@
 #include "proxy/net/server.h"
 
+#include <spdlog/spdlog.h>
+
 #include <stdexcept>
 
 namespace respscope::net {
@@ -72,6 +74,7 @@ void Server::Start() {
   acceptor_->bind(ep);
   acceptor_->listen(asio::socket_base::max_listen_connections);
   bound_port_ = acceptor_->local_endpoint().port();
+  accept_backoff_ = std::make_unique<asio::steady_timer>(io0);
   for (auto& t : threads_) guards_.push_back(asio::make_work_guard(t->io()));
   for (auto& t : threads_) asio::post(t->io(), [ctx = t.get()] { ctx->Start(); });
   for (auto& t : threads_) {
@@ -110,14 +113,41 @@ void Server::Accept() {
           c->Start();
         });
       }
-    } else if (ec == asio::error::no_descriptors) {
-      // Out of file descriptors: back off briefly instead of spinning.
-      auto timer = std::make_shared<asio::steady_timer>(threads_[0]->io(),
-                                                        std::chrono::milliseconds(50));
-      timer->async_wait([this, timer](const error_code&) { Accept(); });
-      return;
+    } else {
+      return OnAcceptError(ec);
     }
     Accept();
+  });
+}
+
+namespace {
+// How long the accept loop pauses after an error that would repeat at once.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+// Pending connections closed per out-of-descriptors event (bounded work per wake-up).
+constexpr size_t kShedPerEvent = 256;
+}  // namespace
+
+void Server::OnAcceptError(const error_code& ec) {
+  if (ec == asio::error::connection_aborted) return Accept();  // the client gave up; go on
+  std::string what;
+  if (ec.category() == boost::system::system_category() && common::IsOutOfDescriptors(ec.value())) {
+    threads_[0]->sink()->OnEvent(analytics::SessionEvent::kAcceptFdExhausted, 0);
+    size_t shed = spare_.Shed(acceptor_->native_handle(), kShedPerEvent);
+    what = "out of file descriptors (" + ec.message() + "): closed " + std::to_string(shed) +
+           " pending connection(s) unserved; " + std::to_string(active_.load()) +
+           " clients open, limits.max_clients " + std::to_string(options_.max_clients);
+  } else {
+    what = ec.message();
+  }
+  if (auto suppressed = accept_log_.Allow()) {
+    spdlog::warn(
+        "client listener: accept failed: {}; pausing accepts for {} ms ({} similar "
+        "lines suppressed)",
+        what, kAcceptBackoff.count(), *suppressed);
+  }
+  accept_backoff_->expires_after(kAcceptBackoff);
+  accept_backoff_->async_wait([this](const error_code& wait_ec) {
+    if (wait_ec != asio::error::operation_aborted) Accept();
   });
 }
 
@@ -127,6 +157,7 @@ void Server::BeginDrain() {
     asio::post(threads_[0]->io(), [this] {
       error_code ignored;
       acceptor_->close(ignored);
+      accept_backoff_->cancel();
     });
   }
   for (auto& t : threads_) {
@@ -144,6 +175,7 @@ void Server::Stop() {
       if (acceptor_ && ctx == threads_[0].get()) {
         error_code ignored;
         acceptor_->close(ignored);
+        accept_backoff_->cancel();
       }
     });
   }

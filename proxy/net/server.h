@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "analytics/observation.h"
+#include "common/descriptors.h"
 #include "proxy/commands/command_table.h"
 #include "proxy/net/connection.h"
 #include "proxy/net/poller.h"
@@ -32,6 +33,8 @@ struct ServerOptions {
   uint16_t listen_port = 6380;
   UpstreamAddress upstream;
   int threads = 2;
+  // Beyond it a new client gets Redis's "-ERR max number of clients reached" and is closed.
+  // The app lowers it to what the descriptor limit allows (common::PlanDescriptors).
   size_t max_clients = 10000;
   std::chrono::milliseconds connect_timeout{2000};
   session::SessionOptions session;
@@ -100,6 +103,10 @@ class Server {
 
  private:
   void Accept();
+  // accept() failed: out of descriptors -> shed the pending connections with the spare
+  // descriptor, count, log (rate limited) and back off; other errors that would repeat at
+  // once -> log and back off; a connection aborted before accept -> go on.
+  void OnAcceptError(const boost::system::error_code& ec);
 
   ServerOptions options_;
   std::shared_ptr<const commands::CommandTable> table_;
@@ -107,6 +114,10 @@ class Server {
   std::vector<std::thread> workers_;
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+  // Accept loop state, thread 0 only.
+  common::SpareDescriptor spare_;
+  common::LogThrottle accept_log_{std::chrono::seconds(10)};
+  std::unique_ptr<boost::asio::steady_timer> accept_backoff_;
   size_t next_thread_ = 0;
   uint64_t next_id_ = 1;
   uint16_t bound_port_ = 0;

@@ -106,7 +106,7 @@ def cpu_seconds(pid):
 
 
 class Process:
-    def __init__(self, argv, name, env=None, log_path=None):
+    def __init__(self, argv, name, env=None, log_path=None, preexec_fn=None):
         self.name = name
         if log_path:
             self.log_path = log_path
@@ -115,7 +115,7 @@ class Process:
             fd, self.log_path = _temp_file(f"respscope-{name}-", ".log")
             self._log = os.fdopen(fd, "wb")
         self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=env, start_new_session=True)
+                                     env=env, start_new_session=True, preexec_fn=preexec_fn)
         _children.append(self.proc)
 
     @property
@@ -170,7 +170,9 @@ class Redis(Process):
 
 
 class Respscope(Process):
-    def __init__(self, upstream, config_text=None, extra=(), env=None, threads=2, binary=None):
+    def __init__(self, upstream, config_text=None, extra=(), env=None, threads=2, binary=None,
+                 nofile=None):
+        """nofile: (soft, hard) RLIMIT_NOFILE for respscope alone, set between fork and exec."""
         self.port = free_port()
         self.admin_port = free_port()
         argv = [binary or RESPSCOPE_BIN, "--listen", f"127.0.0.1:{self.port}", "--upstream", upstream,
@@ -187,7 +189,11 @@ class Respscope(Process):
             full_env.pop(k, None)
         if env:
             full_env.update(env)
-        super().__init__(argv, "respscope", env=full_env)
+        preexec = None
+        if nofile is not None:
+            import resource
+            preexec = lambda: resource.setrlimit(resource.RLIMIT_NOFILE, tuple(nofile))
+        super().__init__(argv, "respscope", env=full_env, preexec_fn=preexec)
         try:
             wait_port(self.port)
         except TimeoutError:
