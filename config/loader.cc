@@ -168,6 +168,8 @@ class Loader {
   // names: alert name -> line of its first definition, for duplicates.
   AlertRule Alert(const Field& f, std::map<std::string, int>* names);
   std::string AlertName(const Field& f);
+  void Insights(const Field& f);
+  NotificationChannel Channel(const Field& f, std::map<std::string, int>* names);
   void Logging(const Field& f);
 
   std::string file_;
@@ -335,6 +337,15 @@ void Loader::LoadRoot(const YAML::Node& root) {
                 std::map<std::string, int> names;
                 c.alerts.clear();
                 List(v, [&](const Field& item) { c.alerts.push_back(Alert(item, &names)); });
+              }},
+             {"insights", [&](const Field& v) { Insights(v); }},
+             {"notifications",
+              [&](const Field& v) {
+                std::map<std::string, int> names;
+                c.notifications.clear();
+                List(v, [&](const Field& item) {
+                  c.notifications.push_back(Channel(item, &names));
+                });
               }},
              {"logging", [&](const Field& v) { Logging(v); }},
          });
@@ -538,7 +549,7 @@ AlertRule Loader::Alert(const Field& f, std::map<std::string, int>* names) {
     FailAt(f, "expected a mapping like {name: ..., metric: ..., below: ...} (got nothing)");
   }
   AlertRule rule;
-  std::optional<Field> name, metric, pattern, queue, above, below;
+  std::optional<Field> name, metric, pattern, queue, above, below, cooldown;
   Map(f, {
              {"name",
               [&](const Field& v) {
@@ -566,14 +577,18 @@ AlertRule Loader::Alert(const Field& f, std::map<std::string, int>* names) {
              {"for",
               [&](const Field& v) { rule.for_duration = DurationIn(v, Duration{0}, hours(24)); }},
              {"cooldown",
-              [&](const Field& v) { rule.cooldown = DurationIn(v, Duration{0}, hours(168)); }},
+              [&](const Field& v) {
+                cooldown = v;
+                rule.cooldown = DurationIn(v, Duration{0}, hours(168));
+              }},
              {"severity",
               [&](const Field& v) {
-                rule.severity = Convert(v, "info, warning or critical", ParseSeverity);
+                rule.severity = Convert(v, "info, warning, error or critical", ParseSeverity);
               }},
          });
   if (!name) FailAt(f, "missing required key 'name'");
   if (!metric) FailAt(f, "missing required key 'metric'");
+  if (!cooldown) rule.cooldown = DefaultCooldown(rule.severity);
   if (above && below) FailAt(*below, "give either 'above' or 'below', not both");
   if (!above && !below) FailAt(f, "missing the threshold: 'above' or 'below'");
   const Field& threshold = above ? *above : *below;
@@ -604,6 +619,108 @@ AlertRule Loader::Alert(const Field& f, std::map<std::string, int>* names) {
                       std::to_string(it->second) + ")");
   }
   return rule;
+}
+
+void Loader::Insights(const Field& f) {
+  InsightsConfig& i = config_.insights;
+  auto count = [&](const Field& v) { return static_cast<uint32_t>(Integer(v, 1, 100'000'000)); };
+  Map(f, {
+             {"window", [&](const Field& v) { i.window = DurationIn(v, seconds(1), hours(1)); }},
+             {"full_scan_bytes", [&](const Field& v) { i.full_scan_bytes = Size(v, 1, kGiB); }},
+             {"big_value_bytes", [&](const Field& v) { i.big_value_bytes = Size(v, 1, kGiB); }},
+             {"hot_key_share", [&](const Field& v) { i.hot_key_share = Number(v, 0.01, 1); }},
+             {"hot_key_min_commands", [&](const Field& v) { i.hot_key_min_commands = count(v); }},
+             {"low_hit_rate", [&](const Field& v) { i.low_hit_rate = Number(v, 0, 1); }},
+             {"min_lookups", [&](const Field& v) { i.min_lookups = count(v); }},
+             {"warmup", [&](const Field& v) { i.warmup = DurationIn(v, Duration{0}, hours(24)); }},
+             {"backlog_min_waiting", [&](const Field& v) { i.backlog_min_waiting = count(v); }},
+             {"slow_job",
+              [&](const Field& v) { i.slow_job = DurationIn(v, milliseconds(1), hours(24)); }},
+             {"very_slow_job",
+              [&](const Field& v) { i.very_slow_job = DurationIn(v, milliseconds(1), hours(24)); }},
+             {"job_failure_warning",
+              [&](const Field& v) { i.job_failure_warning = Number(v, 0.01, 1); }},
+             {"job_failure_critical",
+              [&](const Field& v) { i.job_failure_critical = Number(v, 0.01, 1); }},
+             {"min_jobs", [&](const Field& v) { i.min_jobs = count(v); }},
+             {"baseline_windows",
+              [&](const Field& v) { i.baseline_windows = static_cast<uint32_t>(Integer(v, 1, 1000)); }},
+             {"regression_ratio", [&](const Field& v) { i.regression_ratio = Number(v, 0.01, 100); }},
+             {"regression_min",
+              [&](const Field& v) { i.regression_min = DurationIn(v, Duration{0}, seconds(60)); }},
+             {"regression_min_calls", [&](const Field& v) { i.regression_min_calls = count(v); }},
+             {"churn_connections_per_command",
+              [&](const Field& v) { i.churn_connections_per_command = Number(v, 0.001, 1); }},
+             {"churn_min_connections", [&](const Field& v) { i.churn_min_connections = count(v); }},
+         });
+  if (i.very_slow_job < i.slow_job) {
+    FailAt(f, "very_slow_job (" + FormatDuration(i.very_slow_job) + ") is shorter than slow_job (" +
+                  FormatDuration(i.slow_job) + ")");
+  }
+  if (i.job_failure_critical < i.job_failure_warning) {
+    FailAt(f, "job_failure_critical is below job_failure_warning");
+  }
+}
+
+NotificationChannel Loader::Channel(const Field& f, std::map<std::string, int>* names) {
+  if (f.value.IsNull()) {
+    FailAt(f, "expected a mapping like {name: ..., type: webhook, url: ...} (got nothing)");
+  }
+  NotificationChannel ch;
+  std::optional<Field> name, url, secret;
+  Map(f, {
+             {"name",
+              [&](const Field& v) {
+                name = v;
+                ch.name = AlertName(v);
+              }},
+             {"type",
+              [&](const Field& v) { ch.type = Convert(v, "webhook or slack", ParseChannelType); }},
+             {"url",
+              [&](const Field& v) {
+                url = v;
+                ch.url = NonEmpty(v, "an http:// or https:// URL");
+                if (ch.url.rfind("http://", 0) != 0 && ch.url.rfind("https://", 0) != 0) {
+                  FailAt(v, "expected an http:// or https:// URL (got " + Quote(ch.url) + ")");
+                }
+                if (ch.url.find_first_of(" \t\r\n") != std::string::npos) {
+                  FailAt(v, "a URL cannot contain spaces");
+                }
+              }},
+             {"min_severity",
+              [&](const Field& v) {
+                ch.min_severity =
+                    Convert(v, "info, warning, error or critical", ParseSeverity);
+              }},
+             {"hmac_secret_env",
+              [&](const Field& v) {
+                secret = v;
+                ch.hmac_secret_env = NonEmpty(v, "an environment variable name");
+                for (char c : ch.hmac_secret_env) {
+                  if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) {
+                    FailAt(v, "expected an environment variable name (letters, digits, '_'), "
+                              "not the secret itself");
+                  }
+                }
+              }},
+             {"timeout",
+              [&](const Field& v) { ch.timeout = DurationIn(v, milliseconds(10), seconds(60)); }},
+             {"max_attempts",
+              [&](const Field& v) { ch.max_attempts = static_cast<uint32_t>(Integer(v, 1, 10)); }},
+             {"backoff",
+              [&](const Field& v) { ch.backoff = DurationIn(v, milliseconds(1), minutes(5)); }},
+         });
+  if (!name) FailAt(f, "missing required key 'name'");
+  if (!url) FailAt(f, "missing required key 'url'");
+  if (secret && ch.type == ChannelType::kSlack) {
+    FailAt(*secret, "hmac_secret_env is for webhook channels (Slack does not check it)");
+  }
+  auto [it, inserted] = names->emplace(ch.name, name->mark.line + 1);
+  if (!inserted) {
+    FailAt(*name, "duplicate notification channel name " + Quote(ch.name) + " (first at line " +
+                      std::to_string(it->second) + ")");
+  }
+  return ch;
 }
 
 void Loader::Logging(const Field& f) {

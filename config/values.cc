@@ -418,8 +418,15 @@ AlertMetric ParseAlertMetric(std::string_view text) {
 Severity ParseSeverity(std::string_view text) {
   static constexpr EnumName<Severity> kNames[] = {{"info", Severity::kInfo},
                                                   {"warning", Severity::kWarning},
+                                                  {"error", Severity::kError},
                                                   {"critical", Severity::kCritical}};
-  return ParseEnum(text, kNames, 3);
+  return ParseEnum(text, kNames, 4);
+}
+
+ChannelType ParseChannelType(std::string_view text) {
+  static constexpr EnumName<ChannelType> kNames[] = {{"webhook", ChannelType::kWebhook},
+                                                     {"slack", ChannelType::kSlack}};
+  return ParseEnum(text, kNames, 2);
 }
 
 std::string FormatDuration(Duration d) {

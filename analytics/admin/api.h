@@ -17,6 +17,11 @@ std::string PatternsJson(const engine::Snapshot& s);
 std::string HotKeysJson(const engine::Snapshot& s);
 std::string SlowLogJson(const engine::Snapshot& s);
 std::string ClientsJson(const engine::Snapshot& s);
+// {"findings": [{kind, severity, subject, since, since_ms, evidence {window_s, numbers...,
+// words...}, recommendation}], "baselines": [...]}.
+std::string InsightsJson(const engine::Snapshot& s);
+// {"status": healthy|degraded|unhealthy, "score", "reasons", "upstream_up", "findings": counts}.
+std::string HealthJson(const engine::Snapshot& s);
 std::string HistoryJson(const std::vector<engine::HistoryPoint>& points, int step_s);
 
 }  // namespace respscope::admin

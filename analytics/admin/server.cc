@@ -270,7 +270,8 @@ HttpResponse AdminServer::Route(const HttpRequest& request) {
   static const std::map<std::string, std::string (*)(const engine::Snapshot&), std::less<>> kApi = {
       {"/api/v1/overview", &OverviewJson}, {"/api/v1/commands", &CommandsJson},
       {"/api/v1/patterns", &PatternsJson}, {"/api/v1/hotkeys", &HotKeysJson},
-      {"/api/v1/slowlog", &SlowLogJson},   {"/api/v1/clients", &ClientsJson}};
+      {"/api/v1/slowlog", &SlowLogJson},   {"/api/v1/clients", &ClientsJson},
+      {"/api/v1/insights", &InsightsJson}, {"/api/v1/health", &HealthJson}};
   if (auto it = kApi.find(path); it != kApi.end()) {
     // Read-your-writes for API users: re-merge when the periodic snapshot is older than
     // 200 ms (cheap next to an HTTP round trip; never touches the data path).

@@ -36,6 +36,35 @@ int ComputeHealth(const Rates& recent, double slow_threshold_ms, bool upstream_u
   return static_cast<int>(std::lround(std::clamp(score, 0.0, 100.0)));
 }
 
+std::string HealthStatus(int score, bool upstream_up, const std::vector<Finding>& findings,
+                         std::vector<std::string>* reasons) {
+  int worst = -1;
+  for (const Finding& f : findings) {
+    int rank = SeverityRank(f.severity);
+    if (rank < SeverityRank("warning")) continue;
+    worst = std::max(worst, rank);
+    if (reasons) reasons->push_back(f.severity + ": " + f.kind + " on " + f.subject);
+  }
+  if (!upstream_up || score < 50 || worst >= SeverityRank("critical")) return "unhealthy";
+  if (score < 80 || worst >= SeverityRank("warning")) return "degraded";
+  return "healthy";
+}
+
+std::vector<AlertEvent> AlertTransitions(const std::vector<FiringAlert>& before,
+                                         const std::vector<FiringAlert>& after, int64_t now_ms) {
+  std::vector<AlertEvent> out;
+  auto has = [](const std::vector<FiringAlert>& set, const std::string& name) {
+    return std::any_of(set.begin(), set.end(), [&](const FiringAlert& a) { return a.name == name; });
+  };
+  for (const auto& a : after) {
+    if (!has(before, a.name)) out.push_back({"firing", a, now_ms});
+  }
+  for (const auto& a : before) {
+    if (!has(after, a.name)) out.push_back({"resolved", a, now_ms});
+  }
+  return out;
+}
+
 void AlertEvaluator::SetRules(std::vector<AlertRule> rules) {
   rules_ = std::move(rules);
   std::map<std::string, State> kept;

@@ -17,6 +17,13 @@ namespace respscope::engine {
 int ComputeHealth(const Rates& recent, double slow_threshold_ms, bool upstream_up,
                   std::vector<std::string>* reasons);
 
+// healthy / degraded / unhealthy (seeds 003, 004): unhealthy when the upstream is down, the
+// score is below 50 or a critical finding stands; degraded when the score is below 80 or a
+// warning finding stands; else healthy. Each standing warning or critical finding adds a
+// reason ("<kind> on <subject>") to `reasons`.
+std::string HealthStatus(int score, bool upstream_up, const std::vector<Finding>& findings,
+                         std::vector<std::string>* reasons);
+
 // Mapped by the app from config::AlertRule: selector = pattern (or queue for
 // job_failure_rate), above = (comparison == kAbove), for_ms/cooldown_ms from the durations.
 // Every metric is evaluated over the engine's recent window (one minute).
@@ -32,6 +39,18 @@ struct AlertRule {
   int64_t cooldown_ms = 0;    // after resolving, do not fire again for this long
   std::string severity = "warning";
 };
+
+// An alert's transition, handed to the notifier: "firing" when it starts firing, "resolved"
+// when it stops (alert is then as it was last seen firing: its last value and since_ms).
+struct AlertEvent {
+  std::string status;  // firing | resolved
+  FiringAlert alert;
+  int64_t time_ms = 0;
+};
+
+// The transitions between two firing sets (by alert name).
+std::vector<AlertEvent> AlertTransitions(const std::vector<FiringAlert>& before,
+                                         const std::vector<FiringAlert>& after, int64_t now_ms);
 
 class AlertEvaluator {
  public:

@@ -80,3 +80,27 @@ TEST(Alerts, JobFailureRate) {
 
 }  // namespace
 }  // namespace respscope::engine
+
+namespace respscope::engine {
+namespace {
+
+TEST(Health, StatusFromScoreUpstreamAndFindings) {
+  std::vector<Finding> none;
+  EXPECT_EQ(HealthStatus(100, true, none, nullptr), "healthy");
+  EXPECT_EQ(HealthStatus(70, true, none, nullptr), "degraded");
+  EXPECT_EQ(HealthStatus(40, true, none, nullptr), "unhealthy");
+  EXPECT_EQ(HealthStatus(100, false, none, nullptr), "unhealthy");
+  std::vector<Finding> info = {{"cold_cache", "info", "user:{id}", 0, 60, {}, {}, ""}};
+  std::vector<std::string> reasons;
+  EXPECT_EQ(HealthStatus(100, true, info, &reasons), "healthy");
+  EXPECT_TRUE(reasons.empty());
+  std::vector<Finding> warn = {{"keys_command", "warning", "keys", 0, 60, {}, {}, ""}};
+  EXPECT_EQ(HealthStatus(100, true, warn, &reasons), "degraded");
+  ASSERT_EQ(reasons.size(), 1u);
+  EXPECT_EQ(reasons[0], "warning: keys_command on keys");
+  std::vector<Finding> crit = {{"job_failures", "critical", "email", 0, 60, {}, {}, ""}};
+  EXPECT_EQ(HealthStatus(100, true, crit, nullptr), "unhealthy");
+}
+
+}  // namespace
+}  // namespace respscope::engine
