@@ -85,6 +85,18 @@ std::string_view ToString(AlertMetric v) {
       return "p99_latency";
     case AlertMetric::kJobFailureRate:
       return "job_failure_rate";
+    case AlertMetric::kQueueBacklog:
+      return "queue_backlog";
+    case AlertMetric::kStalledJobs:
+      return "stalled_jobs";
+    case AlertMetric::kSlowJobs:
+      return "slow_jobs";
+    case AlertMetric::kUpstreamDown:
+      return "upstream_down";
+    case AlertMetric::kMemoryUsedRatio:
+      return "memory_used_ratio";
+    case AlertMetric::kInsight:
+      return "insight";
   }
   return "?";
 }

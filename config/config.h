@@ -135,19 +135,32 @@ struct BullmqConfig {
   Duration inspector_interval = std::chrono::seconds(5);  // queue depth polling
 };
 
-enum class AlertMetric : uint8_t { kHitRate, kErrorRate, kP99Latency, kJobFailureRate };
+enum class AlertMetric : uint8_t {
+  kHitRate,
+  kErrorRate,
+  kP99Latency,
+  kJobFailureRate,
+  kQueueBacklog,     // waiting jobs (side channel), summed over the selected queues
+  kStalledJobs,      // stalled jobs over the last minute
+  kSlowJobs,         // mean processing time (seconds) over the last minute
+  kUpstreamDown,     // 1 while the upstream is unreachable
+  kMemoryUsedRatio,  // INFO used_memory / maxmemory (no data without maxmemory)
+  kInsight,          // findings of the selected kinds at the rule's severity or above
+};
 enum class Comparison : uint8_t { kAbove, kBelow };
 enum class Severity : uint8_t { kInfo, kWarning, kError, kCritical };  // in this order
 
 struct AlertRule {
   std::string name;  // unique; letters, digits, '_', '-', '.'; the `alert` metric label
   AlertMetric metric = AlertMetric::kHitRate;
-  // Glob over pattern names (hit_rate, error_rate, p99_latency) or queue names
-  // (job_failure_rate); the other one is empty.
+  // Glob over pattern names (hit_rate, error_rate, p99_latency), queue names (job_failure_rate,
+  // queue_backlog, stalled_jobs, slow_jobs) or finding kinds (insight); the others are empty.
   std::string pattern;
   std::string queue;
+  std::string kind;
   Comparison comparison = Comparison::kAbove;  // YAML: exactly one of above / below
-  // Rates: a fraction in [0, 1]. p99_latency: seconds (written as a duration, e.g. 50ms).
+  // Rates: a fraction in [0, 1]. p99_latency, slow_jobs: seconds (written as a duration, e.g.
+  // 50ms). queue_backlog, stalled_jobs, insight: a count. upstream_down: optional (above 0).
   double threshold = 0;
   Duration for_duration{0};  // YAML "for": the condition must hold this long
   // After resolving, the alert does not fire (nor notify) again for this long. Default by

@@ -131,7 +131,8 @@ const InvalidCase kInvalid[] = {
      "t.yaml:2:42: alerts[0].above: value out of range (must be between 0 and 1, got 150)"},
     {"AlertBadMetric", "alerts:\n  - {name: a, metric: latency, above: 1}\n",
      "t.yaml:2:23: alerts[0].metric: expected one of hit_rate, error_rate, p99_latency, "
-     "job_failure_rate (got 'latency')"},
+     "job_failure_rate, queue_backlog, stalled_jobs, slow_jobs, upstream_down, "
+     "memory_used_ratio, insight (got 'latency')"},
     {"AlertLatencyNeedsDuration", "alerts:\n  - {name: a, metric: p99_latency, above: 0.05}\n",
      "t.yaml:2:43: alerts[0].above: expected a duration like 10ms, 2s, 5m (got '0.05')"},
     {"AlertPatternOnQueueMetric",
@@ -139,7 +140,10 @@ const InvalidCase kInvalid[] = {
      "t.yaml:2:50: alerts[0].pattern: job_failure_rate alerts select queues: use 'queue'"},
     {"AlertQueueOnPatternMetric",
      "alerts:\n  - {name: a, metric: hit_rate, queue: q, below: 0.5}\n",
-     "t.yaml:2:40: alerts[0].queue: only job_failure_rate alerts select queues: use 'pattern'"},
+     "t.yaml:2:40: alerts[0].queue: only job alerts (job_failure_rate, queue_backlog, "
+     "stalled_jobs, slow_jobs) select queues: use 'pattern'"},
+    {"AlertKindOnlyForInsight", "alerts:\n  - {name: a, metric: hit_rate, kind: x, below: 0.5}\n",
+     "t.yaml:2:39: alerts[0].kind: only insight alerts select a 'kind'"},
     {"AlertBadSeverity", "alerts:\n  - {name: a, metric: hit_rate, below: 0.5, severity: page}\n",
      "t.yaml:2:55: alerts[0].severity: expected one of info, warning, error, critical (got "
      "'page')"},
@@ -537,6 +541,37 @@ alerts:
   EXPECT_EQ(c.alerts[1].cooldown, minutes(15));
 }
 
+TEST(LoaderTest, JobUpstreamMemoryAndInsightAlerts) {
+  Config c = LoadConfigString(R"(
+alerts:
+  - {name: backlog, metric: queue_backlog, queue: "email*", above: 1000}
+  - {name: stalled, metric: stalled_jobs, above: 0, severity: error}
+  - {name: slow, metric: slow_jobs, queue: "*", above: 60s}
+  - {name: down, metric: upstream_down, severity: critical}
+  - {name: memory, metric: memory_used_ratio, above: 0.9}
+  - {name: findings, metric: insight, kind: "job_*", severity: critical}
+)", "t.yaml", kNoEnv);
+  ASSERT_EQ(c.alerts.size(), 6u);
+  EXPECT_EQ(c.alerts[0].metric, AlertMetric::kQueueBacklog);
+  EXPECT_EQ(c.alerts[0].queue, "email*");
+  EXPECT_DOUBLE_EQ(c.alerts[0].threshold, 1000);
+  EXPECT_EQ(c.alerts[1].queue, "*");
+  EXPECT_EQ(c.alerts[1].severity, Severity::kError);
+  EXPECT_DOUBLE_EQ(c.alerts[2].threshold, 60);
+  EXPECT_EQ(c.alerts[3].metric, AlertMetric::kUpstreamDown);
+  EXPECT_EQ(c.alerts[3].comparison, Comparison::kAbove);
+  EXPECT_DOUBLE_EQ(c.alerts[3].threshold, 0);
+  EXPECT_EQ(c.alerts[3].pattern, "");
+  EXPECT_DOUBLE_EQ(c.alerts[4].threshold, 0.9);
+  EXPECT_EQ(c.alerts[5].kind, "job_*");
+  EXPECT_THROW(LoadConfigString("alerts:\n  - {name: m, metric: memory_used_ratio, above: 90}\n",
+                                "t.yaml", kNoEnv),
+               ConfigError);
+  EXPECT_THROW(LoadConfigString("alerts:\n  - {name: m, metric: queue_backlog}\n", "t.yaml",
+                                kNoEnv),
+               ConfigError);
+}
+
 TEST(LoaderTest, ExampleFileLoadsAndMatchesDefaults) {
   const std::string path = std::string(RESPSCOPE_CONFIG_DIR) + "/respscope.example.yaml";
   Config c = LoadConfigFile(path, kNoEnv);
@@ -657,7 +692,8 @@ TEST(LoaderTest, ExampleFileDocumentsEveryKey) {
   }
   // The keys of flow-style list items are documented in the comments above them.
   for (const char* key :
-       {"name", "metric", "pattern", "queue", "above / below", "for", "cooldown", "severity"}) {
+       {"name", "metric", "pattern", "queue", "kind", "above / below", "for", "cooldown",
+        "severity"}) {
     EXPECT_NE(text.find(std::string("#   ") + key + " "), std::string::npos)
         << "alert key '" << key << "'";
   }

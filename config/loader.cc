@@ -549,7 +549,7 @@ AlertRule Loader::Alert(const Field& f, std::map<std::string, int>* names) {
     FailAt(f, "expected a mapping like {name: ..., metric: ..., below: ...} (got nothing)");
   }
   AlertRule rule;
-  std::optional<Field> name, metric, pattern, queue, above, below, cooldown;
+  std::optional<Field> name, metric, pattern, queue, kind, above, below, cooldown;
   Map(f, {
              {"name",
               [&](const Field& v) {
@@ -559,7 +559,10 @@ AlertRule Loader::Alert(const Field& f, std::map<std::string, int>* names) {
              {"metric",
               [&](const Field& v) {
                 metric = v;
-                rule.metric = Convert(v, "hit_rate, error_rate, p99_latency or job_failure_rate",
+                rule.metric = Convert(v,
+                                      "hit_rate, error_rate, p99_latency, job_failure_rate, "
+                                      "queue_backlog, stalled_jobs, slow_jobs, upstream_down, "
+                                      "memory_used_ratio or insight",
                                       ParseAlertMetric);
               }},
              {"pattern",
@@ -571,6 +574,11 @@ AlertRule Loader::Alert(const Field& f, std::map<std::string, int>* names) {
               [&](const Field& v) {
                 queue = v;
                 rule.queue = Glob(v);
+              }},
+             {"kind",
+              [&](const Field& v) {
+                kind = v;
+                rule.kind = Glob(v);
               }},
              {"above", [&](const Field& v) { above = v; }},
              {"below", [&](const Field& v) { below = v; }},
@@ -589,30 +597,54 @@ AlertRule Loader::Alert(const Field& f, std::map<std::string, int>* names) {
   if (!name) FailAt(f, "missing required key 'name'");
   if (!metric) FailAt(f, "missing required key 'metric'");
   if (!cooldown) rule.cooldown = DefaultCooldown(rule.severity);
+  const AlertMetric m = rule.metric;
+  const bool optional_threshold = m == AlertMetric::kUpstreamDown || m == AlertMetric::kInsight;
   if (above && below) FailAt(*below, "give either 'above' or 'below', not both");
-  if (!above && !below) FailAt(f, "missing the threshold: 'above' or 'below'");
-  const Field& threshold = above ? *above : *below;
-  rule.comparison = above ? Comparison::kAbove : Comparison::kBelow;
-  if (rule.metric == AlertMetric::kP99Latency) {
-    rule.threshold =
-        std::chrono::duration<double>(DurationIn(threshold, Duration{1}, hours(1))).count();
+  if (!above && !below && !optional_threshold) {
+    FailAt(f, "missing the threshold: 'above' or 'below'");
+  }
+  rule.comparison = below ? Comparison::kBelow : Comparison::kAbove;
+  if (!above && !below) {
+    rule.threshold = 0;  // upstream_down, insight: fire at the first one
   } else {
-    double v = Convert(threshold, "a number", ParseNumber);
-    if (v < 0 || v > 1) {
-      std::string got = FormatNumber(v);
-      // The seeds wrote rates as percentages (hitRate: 80); say so when that is the likely slip.
-      if (v > 1 && v <= 100) got += "; rates are fractions, 0.8 is 80%";
-      FailAt(threshold, OutOfRange("0", "1", got).what());
+    const Field& threshold = above ? *above : *below;
+    if (m == AlertMetric::kP99Latency || m == AlertMetric::kSlowJobs) {
+      rule.threshold =
+          std::chrono::duration<double>(DurationIn(threshold, Duration{1}, hours(24))).count();
+    } else if (m == AlertMetric::kQueueBacklog || m == AlertMetric::kStalledJobs ||
+               m == AlertMetric::kInsight || m == AlertMetric::kUpstreamDown) {
+      double v = Convert(threshold, "a number", ParseNumber);
+      if (v < 0 || v > 1e12) FailAt(threshold, OutOfRange("0", "1e12", FormatNumber(v)).what());
+      rule.threshold = v;
+    } else {
+      double v = Convert(threshold, "a number", ParseNumber);
+      if (v < 0 || v > 1) {
+        std::string got = FormatNumber(v);
+        // The seeds wrote rates as percentages (hitRate: 80); say so when that is the likely
+        // slip.
+        if (v > 1 && v <= 100) got += "; rates are fractions, 0.8 is 80%";
+        FailAt(threshold, OutOfRange("0", "1", got).what());
+      }
+      rule.threshold = v;
     }
-    rule.threshold = v;
   }
-  bool jobs = rule.metric == AlertMetric::kJobFailureRate;
-  if (jobs && pattern) FailAt(*pattern, "job_failure_rate alerts select queues: use 'queue'");
-  if (!jobs && queue) {
-    FailAt(*queue, "only job_failure_rate alerts select queues: use 'pattern'");
+  const bool jobs = m == AlertMetric::kJobFailureRate || m == AlertMetric::kQueueBacklog ||
+                    m == AlertMetric::kStalledJobs || m == AlertMetric::kSlowJobs;
+  const bool patterns =
+      m == AlertMetric::kHitRate || m == AlertMetric::kErrorRate || m == AlertMetric::kP99Latency;
+  const std::string metric_name(ToString(m));
+  if (pattern && !patterns) {
+    FailAt(*pattern, metric_name + (jobs ? " alerts select queues: use 'queue'"
+                                         : " alerts do not select key patterns"));
   }
+  if (queue && !jobs) {
+    FailAt(*queue, "only job alerts (job_failure_rate, queue_backlog, stalled_jobs, slow_jobs) "
+                   "select queues" + std::string(patterns ? ": use 'pattern'" : ""));
+  }
+  if (kind && m != AlertMetric::kInsight) FailAt(*kind, "only insight alerts select a 'kind'");
   if (jobs && !queue) rule.queue = "*";
-  if (!jobs && !pattern) rule.pattern = "*";
+  if (patterns && !pattern) rule.pattern = "*";
+  if (m == AlertMetric::kInsight && !kind) rule.kind = "*";
   auto [it, inserted] = names->emplace(rule.name, name->mark.line + 1);
   if (!inserted) {
     FailAt(*name, "duplicate alert name " + Quote(rule.name) + " (first at line " +

@@ -411,8 +411,14 @@ AlertMetric ParseAlertMetric(std::string_view text) {
       {"hit_rate", AlertMetric::kHitRate},
       {"error_rate", AlertMetric::kErrorRate},
       {"p99_latency", AlertMetric::kP99Latency},
-      {"job_failure_rate", AlertMetric::kJobFailureRate}};
-  return ParseEnum(text, kNames, 4);
+      {"job_failure_rate", AlertMetric::kJobFailureRate},
+      {"queue_backlog", AlertMetric::kQueueBacklog},
+      {"stalled_jobs", AlertMetric::kStalledJobs},
+      {"slow_jobs", AlertMetric::kSlowJobs},
+      {"upstream_down", AlertMetric::kUpstreamDown},
+      {"memory_used_ratio", AlertMetric::kMemoryUsedRatio},
+      {"insight", AlertMetric::kInsight}};
+  return ParseEnum(text, kNames, 10);
 }
 
 Severity ParseSeverity(std::string_view text) {

@@ -131,6 +131,7 @@ std::shared_ptr<const Snapshot> Engine::Refresh(bool periodic) {
     history_.Observe(*s);
     findings_ = insights_.Evaluate(*s);
     baselines_ = insights_.Baselines();
+    s->insights = findings_;  // insight alerts read them
     std::vector<FiringAlert> firing = alerts_.Evaluate(*s, window_);
     std::vector<AlertEvent> events = AlertTransitions(firing_, firing, s->wall_ms);
     firing_ = std::move(firing);

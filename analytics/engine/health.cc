@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "analytics/patterns/glob.h"
+
 namespace respscope::engine {
 namespace {
 double Clamp01(double v) { return std::clamp(v, 0.0, 1.0); }
@@ -87,6 +89,35 @@ std::vector<FiringAlert> AlertEvaluator::Evaluate(const Snapshot& now, const Rec
       value = now.recent.commands ? now.recent.p99_ms / 1000.0 : -1;
     } else if (rule.metric == "job_failure_rate") {
       value = window.JobFailureRate(now, rule.selector.empty() ? "*" : rule.selector);
+    } else if (rule.metric == "stalled_jobs") {
+      value = window.StalledJobs(now, rule.selector.empty() ? "*" : rule.selector);
+    } else if (rule.metric == "slow_jobs") {
+      value = window.MeanProcessSeconds(now, rule.selector.empty() ? "*" : rule.selector);
+    } else if (rule.metric == "queue_backlog") {
+      bool any = false;
+      int64_t waiting = 0;
+      for (const auto& q : now.queues) {
+        auto it = q.depth.find("waiting");
+        if (it == q.depth.end() || !patterns::GlobMatch(rule.selector, q.queue)) continue;
+        any = true;
+        waiting += it->second;
+      }
+      value = any ? static_cast<double>(waiting) : -1;
+    } else if (rule.metric == "upstream_down") {
+      value = now.upstream_up ? 0 : 1;
+    } else if (rule.metric == "memory_used_ratio") {
+      value = now.redis.up && now.redis.maxmemory > 0
+                  ? double(now.redis.used_memory) / double(now.redis.maxmemory)
+                  : -1;
+    } else if (rule.metric == "insight") {
+      int n = 0;
+      for (const auto& f : now.insights) {
+        if (SeverityRank(f.severity) >= SeverityRank(rule.severity) &&
+            patterns::GlobMatch(rule.selector, f.kind)) {
+          ++n;
+        }
+      }
+      value = n;
     }
     State& st = state_[rule.name];
     if (value >= 0) {

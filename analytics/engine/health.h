@@ -26,15 +26,20 @@ std::string HealthStatus(int score, bool upstream_up, const std::vector<Finding>
 
 // Mapped by the app from config::AlertRule: selector = pattern (or queue for
 // job_failure_rate), above = (comparison == kAbove), for_ms/cooldown_ms from the durations.
-// Every metric is evaluated over the engine's recent window (one minute).
+// Every metric is evaluated over the engine's recent window (one minute); queue_backlog
+// (waiting jobs), upstream_down and memory_used_ratio are gauges read as they are; insight
+// counts the standing findings of the selected kinds at the rule's severity or above.
 struct AlertRule {
   std::string name;
-  std::string metric;         // hit_rate | error_rate | p99_latency | job_failure_rate
-  std::string selector = "*"; // glob over patterns (hit_rate) or queues (job_failure_rate);
-                              // error_rate and p99_latency are evaluated globally for now
-                              // (errors are not counted per pattern)
+  // hit_rate | error_rate | p99_latency | job_failure_rate | queue_backlog | stalled_jobs |
+  // slow_jobs | upstream_down | memory_used_ratio | insight
+  std::string metric;
+  std::string selector = "*"; // glob over patterns (hit_rate), queues (job metrics) or finding
+                              // kinds (insight); error_rate and p99_latency are evaluated
+                              // globally for now (errors are not counted per pattern)
   bool above = true;          // fire when value > threshold (false: value < threshold)
-  double threshold = 0;       // ratio for rates, seconds for p99_latency
+  double threshold = 0;       // ratio for rates, seconds for p99_latency and slow_jobs, a
+                              // count for queue_backlog, stalled_jobs and insight
   int64_t for_ms = 0;         // condition must hold this long
   int64_t cooldown_ms = 0;    // after resolving, do not fire again for this long
   std::string severity = "warning";

@@ -59,7 +59,10 @@ std::vector<engine::AlertRule> BuildAlerts(const config::Config& cfg) {
     engine::AlertRule r;
     r.name = a.name;
     r.metric = std::string(config::ToString(a.metric));
-    r.selector = !a.pattern.empty() ? a.pattern : (!a.queue.empty() ? a.queue : "*");
+    r.selector = !a.pattern.empty() ? a.pattern
+                 : !a.queue.empty() ? a.queue
+                 : !a.kind.empty()  ? a.kind
+                                    : "*";
     r.above = a.comparison == config::Comparison::kAbove;
     r.threshold = a.threshold;
     r.for_ms = std::chrono::duration_cast<std::chrono::milliseconds>(a.for_duration).count();
@@ -249,6 +252,7 @@ struct AnalyticsWiring::Impl {
       info.up = !raw.empty() && raw[0] == '$';
       if (info.up) {
         info.used_memory = InfoField(raw, "used_memory");
+        info.maxmemory = InfoField(raw, "maxmemory");
         info.keyspace_hits = InfoField(raw, "keyspace_hits");
         info.keyspace_misses = InfoField(raw, "keyspace_misses");
       }

@@ -181,6 +181,41 @@ notifications:
                     self.assertNotIn(frag, text, f"{name} leaked to {path}")
         self.assertNotIn(s["hmac"], rs.log())
 
+    def test_insight_and_upstream_down_alerts(self):
+        """An insight alert fires on a finding of its kind and resolves when the finding
+        clears; upstream_down fires while Redis is gone and resolves when it is back."""
+        sink = Sink()
+        self.addCleanup(sink.stop)
+        r = harness.Redis()
+        port = r.port
+        config = f"""
+bullmq: {{inspector_interval: 500ms}}
+insights: {{window: 2s}}
+alerts:
+  - {{name: scans, metric: insight, kind: keys_command, severity: warning, cooldown: 0s}}
+  - {{name: down, metric: upstream_down, severity: critical}}
+notifications:
+  - {{name: hook, type: webhook, url: "http://127.0.0.1:{sink.port}/hook", backoff: 50ms}}
+"""
+        rs = harness.Respscope(r.url(), config_text=config)
+        self.addCleanup(rs.stop)
+        c = redis.Redis(port=rs.port)
+        self.addCleanup(c.close)
+        events = lambda: [(json.loads(b)["alert"], json.loads(b)["status"]) for _, _, b, _ in sink.on("/hook")]
+        c.keys("*")
+        self.assertTrue(wait_for(lambda: ("scans", "resolved") in events()), events())
+        self.assertEqual(events(), [("scans", "firing"), ("scans", "resolved")])
+        first = json.loads(sink.on("/hook")[0][2])
+        self.assertEqual(first["metric"], "insight")
+        self.assertEqual(first["selector"], "keys_command")
+        self.assertEqual(first["value"], 1)
+        r.stop()
+        self.assertTrue(wait_for(lambda: ("down", "firing") in events()), events())
+        r2 = harness.Redis(port=port)
+        self.addCleanup(r2.stop)
+        self.assertTrue(wait_for(lambda: ("down", "resolved") in events()), events())
+        self.assertEqual(events()[2:], [("down", "firing"), ("down", "resolved")])
+
 
 if __name__ == "__main__":
     unittest.main()
