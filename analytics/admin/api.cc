@@ -82,6 +82,37 @@ std::string HealthJson(const engine::Snapshot& s) {
                                       {"findings", counts}});
 }
 
+std::string CorrelationsJson(const engine::Correlation& c) {
+  auto rows = [](const std::vector<engine::CorrelationRow>& in, bool timed) {
+    json::array out;
+    for (const auto& r : in) {
+      json::object o{{"name", r.name}, {"per_s", r.rate}, {"baseline_per_s", r.baseline_rate}};
+      if (timed) {
+        o["time_ms_per_s"] = r.time_ms_per_s;
+        o["baseline_time_ms_per_s"] = r.baseline_time_ms_per_s;
+        o["extra_time_ms_per_s"] = r.extra;
+      } else {
+        o["extra_per_s"] = r.extra;
+      }
+      out.push_back(std::move(o));
+    }
+    return out;
+  };
+  json::value spike = nullptr;
+  if (c.found) {
+    spike = json::object{{"from_ms", c.from_ms},
+                         {"to_ms", c.to_ms},
+                         {"p99_ms", c.p99_ms},
+                         {"baseline_p99_ms", c.baseline_p99_ms},
+                         {"baseline_windows", c.baseline_windows}};
+  }
+  return json::serialize(json::object{{"spike", spike},
+                                      {"commands", rows(c.commands, true)},
+                                      {"patterns", rows(c.patterns, true)},
+                                      {"clients", rows(c.clients, false)},
+                                      {"queues", rows(c.queues, false)}});
+}
+
 std::string OverviewJson(const engine::Snapshot& s) {
   const auto& e = s.stats.events;
   json::object totals{{"commands", s.commands},

@@ -167,6 +167,11 @@ std::vector<HistoryPoint> Engine::QueryHistory(int64_t from_ms, int64_t to_ms, i
   return history_.Query(from_ms, to_ms, step_s);
 }
 
+Correlation Engine::Correlate(int64_t at_ms) const {
+  std::lock_guard lock(mu_);
+  return insights_.Correlate(at_ms);
+}
+
 void Engine::UpdateQueues(std::vector<QueueMetrics> queues) {
   metrics_.UpdateQueues(queues);
   std::lock_guard lock(mu_);

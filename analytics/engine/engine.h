@@ -58,6 +58,9 @@ class Engine {
   std::string ScrapeMetrics();
   Metrics& metrics() { return metrics_; }
 
+  // /api/v1/correlations (engine/insights.h Insights::Correlate).
+  Correlation Correlate(int64_t at_ms) const;
+
   std::vector<HistoryPoint> QueryHistory(int64_t from_ms, int64_t to_ms, int step_s) const;
 
   // Fed by other modules (any thread).

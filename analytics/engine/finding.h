@@ -32,6 +32,22 @@ struct Baseline {
   std::string trend;         // improving | stable | degrading
 };
 
+// /api/v1/correlations: what changed most between a latency spike's window and the windows
+// before it.
+struct CorrelationRow {
+  std::string name;
+  double rate = 0, baseline_rate = 0;        // calls (or commands, jobs) per second
+  double time_ms_per_s = 0, baseline_time_ms_per_s = 0;  // commands and patterns only
+  double extra = 0;  // extra time in ms per second (commands, patterns), else extra rate
+};
+struct Correlation {
+  bool found = false;
+  int64_t from_ms = 0, to_ms = 0;
+  double p99_ms = 0, baseline_p99_ms = 0;
+  int baseline_windows = 0;
+  std::vector<CorrelationRow> commands, patterns, clients, queues;  // most extra first
+};
+
 // Severity order: info < warning < error < critical (0..3; unknown: -1).
 int SeverityRank(std::string_view severity);
 

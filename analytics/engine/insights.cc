@@ -188,6 +188,144 @@ void Insights::LatencyFindings(const std::map<std::string, Series, std::less<>>&
   }
 }
 
+Insights::Totals Insights::ReadTotals(const Snapshot& s) {
+  Totals t;
+  for (const auto& [name, c] : s.stats.commands) {
+    t.commands[name] = {c.latency.count(), c.latency.sum_ns()};
+  }
+  for (const auto& [name, p] : s.stats.patterns) {
+    t.patterns[name] = {p.latency.count(), p.latency.sum_ns()};
+  }
+  for (const auto& [name, c] : s.stats.clients) t.clients[name] = c.commands;
+  for (const auto& q : s.queues) t.queues[q.queue] = Transition(q, "added");
+  return t;
+}
+
+void Insights::CloseCorrelationWindow(const Snapshot& s) {
+  Totals now = ReadTotals(s);
+  if (correlation_from_ms_ >= 0) {
+    WindowStats w;
+    w.from_ms = correlation_from_ms_;
+    w.to_ms = s.wall_ms;
+    recorder::Histogram d = s.all_latency;
+    d.Subtract(all_at_boundary_);
+    w.p99_ms = d.Quantile(0.99) / 1e6;
+    auto pairs = [](const auto& cur, const auto& base, auto& out) {
+      for (const auto& [name, v] : cur) {
+        auto it = base.find(name);
+        auto b = it == base.end() ? std::pair<uint64_t, uint64_t>{0, 0} : it->second;
+        out[name] = {Delta(v.first, b.first), Delta(v.second, b.second)};
+      }
+    };
+    auto counts = [](const auto& cur, const auto& base, auto& out) {
+      for (const auto& [name, v] : cur) {
+        auto it = base.find(name);
+        out[name] = Delta(v, it == base.end() ? 0 : it->second);
+      }
+    };
+    pairs(now.commands, totals_at_boundary_.commands, w.delta.commands);
+    pairs(now.patterns, totals_at_boundary_.patterns, w.delta.patterns);
+    counts(now.clients, totals_at_boundary_.clients, w.delta.clients);
+    counts(now.queues, totals_at_boundary_.queues, w.delta.queues);
+    windows_.push_back(std::move(w));
+    while (windows_.size() > 60) windows_.pop_front();
+  }
+  correlation_from_ms_ = s.wall_ms;
+  totals_at_boundary_ = std::move(now);
+  all_at_boundary_ = s.all_latency;
+}
+
+Correlation Insights::Correlate(int64_t at_ms) const {
+  Correlation c;
+  size_t spike = windows_.size();
+  if (at_ms > 0) {
+    for (size_t i = 0; i < windows_.size(); ++i) {
+      if (windows_[i].from_ms < at_ms && at_ms <= windows_[i].to_ms) spike = i;
+    }
+  } else {
+    for (size_t i = windows_.size(); i-- > 3;) {
+      std::vector<double> before;
+      for (size_t j = i >= 10 ? i - 10 : 0; j < i; ++j) before.push_back(windows_[j].p99_ms);
+      std::nth_element(before.begin(), before.begin() + before.size() / 2, before.end());
+      double median = before[before.size() / 2];
+      if (windows_[i].p99_ms > 2 * median && windows_[i].p99_ms > 0) {
+        spike = i;
+        break;
+      }
+    }
+  }
+  if (spike == windows_.size() || spike == 0) return c;
+  const WindowStats& w = windows_[spike];
+  const size_t first = spike >= 10 ? spike - 10 : 0;
+  c.found = true;
+  c.from_ms = w.from_ms;
+  c.to_ms = w.to_ms;
+  c.p99_ms = w.p99_ms;
+  c.baseline_windows = static_cast<int>(spike - first);
+  double base_seconds = 0;
+  for (size_t j = first; j < spike; ++j) {
+    c.baseline_p99_ms += windows_[j].p99_ms / double(spike - first);
+    base_seconds += (windows_[j].to_ms - windows_[j].from_ms) / 1000.0;
+  }
+  const double seconds = std::max(1e-3, (w.to_ms - w.from_ms) / 1000.0);
+  base_seconds = std::max(1e-3, base_seconds);
+  auto timed = [&](auto member, std::vector<CorrelationRow>& out) {
+    std::map<std::string, std::pair<double, double>> base;  // calls, ns
+    for (size_t j = first; j < spike; ++j) {
+      for (const auto& [name, v] : windows_[j].delta.*member) {
+        base[name].first += double(v.first);
+        base[name].second += double(v.second);
+      }
+    }
+    std::set<std::string> names;
+    for (const auto& [name, v] : w.delta.*member) names.insert(name);
+    for (const auto& [name, v] : base) names.insert(name);
+    for (const auto& name : names) {
+      CorrelationRow r;
+      r.name = name;
+      auto it = (w.delta.*member).find(name);
+      if (it != (w.delta.*member).end()) {
+        r.rate = it->second.first / seconds;
+        r.time_ms_per_s = it->second.second / 1e6 / seconds;
+      }
+      if (auto b = base.find(name); b != base.end()) {
+        r.baseline_rate = b->second.first / base_seconds;
+        r.baseline_time_ms_per_s = b->second.second / 1e6 / base_seconds;
+      }
+      r.extra = r.time_ms_per_s - r.baseline_time_ms_per_s;
+      out.push_back(std::move(r));
+    }
+  };
+  auto counted = [&](auto member, std::vector<CorrelationRow>& out) {
+    std::map<std::string, double> base;
+    for (size_t j = first; j < spike; ++j) {
+      for (const auto& [name, v] : windows_[j].delta.*member) base[name] += double(v);
+    }
+    std::set<std::string> names;
+    for (const auto& [name, v] : w.delta.*member) names.insert(name);
+    for (const auto& [name, v] : base) names.insert(name);
+    for (const auto& name : names) {
+      CorrelationRow r;
+      r.name = name;
+      auto it = (w.delta.*member).find(name);
+      if (it != (w.delta.*member).end()) r.rate = it->second / seconds;
+      if (auto b = base.find(name); b != base.end()) r.baseline_rate = b->second / base_seconds;
+      r.extra = r.rate - r.baseline_rate;
+      out.push_back(std::move(r));
+    }
+  };
+  timed(&Totals::commands, c.commands);
+  timed(&Totals::patterns, c.patterns);
+  counted(&Totals::clients, c.clients);
+  counted(&Totals::queues, c.queues);
+  for (auto* rows : {&c.commands, &c.patterns, &c.clients, &c.queues}) {
+    std::stable_sort(rows->begin(), rows->end(),
+                     [](const CorrelationRow& a, const CorrelationRow& b) { return a.extra > b.extra; });
+    if (rows->size() > 10) rows->resize(10);
+  }
+  return c;
+}
+
 std::vector<Baseline> Insights::Baselines() const {
   std::vector<Baseline> out;
   auto add = [&](const std::map<std::string, Series, std::less<>>& all, const char* scope) {
@@ -214,9 +352,11 @@ std::vector<Finding> Insights::Evaluate(const Snapshot& s) {
   if (boundary_ms_ < 0) {
     boundary_ms_ = now;
     CloseLatencyWindow(s);  // registers the subjects and their starting histograms
+    CloseCorrelationWindow(s);
   } else if (now - boundary_ms_ >= options_.window_ms) {
     boundary_ms_ = now;
     CloseLatencyWindow(s);
+    CloseCorrelationWindow(s);
   }
 
   const Reading* base_ptr = Base(now);

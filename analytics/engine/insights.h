@@ -73,6 +73,9 @@ class Insights {
   // One periodic tick; returns the findings, most severe first, then by kind and subject.
   std::vector<Finding> Evaluate(const Snapshot& s);
   std::vector<Baseline> Baselines() const;
+  // The window containing `at_ms` (0: the latest window whose p99 is more than twice the
+  // median of the windows before it) against up to 10 windows before it.
+  Correlation Correlate(int64_t at_ms) const;
   const InsightOptions& options() const { return options_; }
 
  private:
@@ -103,6 +106,18 @@ class Insights {
     uint64_t last_calls = 0;
   };
 
+  struct Totals {  // cumulative, at a window boundary
+    std::map<std::string, std::pair<uint64_t, uint64_t>, std::less<>> commands, patterns;
+    std::map<std::string, uint64_t, std::less<>> clients, queues;  // commands; jobs added
+  };
+  struct WindowStats {  // one closed window's deltas (calls, ns)
+    int64_t from_ms = 0, to_ms = 0;
+    double p99_ms = 0;
+    Totals delta;
+  };
+  static Totals ReadTotals(const Snapshot& s);
+  void CloseCorrelationWindow(const Snapshot& s);
+
   Reading Read(const Snapshot& s) const;
   const Reading* Base(int64_t now_ms) const;
   void CloseLatencyWindow(const Snapshot& s);
@@ -116,7 +131,11 @@ class Insights {
   uint64_t last_flushes_ = 0;
   int64_t boundary_ms_ = -1;
   std::map<std::string, Series, std::less<>> command_series_, pattern_series_;
-  std::map<std::string, int64_t> since_;  // kind + '\0' + subject -> first seen
+  std::map<std::string, int64_t> since_;
+  Totals totals_at_boundary_;
+  recorder::Histogram all_at_boundary_;
+  int64_t correlation_from_ms_ = -1;
+  std::deque<WindowStats> windows_;  // newest last, at most 60  // kind + '\0' + subject -> first seen
 };
 
 }  // namespace respscope::engine

@@ -365,6 +365,50 @@ TEST(Insights, HealthyTrafficRaisesNothing) {
   }
 }
 
+TEST(Insights, CorrelationRanksWhatAddedTheExtraTime) {
+  InsightOptions o = Short();
+  o.window_ms = 1000;
+  Insights in(o);
+  World w;
+  auto record = [&](const std::string& cmd, const std::string& pattern, uint64_t n, uint64_t ns) {
+    w.Commands(cmd, n, ns);
+    auto& p = w.P(pattern);
+    p.read += n;
+    p.latency.Record(ns, n);
+    w.s.all_latency.Record(ns, n);
+    w.s.stats.clients["10.0.0.1"].commands += n;
+  };
+  in.Evaluate(w.s);
+  for (int i = 0; i < 6; ++i) {  // steady: GET user:{id} at 0.1 ms
+    w.Tick();
+    record("get", "user:{id}", 100, 100'000);
+    in.Evaluate(w.s);
+  }
+  EXPECT_FALSE(in.Correlate(0).found);
+  w.Tick();  // the spike: a slow ZRANGEBYSCORE on feed:{id} from another client
+  record("get", "user:{id}", 100, 100'000);
+  w.Commands("zrangebyscore", 50, 20'000'000);
+  w.P("feed:{id}").latency.Record(20'000'000, 50);
+  w.s.all_latency.Record(20'000'000, 50);
+  w.s.stats.clients["10.0.0.9"].commands += 50;
+  in.Evaluate(w.s);
+  w.Tick();
+  record("get", "user:{id}", 100, 100'000);
+  in.Evaluate(w.s);
+  Correlation c = in.Correlate(0);
+  ASSERT_TRUE(c.found);
+  EXPECT_GT(c.p99_ms, 2 * c.baseline_p99_ms);
+  ASSERT_FALSE(c.commands.empty());
+  EXPECT_EQ(c.commands[0].name, "zrangebyscore");
+  EXPECT_NEAR(c.commands[0].extra, 1000.0, 1.0);  // 50 x 20 ms in one second
+  EXPECT_EQ(c.patterns[0].name, "feed:{id}");
+  EXPECT_EQ(c.clients[0].name, "10.0.0.9");
+  // Asking for a time inside a steady window compares it with the ones before: nothing extra.
+  Correlation steady = in.Correlate(c.from_ms - 500);
+  ASSERT_TRUE(steady.found);
+  EXPECT_LT(steady.commands[0].extra, 1.0);
+}
+
 TEST(Insights, MostSevereFirst) {
   Insights in(Short());
   World w;

@@ -236,6 +236,32 @@ insights:
         self.wait_cleared("latency_regression", "eval", drive=lambda: self.run_script(20, 10))
 
 
+    def test_correlations_name_the_command_of_the_spike(self):
+        status, body = self.rs.http("/api/v1/correlations")
+        self.assertEqual(status, 200)
+        self.assertIsNone(json.loads(body)["spike"])
+        self.client.set("user:1", "a")
+        end = time.time() + 5  # steady windows of fast GETs
+        while time.time() < end:
+            [self.client.get("user:1") for _ in range(20)]
+            time.sleep(0.05)
+        t = time.time()
+        while time.time() - t < 1.5:  # a burst of slow scripts, GETs going on
+            self.run_script(1, 3_000_000)
+            self.client.get("user:1")
+        end = time.time() + 2.5
+        while time.time() < end:
+            [self.client.get("user:1") for _ in range(20)]
+            time.sleep(0.05)
+        c = json.loads(self.rs.http("/api/v1/correlations")[1])
+        self.assertIsNotNone(c["spike"], c)
+        self.assertGreater(c["spike"]["p99_ms"], 2 * c["spike"]["baseline_p99_ms"])
+        self.assertEqual(c["commands"][0]["name"], "eval", c)
+        self.assertGreater(c["commands"][0]["extra_time_ms_per_s"], 0)
+        status, _ = self.rs.http("/api/v1/correlations?at=-1")
+        self.assertEqual(status, 400)
+
+
 class Healthy(InsightCase):
     def test_healthy_mixed_workload_raises_nothing_of_warning_or_above(self):
         c = self.client

@@ -38,7 +38,7 @@ SURFACES = ["/metrics", "/", "/healthz", "/readyz", "/api/v1/overview", "/api/v1
             "/api/v1/history", "/api/v1/history?step=1", "/api/v1/queues", "/api/v1/jobs/recent",
             "/api/v1/export?format=json", "/api/v1/export?format=ndjson",
             "/api/v1/export?format=csv", "/api/v1/report?format=html", "/api/v1/insights",
-            "/api/v1/health"]
+            "/api/v1/health", "/api/v1/correlations"]
 
 CONFIG = """
 analytics:
