@@ -42,7 +42,8 @@ std::string SlackBody(const engine::AlertEvent& e) {
   const auto& a = e.alert;
   char numbers[128];
   std::snprintf(numbers, sizeof(numbers), "value %g, threshold %g", a.value, a.threshold);
-  std::string text = std::string(e.status == "firing" ? ":rotating_light: FIRING" : ":white_check_mark: RESOLVED") +
+  std::string text = std::string(e.status == "firing" ? ":rotating_light: FIRING"
+                                                      : ":white_check_mark: RESOLVED") +
                      " [" + a.severity + "] " + a.name + ": " + a.metric + " on " + a.selector +
                      " (" + numbers + ") - respscope";
   return json::serialize(json::object{{"text", text}});
@@ -133,28 +134,28 @@ int Post(const Target& t, const std::string& body,
       http::async_write(*plain, req, on_written);
     }
   };
-  resolver.async_resolve(t.host, t.port, [&](beast::error_code ec,
-                                             tcp::resolver::results_type results) {
-    if (ec) {
-      result = ec;
-      return;
-    }
-    lowest.expires_after(timeout);
-    lowest.async_connect(results, [&](beast::error_code ec, const tcp::endpoint&) {
-      if (ec) {
-        result = ec;
-        return;
-      }
-      if (!t.tls) return write();
-      secure->async_handshake(asio::ssl::stream_base::client, [&](beast::error_code ec) {
+  resolver.async_resolve(
+      t.host, t.port, [&](beast::error_code ec, tcp::resolver::results_type results) {
         if (ec) {
           result = ec;
           return;
         }
-        write();
+        lowest.expires_after(timeout);
+        lowest.async_connect(results, [&](beast::error_code ec, const tcp::endpoint&) {
+          if (ec) {
+            result = ec;
+            return;
+          }
+          if (!t.tls) return write();
+          secure->async_handshake(asio::ssl::stream_base::client, [&](beast::error_code ec) {
+            if (ec) {
+              result = ec;
+              return;
+            }
+            write();
+          });
+        });
       });
-    });
-  });
   ioc.run_for(timeout);
   if (result) {
     error = result.message();
@@ -226,9 +227,10 @@ struct Notifier::Channel {
       last = status ? "HTTP " + std::to_string(status) : error;
     }
     // The URL may carry a token in its path (Slack's does): log the channel name only.
-    spdlog::warn("notification channel {}: {} notification of alert {} not delivered after {} "
-                 "attempts: {}",
-                 options.name, e.status, e.alert.name, options.max_attempts, last);
+    spdlog::warn(
+        "notification channel {}: {} notification of alert {} not delivered after {} "
+        "attempts: {}",
+        options.name, e.status, e.alert.name, options.max_attempts, last);
     return false;
   }
 };

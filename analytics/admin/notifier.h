@@ -37,20 +37,20 @@ enum class ChannelKind : uint8_t { kWebhook, kSlack };
 struct ChannelOptions {
   std::string name;
   ChannelKind kind = ChannelKind::kWebhook;
-  std::string url;            // http:// or https://
-  int min_severity = 1;       // engine::SeverityRank: 0 info .. 3 critical
-  std::string hmac_secret;    // webhook: when set, X-Respscope-Signature: sha256=<hex>
+  std::string url;          // http:// or https://
+  int min_severity = 1;     // engine::SeverityRank: 0 info .. 3 critical
+  std::string hmac_secret;  // webhook: when set, X-Respscope-Signature: sha256=<hex>
   std::chrono::milliseconds timeout{5000};  // whole attempt: resolve, connect, send, reply
   uint32_t max_attempts = 4;
   std::chrono::milliseconds backoff{1000};  // before the 2nd attempt; doubles after that
-  size_t max_queue = 1000;    // beyond it new notifications are dropped (counted)
+  size_t max_queue = 1000;                  // beyond it new notifications are dropped (counted)
 };
 
 struct ChannelStats {
-  uint64_t sent = 0;      // delivered (2xx)
-  uint64_t failed = 0;    // given up after max_attempts
-  uint64_t retries = 0;   // attempts after the first
-  uint64_t dropped = 0;   // queue full
+  uint64_t sent = 0;     // delivered (2xx)
+  uint64_t failed = 0;   // given up after max_attempts
+  uint64_t retries = 0;  // attempts after the first
+  uint64_t dropped = 0;  // queue full
 };
 
 // JSON body of the generic webhook: {"source":"respscope","status":"firing"|"resolved",

@@ -16,8 +16,8 @@ struct Finding {
   std::string subject;
   int64_t since_ms = 0;
   double window_s = 0;
-  std::map<std::string, double> evidence;        // numbers
-  std::map<std::string, std::string> details;    // words (command, pattern, trend, ...)
+  std::map<std::string, double> evidence;      // numbers
+  std::map<std::string, std::string> details;  // words (command, pattern, trend, ...)
   std::string recommendation;
 };
 
@@ -29,14 +29,14 @@ struct Baseline {
   int windows = 0;
   bool established = false;  // after InsightOptions::baseline_windows windows
   bool regressed = false;
-  std::string trend;         // improving | stable | degrading
+  std::string trend;  // improving | stable | degrading
 };
 
 // /api/v1/correlations: what changed most between a latency spike's window and the windows
 // before it.
 struct CorrelationRow {
   std::string name;
-  double rate = 0, baseline_rate = 0;        // calls (or commands, jobs) per second
+  double rate = 0, baseline_rate = 0;                    // calls (or commands, jobs) per second
   double time_ms_per_s = 0, baseline_time_ms_per_s = 0;  // commands and patterns only
   double extra = 0;  // extra time in ms per second (commands, patterns), else extra rate
 };

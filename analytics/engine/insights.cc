@@ -13,7 +13,7 @@ namespace {
 // of a collection (the command table names them in lower case).
 const std::set<std::string, std::less<>>& FullReadCommands() {
   static const std::set<std::string, std::less<>> kFull = {
-      "smembers", "hgetall", "hvals",  "hkeys",         "lrange", "zrange",
+      "smembers",      "hgetall",   "hvals",  "hkeys",  "lrange", "zrange",
       "zrangebyscore", "zrevrange", "xrange", "sunion", "sinter", "sdiff"};
   return kFull;
 }
@@ -21,8 +21,8 @@ const std::set<std::string, std::less<>>& FullReadCommands() {
 // Reads of one value: a big reply of these is a big value, not a scan.
 const std::set<std::string, std::less<>>& SingleReadCommands() {
   static const std::set<std::string, std::less<>> kSingle = {
-      "get",  "getex", "getdel", "getrange", "getset", "hget", "hmget",
-      "mget", "lindex", "lpop",  "rpop",     "json.get"};
+      "get",   "getex", "getdel", "getrange", "getset", "hget",
+      "hmget", "mget",  "lindex", "lpop",     "rpop",   "json.get"};
   return kSingle;
 }
 
@@ -47,9 +47,7 @@ uint64_t Transition(const QueueMetrics& q, const char* name) {
 
 std::string Trend(const std::deque<double>& p95) {
   if (p95.size() < 6) return "stable";
-  auto mean = [&](size_t from) {
-    return (p95[from] + p95[from + 1] + p95[from + 2]) / 3.0;
-  };
+  auto mean = [&](size_t from) { return (p95[from] + p95[from + 1] + p95[from + 2]) / 3.0; };
   double recent = mean(p95.size() - 3), before = mean(p95.size() - 6);
   if (before <= 0) return "stable";
   if (recent > before * 1.1) return "degrading";
@@ -81,8 +79,8 @@ Insights::Reading Insights::Read(const Snapshot& s) const {
   r.flushes = calls("flushall") + calls("flushdb");
   r.connections_opened = s.stats.events.connections_opened;
   for (const auto& [name, p] : s.stats.patterns) {
-    r.patterns[name] = {p.read + p.write + p.other, p.hits, p.misses, p.bytes_in + p.bytes_out,
-                        p.read, p.bytes_out};
+    r.patterns[name] = {p.read + p.write + p.other, p.hits, p.misses,
+                        p.bytes_in + p.bytes_out,   p.read, p.bytes_out};
   }
   for (const auto& k : s.hot_keys) r.hot_keys[k.key] = k.count;
   for (const auto& q : s.queues) {
@@ -180,8 +178,8 @@ void Insights::LatencyFindings(const std::map<std::string, Series, std::less<>>&
     f.details["scope"] = scope;
     f.details["trend"] = Trend(series.p95);
     f.recommendation =
-        std::string("The p95 of this ") + scope +
-        " rose " + Fmt("%.0f%%", f.evidence["increase_ratio"] * 100) +
+        std::string("The p95 of this ") + scope + " rose " +
+        Fmt("%.0f%%", f.evidence["increase_ratio"] * 100) +
         " above its baseline. Check what changed with it (a deploy, bigger values, a slow "
         "command or script blocking Redis, memory pressure) in the slow log and the history.";
     out.push_back(std::move(f));
@@ -319,8 +317,9 @@ Correlation Insights::Correlate(int64_t at_ms) const {
   counted(&Totals::clients, c.clients);
   counted(&Totals::queues, c.queues);
   for (auto* rows : {&c.commands, &c.patterns, &c.clients, &c.queues}) {
-    std::stable_sort(rows->begin(), rows->end(),
-                     [](const CorrelationRow& a, const CorrelationRow& b) { return a.extra > b.extra; });
+    std::stable_sort(
+        rows->begin(), rows->end(),
+        [](const CorrelationRow& a, const CorrelationRow& b) { return a.extra > b.extra; });
     if (rows->size() > 10) rows->resize(10);
   }
   return c;
@@ -402,7 +401,8 @@ std::vector<Finding> Insights::Evaluate(const Snapshot& s) {
     const uint64_t reads = Delta(p.reads, pb.reads);
     bool full_scan = false;
     if (reads >= options_.big_value_min_calls && reads > 0 &&
-        double(Delta(p.bytes_out, pb.bytes_out)) / double(reads) >= double(options_.full_scan_bytes)) {
+        double(Delta(p.bytes_out, pb.bytes_out)) / double(reads) >=
+            double(options_.full_scan_bytes)) {
       std::string command;
       bool single = false;
       for (const auto& b : view.big_values) {
@@ -437,9 +437,9 @@ std::vector<Finding> Insights::Evaluate(const Snapshot& s) {
     if (!full_scan && calls >= options_.big_value_min_calls && calls > 0) {
       const double per_call = double(bytes) / double(calls);
       if (per_call >= double(options_.big_value_bytes)) {
-        Finding& f = add("big_value", per_call >= 10.0 * options_.big_value_bytes ? "critical"
-                                                                               : "warning",
-                         name);
+        Finding& f =
+            add("big_value", per_call >= 10.0 * options_.big_value_bytes ? "critical" : "warning",
+                name);
         f.evidence["calls"] = static_cast<double>(calls);
         f.evidence["bytes_per_call"] = per_call;
         f.evidence["bytes"] = static_cast<double>(bytes);
@@ -463,18 +463,15 @@ std::vector<Finding> Insights::Evaluate(const Snapshot& s) {
           f.evidence["hit_rate"] = rate;
           f.evidence["lookups"] = static_cast<double>(lookups);
           f.evidence["warmup_s"] = options_.warmup_ms / 1000.0;
-          f.details["cause"] = last_flush_ms_ >= 0 && now - last_flush_ms_ < options_.warmup_ms
-                                   ? "flush"
-                                   : "start";
+          f.details["cause"] =
+              last_flush_ms_ >= 0 && now - last_flush_ms_ < options_.warmup_ms ? "flush" : "start";
           f.recommendation =
-              "The cache of " + name +
-              " is warming up after a " + f.details["cause"] +
+              "The cache of " + name + " is warming up after a " + f.details["cause"] +
               ": misses are expected for a while. If the misses hurt, pre-load the hottest "
               "keys (warm the cache) before taking traffic.";
         } else {
-          Finding& f = add("low_hit_rate", rate < options_.low_hit_rate / 2 ? "critical"
-                                                                            : "warning",
-                           name);
+          Finding& f =
+              add("low_hit_rate", rate < options_.low_hit_rate / 2 ? "critical" : "warning", name);
           f.evidence["hit_rate"] = rate;
           f.evidence["hits"] = static_cast<double>(hits);
           f.evidence["misses"] = static_cast<double>(misses);
@@ -527,9 +524,9 @@ std::vector<Finding> Insights::Evaluate(const Snapshot& s) {
       const bool grew = qb.waiting >= 0 && q.waiting > qb.waiting && finished < added;
       const bool idle = full_window && finished == 0;
       if (grew || idle) {
-        Finding& f = add("queue_backlog",
-                         q.waiting >= 10 * options_.backlog_min_waiting ? "critical" : "warning",
-                         name);
+        Finding& f =
+            add("queue_backlog",
+                q.waiting >= 10 * options_.backlog_min_waiting ? "critical" : "warning", name);
         f.evidence["waiting"] = static_cast<double>(q.waiting);
         if (qb.waiting >= 0) f.evidence["waiting_growth"] = double(q.waiting - qb.waiting);
         f.evidence["added"] = static_cast<double>(added);
@@ -557,8 +554,8 @@ std::vector<Finding> Insights::Evaluate(const Snapshot& s) {
     if (uint64_t n = Delta(q.process_count, qb.process_count); n > 0) {
       const double mean = (q.process_sum - std::min(q.process_sum, qb.process_sum)) / double(n);
       if (mean >= options_.slow_job_s) {
-        Finding& f = add("slow_jobs", mean >= options_.very_slow_job_s ? "critical" : "warning",
-                         name);
+        Finding& f =
+            add("slow_jobs", mean >= options_.very_slow_job_s ? "critical" : "warning", name);
         f.evidence["jobs"] = static_cast<double>(n);
         f.evidence["mean_process_s"] = mean;
         f.evidence["threshold_s"] =
@@ -572,9 +569,8 @@ std::vector<Finding> Insights::Evaluate(const Snapshot& s) {
     if (finished >= options_.min_jobs && finished > 0) {
       const double rate = double(failed) / double(finished);
       if (rate >= options_.job_failure_warning) {
-        Finding& f = add("job_failures", rate >= options_.job_failure_critical ? "critical"
-                                                                               : "warning",
-                         name);
+        Finding& f = add("job_failures",
+                         rate >= options_.job_failure_critical ? "critical" : "warning", name);
         f.evidence["failure_rate"] = rate;
         f.evidence["failed"] = static_cast<double>(failed);
         f.evidence["completed"] = static_cast<double>(completed);

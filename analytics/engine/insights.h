@@ -29,7 +29,7 @@
 namespace respscope::engine {
 
 struct InsightOptions {
-  int64_t window_ms = 60'000;          // evidence window (sliding); also the baseline window
+  int64_t window_ms = 60'000;  // evidence window (sliding); also the baseline window
   // keys_command: any KEYS call in the window; full reads (SMEMBERS, HGETALL, LRANGE, ZRANGE,
   // ...) whose reply is at least full_scan_bytes.
   uint64_t full_scan_bytes = 64 * 1024;
@@ -135,7 +135,8 @@ class Insights {
   Totals totals_at_boundary_;
   recorder::Histogram all_at_boundary_;
   int64_t correlation_from_ms_ = -1;
-  std::deque<WindowStats> windows_;  // newest last, at most 60  // kind + '\0' + subject -> first seen
+  std::deque<WindowStats>
+      windows_;  // newest last, at most 60  // kind + '\0' + subject -> first seen
 };
 
 }  // namespace respscope::engine
