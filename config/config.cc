@@ -85,6 +85,18 @@ std::string_view ToString(AlertMetric v) {
       return "p99_latency";
     case AlertMetric::kJobFailureRate:
       return "job_failure_rate";
+    case AlertMetric::kQueueBacklog:
+      return "queue_backlog";
+    case AlertMetric::kStalledJobs:
+      return "stalled_jobs";
+    case AlertMetric::kSlowJobs:
+      return "slow_jobs";
+    case AlertMetric::kUpstreamDown:
+      return "upstream_down";
+    case AlertMetric::kMemoryUsedRatio:
+      return "memory_used_ratio";
+    case AlertMetric::kInsight:
+      return "insight";
   }
   return "?";
 }
@@ -97,10 +109,30 @@ std::string_view ToString(Severity v) {
       return "info";
     case Severity::kWarning:
       return "warning";
+    case Severity::kError:
+      return "error";
     case Severity::kCritical:
       return "critical";
   }
   return "?";
+}
+
+Duration DefaultCooldown(Severity severity) {
+  switch (severity) {
+    case Severity::kCritical:
+      return std::chrono::minutes(5);
+    case Severity::kError:
+      return std::chrono::minutes(15);
+    case Severity::kWarning:
+      return std::chrono::minutes(30);
+    case Severity::kInfo:
+      return std::chrono::hours(1);
+  }
+  return std::chrono::minutes(30);
+}
+
+std::string_view ToString(ChannelType v) {
+  return v == ChannelType::kSlack ? "slack" : "webhook";
 }
 
 std::string_view ToString(LogLevel v) {

@@ -141,24 +141,79 @@ struct BullmqConfig {
   Duration inspector_interval = std::chrono::seconds(5);  // queue depth polling
 };
 
-enum class AlertMetric : uint8_t { kHitRate, kErrorRate, kP99Latency, kJobFailureRate };
+enum class AlertMetric : uint8_t {
+  kHitRate,
+  kErrorRate,
+  kP99Latency,
+  kJobFailureRate,
+  kQueueBacklog,     // waiting jobs (side channel), summed over the selected queues
+  kStalledJobs,      // stalled jobs over the last minute
+  kSlowJobs,         // mean processing time (seconds) over the last minute
+  kUpstreamDown,     // 1 while the upstream is unreachable
+  kMemoryUsedRatio,  // INFO used_memory / maxmemory (no data without maxmemory)
+  kInsight,          // findings of the selected kinds at the rule's severity or above
+};
 enum class Comparison : uint8_t { kAbove, kBelow };
-enum class Severity : uint8_t { kInfo, kWarning, kCritical };
+enum class Severity : uint8_t { kInfo, kWarning, kError, kCritical };  // in this order
 
 struct AlertRule {
   std::string name;  // unique; letters, digits, '_', '-', '.'; the `alert` metric label
   AlertMetric metric = AlertMetric::kHitRate;
-  // Glob over pattern names (hit_rate, error_rate, p99_latency) or queue names
-  // (job_failure_rate); the other one is empty.
+  // Glob over pattern names (hit_rate, error_rate, p99_latency), queue names (job_failure_rate,
+  // queue_backlog, stalled_jobs, slow_jobs) or finding kinds (insight); the others are empty.
   std::string pattern;
   std::string queue;
+  std::string kind;
   Comparison comparison = Comparison::kAbove;  // YAML: exactly one of above / below
-  // Rates: a fraction in [0, 1]. p99_latency: seconds (written as a duration, e.g. 50ms).
+  // Rates: a fraction in [0, 1]. p99_latency, slow_jobs: seconds (written as a duration, e.g.
+  // 50ms). queue_backlog, stalled_jobs, insight: a count. upstream_down: optional (above 0).
   double threshold = 0;
-  Duration for_duration{0};                      // YAML "for": the condition must hold this long
-  Duration cooldown = std::chrono::minutes(15);  // after resolving, before it may fire again
+  Duration for_duration{0};  // YAML "for": the condition must hold this long
+  // After resolving, the alert does not fire (nor notify) again for this long. Default by
+  // severity (DefaultCooldown).
+  Duration cooldown = std::chrono::minutes(30);
   Severity severity = Severity::kWarning;
 };
+
+// insights: the thresholds of the findings (/api/v1/insights). Defaults from the seeds.
+struct InsightsConfig {
+  Duration window = std::chrono::minutes(1);  // evidence window, and one baseline window
+  uint64_t full_scan_bytes = 64 * kKiB;       // keys_command: a whole-collection read this big
+  uint64_t big_value_bytes = 100 * kKiB;      // big_value: bytes per call of a pattern
+  double hot_key_share = 0.3;                 // hot_key: one key's share of keyed commands
+  uint32_t hot_key_min_commands = 100;
+  double low_hit_rate = 0.5;                  // low_hit_rate / cold_cache below this
+  uint32_t min_lookups = 100;
+  Duration warmup = std::chrono::minutes(5);  // cold_cache: after start or FLUSHALL/FLUSHDB
+  uint32_t backlog_min_waiting = 100;         // queue_backlog
+  Duration slow_job = std::chrono::seconds(60);        // slow_jobs: warning
+  Duration very_slow_job = std::chrono::seconds(120);  // slow_jobs: critical
+  double job_failure_warning = 0.25, job_failure_critical = 0.5;  // job_failures
+  uint32_t min_jobs = 10;
+  uint32_t baseline_windows = 10;             // latency_regression
+  double regression_ratio = 0.10;
+  Duration regression_min = std::chrono::milliseconds(1);
+  uint32_t regression_min_calls = 20;
+  double churn_connections_per_command = 0.5;  // connection_churn
+  uint32_t churn_min_connections = 20;
+};
+
+enum class ChannelType : uint8_t { kWebhook, kSlack };
+
+// notifications[i]: where firing and resolved alerts are sent.
+struct NotificationChannel {
+  std::string name;  // unique; alert-name characters
+  ChannelType type = ChannelType::kWebhook;
+  std::string url;   // http://HOST[:PORT]/PATH or https://...
+  Severity min_severity = Severity::kWarning;
+  std::string hmac_secret_env;  // webhook only: environment variable holding the HMAC key
+  Duration timeout = std::chrono::seconds(5);  // per attempt
+  uint32_t max_attempts = 4;                   // first try + retries, with backoff 1s, 2s, 4s...
+  Duration backoff = std::chrono::seconds(1);
+};
+
+// The seed's cooldowns per severity: critical 5m, error 15m, warning 30m, info 1h.
+Duration DefaultCooldown(Severity severity);
 
 enum class LogLevel : uint8_t { kTrace, kDebug, kInfo, kWarn, kError };
 enum class LogFormat : uint8_t { kJson, kText, kAuto };  // auto: text on a terminal, else json
@@ -188,6 +243,8 @@ struct Config {
   SanitizationConfig sanitization;
   BullmqConfig bullmq;
   std::vector<AlertRule> alerts;
+  InsightsConfig insights;
+  std::vector<NotificationChannel> notifications;
   LoggingConfig logging;
 
   std::string config_file;  // the file loaded, empty if none (for SIGHUP reload)
@@ -202,6 +259,7 @@ std::string_view ToString(SanitizeMode v);
 std::string_view ToString(AlertMetric v);
 std::string_view ToString(Comparison v);
 std::string_view ToString(Severity v);
+std::string_view ToString(ChannelType v);
 std::string_view ToString(LogLevel v);
 std::string_view ToString(LogFormat v);
 

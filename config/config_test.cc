@@ -140,7 +140,8 @@ const InvalidCase kInvalid[] = {
      "t.yaml:2:42: alerts[0].above: value out of range (must be between 0 and 1, got 150)"},
     {"AlertBadMetric", "alerts:\n  - {name: a, metric: latency, above: 1}\n",
      "t.yaml:2:23: alerts[0].metric: expected one of hit_rate, error_rate, p99_latency, "
-     "job_failure_rate (got 'latency')"},
+     "job_failure_rate, queue_backlog, stalled_jobs, slow_jobs, upstream_down, "
+     "memory_used_ratio, insight (got 'latency')"},
     {"AlertLatencyNeedsDuration", "alerts:\n  - {name: a, metric: p99_latency, above: 0.05}\n",
      "t.yaml:2:43: alerts[0].above: expected a duration like 10ms, 2s, 5m (got '0.05')"},
     {"AlertPatternOnQueueMetric",
@@ -148,13 +149,39 @@ const InvalidCase kInvalid[] = {
      "t.yaml:2:50: alerts[0].pattern: job_failure_rate alerts select queues: use 'queue'"},
     {"AlertQueueOnPatternMetric",
      "alerts:\n  - {name: a, metric: hit_rate, queue: q, below: 0.5}\n",
-     "t.yaml:2:40: alerts[0].queue: only job_failure_rate alerts select queues: use 'pattern'"},
+     "t.yaml:2:40: alerts[0].queue: only job alerts (job_failure_rate, queue_backlog, "
+     "stalled_jobs, slow_jobs) select queues: use 'pattern'"},
+    {"AlertKindOnlyForInsight", "alerts:\n  - {name: a, metric: hit_rate, kind: x, below: 0.5}\n",
+     "t.yaml:2:39: alerts[0].kind: only insight alerts select a 'kind'"},
     {"AlertLatencyPerPattern",
      "alerts:\n  - {name: a, metric: p99_latency, pattern: \"user:*\", above: 50ms}\n",
      "t.yaml:2:45: alerts[0].pattern: error_rate and p99_latency alerts cover all commands; "
      "'pattern' selects key patterns for hit_rate alerts only (leave it out or write \"*\")"},
     {"AlertBadSeverity", "alerts:\n  - {name: a, metric: hit_rate, below: 0.5, severity: page}\n",
-     "t.yaml:2:55: alerts[0].severity: expected one of info, warning, critical (got 'page')"},
+     "t.yaml:2:55: alerts[0].severity: expected one of info, warning, error, critical (got "
+     "'page')"},
+    {"NotificationBadType", "notifications:\n  - {name: a, type: email, url: \"http://h/\"}\n",
+     "t.yaml:2:21: notifications[0].type: expected one of webhook, slack (got 'email')"},
+    {"NotificationNoUrl", "notifications:\n  - {name: a, type: webhook}\n",
+     "t.yaml:2:5: notifications[0]: missing required key 'url'"},
+    {"NotificationNotHttp", "notifications:\n  - {name: a, url: \"ftp://h/\"}\n",
+     "t.yaml:2:20: notifications[0].url: expected an http:// or https:// URL (got 'ftp://h/')"},
+    {"NotificationSecretInsteadOfVariable",
+     "notifications:\n  - {name: a, url: \"http://h/\", hmac_secret_env: \"s3cr3t!\"}\n",
+     "t.yaml:2:50: notifications[0].hmac_secret_env: expected an environment variable name "
+     "(letters, digits, '_'), not the secret itself"},
+    {"NotificationSlackWithSecret",
+     "notifications:\n  - {name: a, type: slack, url: \"https://h/\", hmac_secret_env: K}\n",
+     "t.yaml:2:64: notifications[0].hmac_secret_env: hmac_secret_env is for webhook channels "
+     "(Slack does not check it)"},
+    {"NotificationDuplicate",
+     "notifications:\n  - {name: a, url: \"http://h/\"}\n  - {name: a, url: \"http://g/\"}\n",
+     "t.yaml:3:12: notifications[1].name: duplicate notification channel name 'a' (first at line "
+     "2)"},
+    {"InsightsUnknownKey", "insights:\n  windw: 5s\n",
+     "t.yaml:2:3: unknown key 'windw' in insights (did you mean 'window'?)"},
+    {"InsightsSlowJobsOrder", "insights:\n  slow_job: 2m\n  very_slow_job: 1m\n",
+     "t.yaml:2:3: insights: very_slow_job (1m) is shorter than slow_job (2m)"},
     {"AlertBadName", "alerts:\n  - {name: \"low hit\", metric: hit_rate, below: 0.5}\n",
      "t.yaml:2:12: alerts[0].name: expected at most 64 letters, digits, '_', '-' or '.' (got "
      "'low hit')"},
@@ -391,7 +418,7 @@ logging: {level: warning, format: text}
   EXPECT_EQ(hit.comparison, Comparison::kBelow);
   EXPECT_DOUBLE_EQ(hit.threshold, 0.8);
   EXPECT_EQ(hit.for_duration, minutes(5));
-  EXPECT_EQ(hit.cooldown, minutes(15));
+  EXPECT_EQ(hit.cooldown, minutes(30));  // the default of a warning
   EXPECT_EQ(hit.severity, Severity::kWarning);
   const AlertRule& jobs = c.alerts[1];
   EXPECT_EQ(jobs.metric, AlertMetric::kJobFailureRate);
@@ -405,6 +432,7 @@ logging: {level: warning, format: text}
   EXPECT_EQ(slow.metric, AlertMetric::kP99Latency);
   EXPECT_DOUBLE_EQ(slow.threshold, 0.05);  // seconds
   EXPECT_EQ(slow.pattern, "*");
+  EXPECT_EQ(slow.cooldown, hours(1));  // the default of an info alert
   EXPECT_EQ(c.alerts[3].metric, AlertMetric::kErrorRate);
   EXPECT_EQ(c.logging.level, LogLevel::kWarn);
   EXPECT_EQ(c.logging.format, LogFormat::kText);
@@ -501,6 +529,69 @@ std::string ReadFile(const std::string& path) {
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
+TEST(LoaderTest, InsightsAndNotifications) {
+  Config c = LoadConfigString(R"(
+insights: {window: 5s, warmup: 0s, min_lookups: 20, slow_job: 2s, very_slow_job: 4s,
+           job_failure_warning: 0.2, regression_min: 500us, baseline_windows: 3}
+notifications:
+  - {name: ops, type: webhook, url: "http://127.0.0.1:9/hook", min_severity: error,
+     hmac_secret_env: HOOK_KEY, timeout: 2s, max_attempts: 3, backoff: 100ms}
+  - {name: chat, type: slack, url: "https://hooks.example.com/services/x"}
+alerts:
+  - {name: c, metric: hit_rate, below: 0.5, severity: critical}
+  - {name: e, metric: hit_rate, below: 0.5, severity: error}
+)", "t.yaml", kNoEnv);
+  EXPECT_EQ(c.insights.window, seconds(5));
+  EXPECT_EQ(c.insights.warmup, seconds(0));
+  EXPECT_EQ(c.insights.min_lookups, 20u);
+  EXPECT_EQ(c.insights.very_slow_job, seconds(4));
+  EXPECT_DOUBLE_EQ(c.insights.job_failure_warning, 0.2);
+  EXPECT_EQ(c.insights.regression_min, microseconds(500));
+  EXPECT_EQ(c.insights.baseline_windows, 3u);
+  EXPECT_EQ(c.insights.big_value_bytes, Config{}.insights.big_value_bytes);
+  ASSERT_EQ(c.notifications.size(), 2u);
+  EXPECT_EQ(c.notifications[0].type, ChannelType::kWebhook);
+  EXPECT_EQ(c.notifications[0].min_severity, Severity::kError);
+  EXPECT_EQ(c.notifications[0].hmac_secret_env, "HOOK_KEY");
+  EXPECT_EQ(c.notifications[0].max_attempts, 3u);
+  EXPECT_EQ(c.notifications[0].backoff, milliseconds(100));
+  EXPECT_EQ(c.notifications[1].type, ChannelType::kSlack);
+  EXPECT_EQ(c.notifications[1].min_severity, Severity::kWarning);
+  EXPECT_EQ(c.alerts[0].cooldown, minutes(5));
+  EXPECT_EQ(c.alerts[1].cooldown, minutes(15));
+}
+
+TEST(LoaderTest, JobUpstreamMemoryAndInsightAlerts) {
+  Config c = LoadConfigString(R"(
+alerts:
+  - {name: backlog, metric: queue_backlog, queue: "email*", above: 1000}
+  - {name: stalled, metric: stalled_jobs, above: 0, severity: error}
+  - {name: slow, metric: slow_jobs, queue: "*", above: 60s}
+  - {name: down, metric: upstream_down, severity: critical}
+  - {name: memory, metric: memory_used_ratio, above: 0.9}
+  - {name: findings, metric: insight, kind: "job_*", severity: critical}
+)", "t.yaml", kNoEnv);
+  ASSERT_EQ(c.alerts.size(), 6u);
+  EXPECT_EQ(c.alerts[0].metric, AlertMetric::kQueueBacklog);
+  EXPECT_EQ(c.alerts[0].queue, "email*");
+  EXPECT_DOUBLE_EQ(c.alerts[0].threshold, 1000);
+  EXPECT_EQ(c.alerts[1].queue, "*");
+  EXPECT_EQ(c.alerts[1].severity, Severity::kError);
+  EXPECT_DOUBLE_EQ(c.alerts[2].threshold, 60);
+  EXPECT_EQ(c.alerts[3].metric, AlertMetric::kUpstreamDown);
+  EXPECT_EQ(c.alerts[3].comparison, Comparison::kAbove);
+  EXPECT_DOUBLE_EQ(c.alerts[3].threshold, 0);
+  EXPECT_EQ(c.alerts[3].pattern, "");
+  EXPECT_DOUBLE_EQ(c.alerts[4].threshold, 0.9);
+  EXPECT_EQ(c.alerts[5].kind, "job_*");
+  EXPECT_THROW(LoadConfigString("alerts:\n  - {name: m, metric: memory_used_ratio, above: 90}\n",
+                                "t.yaml", kNoEnv),
+               ConfigError);
+  EXPECT_THROW(LoadConfigString("alerts:\n  - {name: m, metric: queue_backlog}\n", "t.yaml",
+                                kNoEnv),
+               ConfigError);
+}
+
 TEST(LoaderTest, ExampleFileLoadsAndMatchesDefaults) {
   const std::string path = std::string(RESPSCOPE_CONFIG_DIR) + "/respscope.example.yaml";
   Config c = LoadConfigFile(path, kNoEnv);
@@ -524,6 +615,10 @@ TEST(LoaderTest, ExampleFileLoadsAndMatchesDefaults) {
   EXPECT_EQ(c.bullmq.prefixes, defaults.bullmq.prefixes);
   EXPECT_EQ(c.key_patterns.rules.size(), 2u);
   EXPECT_EQ(c.alerts.size(), 3u);
+  EXPECT_EQ(c.insights.window, defaults.insights.window);
+  EXPECT_EQ(c.insights.slow_job, defaults.insights.slow_job);
+  EXPECT_EQ(c.insights.regression_min, defaults.insights.regression_min);
+  EXPECT_EQ(c.notifications.size(), 0u);  // shown commented out
   // The only warning: RESPSCOPE_ADMIN_TOKEN is unset here.
   ASSERT_EQ(c.warnings.size(), 1u);
   EXPECT_NE(c.warnings[0].find("RESPSCOPE_ADMIN_TOKEN is not set"), std::string::npos);
@@ -572,6 +667,28 @@ TEST(LoaderTest, ExampleFileDocumentsEveryKey) {
       "prefixes",
       "inspector_interval",
       "alerts",
+      "insights",
+      "window",
+      "full_scan_bytes",
+      "big_value_bytes",
+      "hot_key_share",
+      "hot_key_min_commands",
+      "low_hit_rate",
+      "min_lookups",
+      "warmup",
+      "backlog_min_waiting",
+      "slow_job",
+      "very_slow_job",
+      "job_failure_warning",
+      "job_failure_critical",
+      "min_jobs",
+      "baseline_windows",
+      "regression_ratio",
+      "regression_min",
+      "regression_min_calls",
+      "churn_connections_per_command",
+      "churn_min_connections",
+      "notifications",
       "logging",
       "level",
       "format",
@@ -598,7 +715,8 @@ TEST(LoaderTest, ExampleFileDocumentsEveryKey) {
   }
   // The keys of flow-style list items are documented in the comments above them.
   for (const char* key :
-       {"name", "metric", "pattern", "queue", "above / below", "for", "cooldown", "severity"}) {
+       {"name", "metric", "pattern", "queue", "kind", "above / below", "for", "cooldown",
+        "severity"}) {
     EXPECT_NE(text.find(std::string("#   ") + key + " "), std::string::npos)
         << "alert key '" << key << "'";
   }

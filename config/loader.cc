@@ -35,6 +35,7 @@ constexpr size_t kMaxRuleText = 1000;  // a regex longer than this is a mistake,
 using std::chrono::hours;
 using std::chrono::milliseconds;
 using std::chrono::minutes;
+using std::chrono::seconds;
 
 // A value and how to talk about it: its key path and where to point.
 struct Field {
@@ -168,6 +169,8 @@ class Loader {
   // names: alert name -> line of its first definition, for duplicates.
   AlertRule Alert(const Field& f, std::map<std::string, int>* names);
   std::string AlertName(const Field& f);
+  void Insights(const Field& f);
+  NotificationChannel Channel(const Field& f, std::map<std::string, int>* names);
   void Logging(const Field& f);
 
   std::string file_;
@@ -335,6 +338,15 @@ void Loader::LoadRoot(const YAML::Node& root) {
                 std::map<std::string, int> names;
                 c.alerts.clear();
                 List(v, [&](const Field& item) { c.alerts.push_back(Alert(item, &names)); });
+              }},
+             {"insights", [&](const Field& v) { Insights(v); }},
+             {"notifications",
+              [&](const Field& v) {
+                std::map<std::string, int> names;
+                c.notifications.clear();
+                List(v, [&](const Field& item) {
+                  c.notifications.push_back(Channel(item, &names));
+                });
               }},
              {"logging", [&](const Field& v) { Logging(v); }},
          });
@@ -550,7 +562,7 @@ AlertRule Loader::Alert(const Field& f, std::map<std::string, int>* names) {
     FailAt(f, "expected a mapping like {name: ..., metric: ..., below: ...} (got nothing)");
   }
   AlertRule rule;
-  std::optional<Field> name, metric, pattern, queue, above, below;
+  std::optional<Field> name, metric, pattern, queue, kind, above, below, cooldown;
   Map(f, {
              {"name",
               [&](const Field& v) {
@@ -560,7 +572,10 @@ AlertRule Loader::Alert(const Field& f, std::map<std::string, int>* names) {
              {"metric",
               [&](const Field& v) {
                 metric = v;
-                rule.metric = Convert(v, "hit_rate, error_rate, p99_latency or job_failure_rate",
+                rule.metric = Convert(v,
+                                      "hit_rate, error_rate, p99_latency, job_failure_rate, "
+                                      "queue_backlog, stalled_jobs, slow_jobs, upstream_down, "
+                                      "memory_used_ratio or insight",
                                       ParseAlertMetric);
               }},
              {"pattern",
@@ -573,58 +588,193 @@ AlertRule Loader::Alert(const Field& f, std::map<std::string, int>* names) {
                 queue = v;
                 rule.queue = Glob(v);
               }},
+             {"kind",
+              [&](const Field& v) {
+                kind = v;
+                rule.kind = Glob(v);
+              }},
              {"above", [&](const Field& v) { above = v; }},
              {"below", [&](const Field& v) { below = v; }},
              {"for",
               [&](const Field& v) { rule.for_duration = DurationIn(v, Duration{0}, hours(24)); }},
              {"cooldown",
-              [&](const Field& v) { rule.cooldown = DurationIn(v, Duration{0}, hours(168)); }},
+              [&](const Field& v) {
+                cooldown = v;
+                rule.cooldown = DurationIn(v, Duration{0}, hours(168));
+              }},
              {"severity",
               [&](const Field& v) {
-                rule.severity = Convert(v, "info, warning or critical", ParseSeverity);
+                rule.severity = Convert(v, "info, warning, error or critical", ParseSeverity);
               }},
          });
   if (!name) FailAt(f, "missing required key 'name'");
   if (!metric) FailAt(f, "missing required key 'metric'");
+  if (!cooldown) rule.cooldown = DefaultCooldown(rule.severity);
+  const AlertMetric m = rule.metric;
+  const bool optional_threshold = m == AlertMetric::kUpstreamDown || m == AlertMetric::kInsight;
   if (above && below) FailAt(*below, "give either 'above' or 'below', not both");
-  if (!above && !below) FailAt(f, "missing the threshold: 'above' or 'below'");
-  const Field& threshold = above ? *above : *below;
-  rule.comparison = above ? Comparison::kAbove : Comparison::kBelow;
-  if (rule.metric == AlertMetric::kP99Latency) {
-    rule.threshold =
-        std::chrono::duration<double>(DurationIn(threshold, Duration{1}, hours(1))).count();
-  } else {
-    double v = Convert(threshold, "a number", ParseNumber);
-    if (v < 0 || v > 1) {
-      std::string got = FormatNumber(v);
-      // The seeds wrote rates as percentages (hitRate: 80); say so when that is the likely slip.
-      if (v > 1 && v <= 100) got += "; rates are fractions, 0.8 is 80%";
-      FailAt(threshold, OutOfRange("0", "1", got).what());
-    }
-    rule.threshold = v;
+  if (!above && !below && !optional_threshold) {
+    FailAt(f, "missing the threshold: 'above' or 'below'");
   }
-  bool jobs = rule.metric == AlertMetric::kJobFailureRate;
-  if (jobs && pattern) FailAt(*pattern, "job_failure_rate alerts select queues: use 'queue'");
+  rule.comparison = below ? Comparison::kBelow : Comparison::kAbove;
+  if (!above && !below) {
+    rule.threshold = 0;  // upstream_down, insight: fire at the first one
+  } else {
+    const Field& threshold = above ? *above : *below;
+    if (m == AlertMetric::kP99Latency || m == AlertMetric::kSlowJobs) {
+      rule.threshold =
+          std::chrono::duration<double>(DurationIn(threshold, Duration{1}, hours(24))).count();
+    } else if (m == AlertMetric::kQueueBacklog || m == AlertMetric::kStalledJobs ||
+               m == AlertMetric::kInsight || m == AlertMetric::kUpstreamDown) {
+      double v = Convert(threshold, "a number", ParseNumber);
+      if (v < 0 || v > 1e12) FailAt(threshold, OutOfRange("0", "1e12", FormatNumber(v)).what());
+      rule.threshold = v;
+    } else {
+      double v = Convert(threshold, "a number", ParseNumber);
+      if (v < 0 || v > 1) {
+        std::string got = FormatNumber(v);
+        // The seeds wrote rates as percentages (hitRate: 80); say so when that is the likely
+        // slip.
+        if (v > 1 && v <= 100) got += "; rates are fractions, 0.8 is 80%";
+        FailAt(threshold, OutOfRange("0", "1", got).what());
+      }
+      rule.threshold = v;
+    }
+  }
+  const bool jobs = m == AlertMetric::kJobFailureRate || m == AlertMetric::kQueueBacklog ||
+                    m == AlertMetric::kStalledJobs || m == AlertMetric::kSlowJobs;
+  const bool patterns =
+      m == AlertMetric::kHitRate || m == AlertMetric::kErrorRate || m == AlertMetric::kP99Latency;
+  const std::string metric_name(ToString(m));
+  if (pattern && !patterns) {
+    FailAt(*pattern, metric_name + (jobs ? " alerts select queues: use 'queue'"
+                                         : " alerts do not select key patterns"));
+  }
   // The engine measures error_rate and p99_latency over all commands (the recorder keeps no
   // per-pattern error counts, and the recent window no per-pattern latency): a narrower
   // selector would be silently ignored.
-  if ((rule.metric == AlertMetric::kErrorRate || rule.metric == AlertMetric::kP99Latency) &&
-      pattern && rule.pattern != "*") {
+  if ((m == AlertMetric::kErrorRate || m == AlertMetric::kP99Latency) && pattern &&
+      rule.pattern != "*") {
     FailAt(*pattern,
            "error_rate and p99_latency alerts cover all commands; 'pattern' selects "
            "key patterns for hit_rate alerts only (leave it out or write \"*\")");
   }
-  if (!jobs && queue) {
-    FailAt(*queue, "only job_failure_rate alerts select queues: use 'pattern'");
+  if (queue && !jobs) {
+    FailAt(*queue, "only job alerts (job_failure_rate, queue_backlog, stalled_jobs, slow_jobs) "
+                   "select queues" + std::string(patterns ? ": use 'pattern'" : ""));
   }
+  if (kind && m != AlertMetric::kInsight) FailAt(*kind, "only insight alerts select a 'kind'");
   if (jobs && !queue) rule.queue = "*";
-  if (!jobs && !pattern) rule.pattern = "*";
+  if (patterns && !pattern) rule.pattern = "*";
+  if (m == AlertMetric::kInsight && !kind) rule.kind = "*";
   auto [it, inserted] = names->emplace(rule.name, name->mark.line + 1);
   if (!inserted) {
     FailAt(*name, "duplicate alert name " + Quote(rule.name) + " (first at line " +
                       std::to_string(it->second) + ")");
   }
   return rule;
+}
+
+void Loader::Insights(const Field& f) {
+  InsightsConfig& i = config_.insights;
+  auto count = [&](const Field& v) { return static_cast<uint32_t>(Integer(v, 1, 100'000'000)); };
+  Map(f, {
+             {"window", [&](const Field& v) { i.window = DurationIn(v, seconds(1), hours(1)); }},
+             {"full_scan_bytes", [&](const Field& v) { i.full_scan_bytes = Size(v, 1, kGiB); }},
+             {"big_value_bytes", [&](const Field& v) { i.big_value_bytes = Size(v, 1, kGiB); }},
+             {"hot_key_share", [&](const Field& v) { i.hot_key_share = Number(v, 0.01, 1); }},
+             {"hot_key_min_commands", [&](const Field& v) { i.hot_key_min_commands = count(v); }},
+             {"low_hit_rate", [&](const Field& v) { i.low_hit_rate = Number(v, 0, 1); }},
+             {"min_lookups", [&](const Field& v) { i.min_lookups = count(v); }},
+             {"warmup", [&](const Field& v) { i.warmup = DurationIn(v, Duration{0}, hours(24)); }},
+             {"backlog_min_waiting", [&](const Field& v) { i.backlog_min_waiting = count(v); }},
+             {"slow_job",
+              [&](const Field& v) { i.slow_job = DurationIn(v, milliseconds(1), hours(24)); }},
+             {"very_slow_job",
+              [&](const Field& v) { i.very_slow_job = DurationIn(v, milliseconds(1), hours(24)); }},
+             {"job_failure_warning",
+              [&](const Field& v) { i.job_failure_warning = Number(v, 0.01, 1); }},
+             {"job_failure_critical",
+              [&](const Field& v) { i.job_failure_critical = Number(v, 0.01, 1); }},
+             {"min_jobs", [&](const Field& v) { i.min_jobs = count(v); }},
+             {"baseline_windows",
+              [&](const Field& v) { i.baseline_windows = static_cast<uint32_t>(Integer(v, 1, 1000)); }},
+             {"regression_ratio", [&](const Field& v) { i.regression_ratio = Number(v, 0.01, 100); }},
+             {"regression_min",
+              [&](const Field& v) { i.regression_min = DurationIn(v, Duration{0}, seconds(60)); }},
+             {"regression_min_calls", [&](const Field& v) { i.regression_min_calls = count(v); }},
+             {"churn_connections_per_command",
+              [&](const Field& v) { i.churn_connections_per_command = Number(v, 0.001, 1); }},
+             {"churn_min_connections", [&](const Field& v) { i.churn_min_connections = count(v); }},
+         });
+  if (i.very_slow_job < i.slow_job) {
+    FailAt(f, "very_slow_job (" + FormatDuration(i.very_slow_job) + ") is shorter than slow_job (" +
+                  FormatDuration(i.slow_job) + ")");
+  }
+  if (i.job_failure_critical < i.job_failure_warning) {
+    FailAt(f, "job_failure_critical is below job_failure_warning");
+  }
+}
+
+NotificationChannel Loader::Channel(const Field& f, std::map<std::string, int>* names) {
+  if (f.value.IsNull()) {
+    FailAt(f, "expected a mapping like {name: ..., type: webhook, url: ...} (got nothing)");
+  }
+  NotificationChannel ch;
+  std::optional<Field> name, url, secret;
+  Map(f, {
+             {"name",
+              [&](const Field& v) {
+                name = v;
+                ch.name = AlertName(v);
+              }},
+             {"type",
+              [&](const Field& v) { ch.type = Convert(v, "webhook or slack", ParseChannelType); }},
+             {"url",
+              [&](const Field& v) {
+                url = v;
+                ch.url = NonEmpty(v, "an http:// or https:// URL");
+                if (ch.url.rfind("http://", 0) != 0 && ch.url.rfind("https://", 0) != 0) {
+                  FailAt(v, "expected an http:// or https:// URL (got " + Quote(ch.url) + ")");
+                }
+                if (ch.url.find_first_of(" \t\r\n") != std::string::npos) {
+                  FailAt(v, "a URL cannot contain spaces");
+                }
+              }},
+             {"min_severity",
+              [&](const Field& v) {
+                ch.min_severity =
+                    Convert(v, "info, warning, error or critical", ParseSeverity);
+              }},
+             {"hmac_secret_env",
+              [&](const Field& v) {
+                secret = v;
+                ch.hmac_secret_env = NonEmpty(v, "an environment variable name");
+                for (char c : ch.hmac_secret_env) {
+                  if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_')) {
+                    FailAt(v, "expected an environment variable name (letters, digits, '_'), "
+                              "not the secret itself");
+                  }
+                }
+              }},
+             {"timeout",
+              [&](const Field& v) { ch.timeout = DurationIn(v, milliseconds(10), seconds(60)); }},
+             {"max_attempts",
+              [&](const Field& v) { ch.max_attempts = static_cast<uint32_t>(Integer(v, 1, 10)); }},
+             {"backoff",
+              [&](const Field& v) { ch.backoff = DurationIn(v, milliseconds(1), minutes(5)); }},
+         });
+  if (!name) FailAt(f, "missing required key 'name'");
+  if (!url) FailAt(f, "missing required key 'url'");
+  if (secret && ch.type == ChannelType::kSlack) {
+    FailAt(*secret, "hmac_secret_env is for webhook channels (Slack does not check it)");
+  }
+  auto [it, inserted] = names->emplace(ch.name, name->mark.line + 1);
+  if (!inserted) {
+    FailAt(*name, "duplicate notification channel name " + Quote(ch.name) + " (first at line " +
+                      std::to_string(it->second) + ")");
+  }
+  return ch;
 }
 
 void Loader::Logging(const Field& f) {

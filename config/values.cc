@@ -411,15 +411,28 @@ AlertMetric ParseAlertMetric(std::string_view text) {
       {"hit_rate", AlertMetric::kHitRate},
       {"error_rate", AlertMetric::kErrorRate},
       {"p99_latency", AlertMetric::kP99Latency},
-      {"job_failure_rate", AlertMetric::kJobFailureRate}};
-  return ParseEnum(text, kNames, 4);
+      {"job_failure_rate", AlertMetric::kJobFailureRate},
+      {"queue_backlog", AlertMetric::kQueueBacklog},
+      {"stalled_jobs", AlertMetric::kStalledJobs},
+      {"slow_jobs", AlertMetric::kSlowJobs},
+      {"upstream_down", AlertMetric::kUpstreamDown},
+      {"memory_used_ratio", AlertMetric::kMemoryUsedRatio},
+      {"insight", AlertMetric::kInsight}};
+  return ParseEnum(text, kNames, 10);
 }
 
 Severity ParseSeverity(std::string_view text) {
   static constexpr EnumName<Severity> kNames[] = {{"info", Severity::kInfo},
                                                   {"warning", Severity::kWarning},
+                                                  {"error", Severity::kError},
                                                   {"critical", Severity::kCritical}};
-  return ParseEnum(text, kNames, 3);
+  return ParseEnum(text, kNames, 4);
+}
+
+ChannelType ParseChannelType(std::string_view text) {
+  static constexpr EnumName<ChannelType> kNames[] = {{"webhook", ChannelType::kWebhook},
+                                                     {"slack", ChannelType::kSlack}};
+  return ParseEnum(text, kNames, 2);
 }
 
 std::string FormatDuration(Duration d) {

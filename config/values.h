@@ -50,6 +50,7 @@ LogFormat ParseLogFormat(std::string_view text);
 SanitizeMode ParseSanitizeMode(std::string_view text);
 AlertMetric ParseAlertMetric(std::string_view text);
 Severity ParseSeverity(std::string_view text);
+ChannelType ParseChannelType(std::string_view text);
 
 // Edits (insert, delete, substitute, swap two neighbours) from a to b; for "did you mean".
 size_t EditDistance(std::string_view a, std::string_view b);

@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <ctime>
+
+#include "analytics/engine/health.h"
 
 namespace respscope::admin {
 namespace json = boost::json;
@@ -20,7 +23,95 @@ json::object Latency(const recorder::Histogram& h) {
           {"max_ms", Ms(static_cast<double>(h.max_ns()))}};
 }
 
+std::string IsoUtc(int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+json::object FindingJson(const engine::Finding& f) {
+  json::object evidence{{"window_s", f.window_s}};
+  for (const auto& [k, v] : f.evidence) evidence[k] = v;
+  for (const auto& [k, v] : f.details) evidence[k] = v;
+  return json::object{{"kind", f.kind},
+                      {"severity", f.severity},
+                      {"subject", f.subject},
+                      {"since", IsoUtc(f.since_ms)},
+                      {"since_ms", f.since_ms},
+                      {"evidence", std::move(evidence)},
+                      {"recommendation", f.recommendation}};
+}
+
 }  // namespace
+
+std::string InsightsJson(const engine::Snapshot& s) {
+  json::array findings;
+  for (const auto& f : s.insights) findings.push_back(FindingJson(f));
+  json::array baselines;
+  for (const auto& b : s.baselines) {
+    baselines.push_back(json::object{{"scope", b.scope},
+                                     {"subject", b.subject},
+                                     {"baseline_p95_ms", b.baseline_p95_ms},
+                                     {"last_p95_ms", b.last_p95_ms},
+                                     {"windows", b.windows},
+                                     {"established", b.established},
+                                     {"regressed", b.regressed},
+                                     {"trend", b.trend}});
+  }
+  return json::serialize(json::object{
+      {"time_ms", s.wall_ms}, {"findings", findings}, {"baselines", baselines}});
+}
+
+std::string HealthJson(const engine::Snapshot& s) {
+  std::vector<std::string> reasons = s.health_reasons;
+  std::string status = engine::HealthStatus(s.health_score, s.upstream_up, s.insights, &reasons);
+  json::array r;
+  for (const auto& reason : reasons) r.emplace_back(reason);
+  json::object counts{{"critical", 0}, {"warning", 0}, {"info", 0}};
+  for (const auto& f : s.insights) {
+    if (auto* v = counts.if_contains(f.severity)) *v = v->as_int64() + 1;
+  }
+  return json::serialize(json::object{{"time_ms", s.wall_ms},
+                                      {"status", status},
+                                      {"score", s.health_score},
+                                      {"reasons", r},
+                                      {"upstream_up", s.upstream_up},
+                                      {"findings", counts}});
+}
+
+std::string CorrelationsJson(const engine::Correlation& c) {
+  auto rows = [](const std::vector<engine::CorrelationRow>& in, bool timed) {
+    json::array out;
+    for (const auto& r : in) {
+      json::object o{{"name", r.name}, {"per_s", r.rate}, {"baseline_per_s", r.baseline_rate}};
+      if (timed) {
+        o["time_ms_per_s"] = r.time_ms_per_s;
+        o["baseline_time_ms_per_s"] = r.baseline_time_ms_per_s;
+        o["extra_time_ms_per_s"] = r.extra;
+      } else {
+        o["extra_per_s"] = r.extra;
+      }
+      out.push_back(std::move(o));
+    }
+    return out;
+  };
+  json::value spike = nullptr;
+  if (c.found) {
+    spike = json::object{{"from_ms", c.from_ms},
+                         {"to_ms", c.to_ms},
+                         {"p99_ms", c.p99_ms},
+                         {"baseline_p99_ms", c.baseline_p99_ms},
+                         {"baseline_windows", c.baseline_windows}};
+  }
+  return json::serialize(json::object{{"spike", spike},
+                                      {"commands", rows(c.commands, true)},
+                                      {"patterns", rows(c.patterns, true)},
+                                      {"clients", rows(c.clients, false)},
+                                      {"queues", rows(c.queues, false)}});
+}
 
 std::string OverviewJson(const engine::Snapshot& s) {
   const auto& e = s.stats.events;
@@ -64,7 +155,9 @@ std::string OverviewJson(const engine::Snapshot& s) {
   json::object out{{"time_ms", s.wall_ms},
                    {"uptime_s", s.uptime_s},
                    {"upstream_up", s.upstream_up},
-                   {"health", json::object{{"score", s.health_score}, {"reasons", reasons}}},
+                   {"health", json::object{{"score", s.health_score},
+                                           {"status", s.health_status},
+                                           {"reasons", reasons}}},
                    {"totals", totals},
                    {"recent", recent},
                    {"latency", Latency(s.all_latency)},

@@ -110,6 +110,9 @@ std::string ExportJson(const engine::Snapshot& s) {
   out["hotkeys"] = Array(d.hotkeys, "keys");
   out["slowlog"] = Array(d.slowlog, "entries");
   out["clients"] = Array(d.clients, "clients");
+  json::value insights = json::parse(InsightsJson(s));
+  out["insights"] = insights.as_object().at("findings");
+  out["health"] = json::parse(HealthJson(s));
   return json::serialize(out);
 }
 
@@ -128,6 +131,8 @@ std::string ExportNdjson(const engine::Snapshot& s) {
   for (const auto& v : Array(d.hotkeys, "keys")) line("hotkey", v.as_object());
   for (const auto& v : Array(d.slowlog, "entries")) line("slow", v.as_object());
   for (const auto& v : Array(d.clients, "clients")) line("client", v.as_object());
+  json::value insights = json::parse(InsightsJson(s));
+  for (const auto& v : insights.as_object().at("findings").as_array()) line("insight", v.as_object());
   return out;
 }
 
@@ -178,7 +183,38 @@ std::string ReportHtml(const engine::Snapshot& s) {
       hits + misses > 0 ? Number(100 * hits / (hits + misses)) + "%" : std::string("n/a"));
   kpi("p50 / p99 ms",
       Number(Field(latency, "p50_ms")) + " / " + Number(Field(latency, "p99_ms")));
+  kpi("status", s.health_status);
   for (const auto& reason : s.health_reasons) h += "<p>&#9888; " + Html(reason) + "</p>";
+
+  h += "<h2>Insights</h2>";
+  if (s.insights.empty()) h += "<p>Nothing to report.</p>";
+  else {
+    h += "<table><tr><th>severity</th><th>kind</th><th>subject</th><th>since (UTC)</th>"
+         "<th>evidence</th><th>recommendation</th></tr>";
+    for (const auto& f : s.insights) {
+      std::string evidence = "window " + Number(f.window_s) + " s";
+      for (const auto& [k, v] : f.evidence) evidence += "; " + k + " " + Number(v);
+      for (const auto& [k, v] : f.details) evidence += "; " + k + " " + v;
+      h += "<tr><td>" + Html(f.severity) + "</td><td><code>" + Html(f.kind) + "</code></td><td><code>" +
+           Html(f.subject) + "</code></td><td>" + Html(IsoTime(f.since_ms)) + "</td><td>" +
+           Html(evidence) + "</td><td>" + Html(f.recommendation) + "</td></tr>";
+    }
+    h += "</table>";
+  }
+  bool any_baseline = false;
+  for (const auto& b : s.baselines) any_baseline |= b.established;
+  if (any_baseline) {
+    h += "<h2>Latency baselines</h2><table><tr><th>scope</th><th>subject</th><th>baseline p95 ms"
+         "</th><th>last p95 ms</th><th>windows</th><th>trend</th></tr>";
+    for (const auto& b : s.baselines) {
+      if (!b.established) continue;
+      h += "<tr><td>" + Html(b.scope) + "</td><td><code>" + Html(b.subject) + "</code></td><td class=n>" +
+           Number(b.baseline_p95_ms) + "</td><td class=n>" + Number(b.last_p95_ms) +
+           "</td><td class=n>" + Number(b.windows) + "</td><td>" + Html(b.trend) +
+           (b.regressed ? " (regressed)" : "") + "</td></tr>";
+    }
+    h += "</table>";
+  }
 
   h += "<h2>Commands</h2><table><tr><th>command</th><th>calls</th><th>errors</th>"
        "<th>p50 ms</th><th>p99 ms</th></tr>";

@@ -401,10 +401,16 @@ HttpResponse AdminServer::Route(const HttpRequest& request) {
     auto points = engine_.QueryHistory(from * 1000, to * 1000, static_cast<int>(step));
     return Json(200, HistoryJson(points, static_cast<int>(step)));
   }
+  if (path == "/api/v1/correlations") {
+    int64_t at = ParseInt(request.query, "at").value_or(0);
+    if (at < 0) throw std::invalid_argument("at");
+    return Json(200, CorrelationsJson(engine_.Correlate(at)));
+  }
   static const std::map<std::string, std::string (*)(const engine::Snapshot&), std::less<>> kApi = {
       {"/api/v1/overview", &OverviewJson}, {"/api/v1/commands", &CommandsJson},
       {"/api/v1/patterns", &PatternsJson}, {"/api/v1/hotkeys", &HotKeysJson},
-      {"/api/v1/slowlog", &SlowLogJson},   {"/api/v1/clients", &ClientsJson}};
+      {"/api/v1/slowlog", &SlowLogJson},   {"/api/v1/clients", &ClientsJson},
+      {"/api/v1/insights", &InsightsJson}, {"/api/v1/health", &HealthJson}};
   if (auto it = kApi.find(path); it != kApi.end()) {
     // Read-your-writes for API users: re-merge when the periodic snapshot is older than
     // 200 ms (cheap next to an HTTP round trip; never touches the data path).

@@ -4,7 +4,8 @@
 //   GET /metrics             Prometheus text (engine.ScrapeMetrics(): merges on scrape)
 //   GET /healthz             200 "ok"
 //   GET /readyz              200 when upstream_ready() says so, else 503
-//   GET /api/v1/overview | commands | patterns | hotkeys | slowlog | clients
+//   GET /api/v1/overview | commands | patterns | hotkeys | slowlog | clients | insights |
+//       health
 //   GET /api/v1/history?from=&to=&step=   unix seconds; defaults: last hour, step 10 s
 //   GET /                    the dashboard page (AdminOptions::dashboard_html)
 //   AddRoute(prefix, h)      more routes (longest prefix wins), e.g. /api/v1/queues

@@ -9,6 +9,7 @@ Engine::Engine(EngineOptions options, std::vector<std::shared_ptr<recorder::Reco
       shards_(std::move(shards)),
       started_(std::chrono::steady_clock::now()),
       history_(options_.history),
+      insights_(options_.insights),
       sample_rate_(options_.sample_rate) {
   alerts_.SetRules(options_.alerts);
   current_ = std::make_shared<const Snapshot>();
@@ -128,8 +129,17 @@ std::shared_ptr<const Snapshot> Engine::Refresh(bool periodic) {
                                   &s->health_reasons);
   if (periodic) {
     history_.Observe(*s);
-    firing_ = alerts_.Evaluate(*s, window_);
+    findings_ = insights_.Evaluate(*s);
+    baselines_ = insights_.Baselines();
+    s->insights = findings_;  // insight alerts read them
+    std::vector<FiringAlert> firing = alerts_.Evaluate(*s, window_);
+    std::vector<AlertEvent> events = AlertTransitions(firing_, firing, s->wall_ms);
+    firing_ = std::move(firing);
+    if (!events.empty() && alert_listener_) alert_listener_(events);
   }
+  s->insights = findings_;
+  s->baselines = baselines_;
+  s->health_status = HealthStatus(s->health_score, s->upstream_up, s->insights, nullptr);
   s->alerts = firing_;
   std::vector<std::pair<std::string, std::string>> rules;
   for (const auto& r : alerts_.rules()) rules.emplace_back(r.name, r.severity);
@@ -157,6 +167,11 @@ std::vector<HistoryPoint> Engine::QueryHistory(int64_t from_ms, int64_t to_ms, i
   return history_.Query(from_ms, to_ms, step_s);
 }
 
+Correlation Engine::Correlate(int64_t at_ms) const {
+  std::lock_guard lock(mu_);
+  return insights_.Correlate(at_ms);
+}
+
 void Engine::UpdateQueues(std::vector<QueueMetrics> queues) {
   metrics_.UpdateQueues(queues);
   std::lock_guard lock(mu_);
@@ -177,6 +192,11 @@ void Engine::SetUpstreamUp(bool up) {
 void Engine::SetAlertRules(std::vector<AlertRule> rules) {
   std::lock_guard lock(mu_);
   alerts_.SetRules(std::move(rules));
+}
+
+void Engine::SetAlertListener(std::function<void(const std::vector<AlertEvent>&)> listener) {
+  std::lock_guard lock(mu_);
+  alert_listener_ = std::move(listener);
 }
 
 void Engine::SetSampleRate(double rate) {

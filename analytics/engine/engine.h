@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -21,6 +22,7 @@
 #include "analytics/engine/external.h"
 #include "analytics/engine/health.h"
 #include "analytics/engine/history.h"
+#include "analytics/engine/insights.h"
 #include "analytics/engine/metrics.h"
 #include "analytics/engine/snapshot.h"
 #include "analytics/recorder/recorder.h"
@@ -36,6 +38,7 @@ struct EngineOptions {
   double sample_rate = 1.0;                 // reported with hot keys (counts are sampled)
   HistoryOptions history;
   std::vector<AlertRule> alerts;
+  InsightOptions insights;
 };
 
 class Engine {
@@ -55,6 +58,9 @@ class Engine {
   std::string ScrapeMetrics();
   Metrics& metrics() { return metrics_; }
 
+  // /api/v1/correlations (engine/insights.h Insights::Correlate).
+  Correlation Correlate(int64_t at_ms) const;
+
   std::vector<HistoryPoint> QueryHistory(int64_t from_ms, int64_t to_ms, int step_s) const;
 
   // Fed by other modules (any thread).
@@ -63,6 +69,9 @@ class Engine {
   void SetUpstreamUp(bool up);
   void SetAlertRules(std::vector<AlertRule> rules);  // SIGHUP
   void SetSampleRate(double rate);                   // SIGHUP
+  // Called on the engine thread with each periodic tick's alert transitions (firing,
+  // resolved); it must not block (the notifier only queues them).
+  void SetAlertListener(std::function<void(const std::vector<AlertEvent>&)> listener);
 
  private:
   void Run();
@@ -78,7 +87,11 @@ class Engine {
   History history_;
   RecentWindow window_;
   AlertEvaluator alerts_;
+  Insights insights_;
+  std::vector<Finding> findings_;
+  std::vector<Baseline> baselines_;
   std::vector<FiringAlert> firing_;
+  std::function<void(const std::vector<AlertEvent>&)> alert_listener_;
   std::set<std::string, std::less<>> admitted_patterns_;
   std::vector<QueueMetrics> queues_;
   RedisInfo redis_;

@@ -43,6 +43,7 @@ struct RedisInfo {
   uint64_t keyspace_hits = 0;     // cumulative as reported by INFO (resets on restart)
   uint64_t keyspace_misses = 0;
   bool up = false;                // the side channel reached the server
+  uint64_t maxmemory = 0;         // bytes; 0: no limit
 };
 
 }  // namespace respscope::engine

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "analytics/patterns/glob.h"
+
 namespace respscope::engine {
 namespace {
 double Clamp01(double v) { return std::clamp(v, 0.0, 1.0); }
@@ -36,6 +38,35 @@ int ComputeHealth(const Rates& recent, double slow_threshold_ms, bool upstream_u
   return static_cast<int>(std::lround(std::clamp(score, 0.0, 100.0)));
 }
 
+std::string HealthStatus(int score, bool upstream_up, const std::vector<Finding>& findings,
+                         std::vector<std::string>* reasons) {
+  int worst = -1;
+  for (const Finding& f : findings) {
+    int rank = SeverityRank(f.severity);
+    if (rank < SeverityRank("warning")) continue;
+    worst = std::max(worst, rank);
+    if (reasons) reasons->push_back(f.severity + ": " + f.kind + " on " + f.subject);
+  }
+  if (!upstream_up || score < 50 || worst >= SeverityRank("critical")) return "unhealthy";
+  if (score < 80 || worst >= SeverityRank("warning")) return "degraded";
+  return "healthy";
+}
+
+std::vector<AlertEvent> AlertTransitions(const std::vector<FiringAlert>& before,
+                                         const std::vector<FiringAlert>& after, int64_t now_ms) {
+  std::vector<AlertEvent> out;
+  auto has = [](const std::vector<FiringAlert>& set, const std::string& name) {
+    return std::any_of(set.begin(), set.end(), [&](const FiringAlert& a) { return a.name == name; });
+  };
+  for (const auto& a : after) {
+    if (!has(before, a.name)) out.push_back({"firing", a, now_ms});
+  }
+  for (const auto& a : before) {
+    if (!has(after, a.name)) out.push_back({"resolved", a, now_ms});
+  }
+  return out;
+}
+
 void AlertEvaluator::SetRules(std::vector<AlertRule> rules) {
   rules_ = std::move(rules);
   std::map<std::string, State> kept;
@@ -58,6 +89,35 @@ std::vector<FiringAlert> AlertEvaluator::Evaluate(const Snapshot& now, const Rec
       value = now.recent.commands ? now.recent.p99_ms / 1000.0 : -1;
     } else if (rule.metric == "job_failure_rate") {
       value = window.JobFailureRate(now, rule.selector.empty() ? "*" : rule.selector);
+    } else if (rule.metric == "stalled_jobs") {
+      value = window.StalledJobs(now, rule.selector.empty() ? "*" : rule.selector);
+    } else if (rule.metric == "slow_jobs") {
+      value = window.MeanProcessSeconds(now, rule.selector.empty() ? "*" : rule.selector);
+    } else if (rule.metric == "queue_backlog") {
+      bool any = false;
+      int64_t waiting = 0;
+      for (const auto& q : now.queues) {
+        auto it = q.depth.find("waiting");
+        if (it == q.depth.end() || !patterns::GlobMatch(rule.selector, q.queue)) continue;
+        any = true;
+        waiting += it->second;
+      }
+      value = any ? static_cast<double>(waiting) : -1;
+    } else if (rule.metric == "upstream_down") {
+      value = now.upstream_up ? 0 : 1;
+    } else if (rule.metric == "memory_used_ratio") {
+      value = now.redis.up && now.redis.maxmemory > 0
+                  ? double(now.redis.used_memory) / double(now.redis.maxmemory)
+                  : -1;
+    } else if (rule.metric == "insight") {
+      int n = 0;
+      for (const auto& f : now.insights) {
+        if (SeverityRank(f.severity) >= SeverityRank(rule.severity) &&
+            patterns::GlobMatch(rule.selector, f.kind)) {
+          ++n;
+        }
+      }
+      value = n;
     }
     State& st = state_[rule.name];
     if (value >= 0) {

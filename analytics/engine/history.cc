@@ -106,7 +106,8 @@ void RecentWindow::Observe(const Snapshot& s) {
       auto it = q.transitions.find(t);
       return it == q.transitions.end() ? uint64_t{0} : it->second;
     };
-    sample.jobs[q.queue] = {get("completed"), get("failed")};
+    sample.jobs[q.queue] = {get("completed"), get("failed"), get("stalled"), q.process.count,
+                            q.process.sum_seconds};
   }
   samples_.push_back(std::move(sample));
   // Keep exactly one sample at or before the window start as the base.
@@ -162,26 +163,45 @@ double RecentWindow::PatternHitRate(const Snapshot& now, const std::string& glob
   return hits + misses ? double(hits) / double(hits + misses) : -1;
 }
 
-double RecentWindow::JobFailureRate(const Snapshot& now, const std::string& glob) const {
+bool RecentWindow::JobsSince(const Snapshot& now, const std::string& glob,
+                             Sample::Jobs* out) const {
   const Sample* base = Oldest();
-  uint64_t completed = 0, failed = 0;
+  bool any = false;
   for (const auto& q : now.queues) {
     if (!patterns::GlobMatch(glob, q.queue)) continue;
+    any = true;
     auto get = [&](const char* t) {
       auto it = q.transitions.find(t);
       return it == q.transitions.end() ? uint64_t{0} : it->second;
     };
-    uint64_t bc = 0, bf = 0;
+    Sample::Jobs b;
     if (base) {
-      if (auto it = base->jobs.find(q.queue); it != base->jobs.end()) {
-        bc = it->second.first;
-        bf = it->second.second;
-      }
+      if (auto it = base->jobs.find(q.queue); it != base->jobs.end()) b = it->second;
     }
-    completed += get("completed") - std::min(get("completed"), bc);
-    failed += get("failed") - std::min(get("failed"), bf);
+    out->completed += get("completed") - std::min(get("completed"), b.completed);
+    out->failed += get("failed") - std::min(get("failed"), b.failed);
+    out->stalled += get("stalled") - std::min(get("stalled"), b.stalled);
+    out->processed += q.process.count - std::min(q.process.count, b.processed);
+    out->process_seconds += std::max(0.0, q.process.sum_seconds - b.process_seconds);
   }
-  return completed + failed ? double(failed) / double(completed + failed) : -1;
+  return any;
+}
+
+double RecentWindow::JobFailureRate(const Snapshot& now, const std::string& glob) const {
+  Sample::Jobs d;
+  JobsSince(now, glob, &d);
+  return d.completed + d.failed ? double(d.failed) / double(d.completed + d.failed) : -1;
+}
+
+double RecentWindow::StalledJobs(const Snapshot& now, const std::string& glob) const {
+  Sample::Jobs d;
+  return JobsSince(now, glob, &d) ? static_cast<double>(d.stalled) : -1;
+}
+
+double RecentWindow::MeanProcessSeconds(const Snapshot& now, const std::string& glob) const {
+  Sample::Jobs d;
+  JobsSince(now, glob, &d);
+  return d.processed ? d.process_seconds / double(d.processed) : -1;
 }
 
 }  // namespace respscope::engine

@@ -66,6 +66,10 @@ class RecentWindow {
   double PatternHitRate(const Snapshot& now, const std::string& glob) const;
   // failed / (completed + failed) over the window for queues matching `glob`; -1 if none.
   double JobFailureRate(const Snapshot& now, const std::string& glob) const;
+  // Stalled jobs over the window of the queues matching `glob`; -1 when no queue matches.
+  double StalledJobs(const Snapshot& now, const std::string& glob) const;
+  // Mean processing seconds of the jobs finished over the window; -1 without any.
+  double MeanProcessSeconds(const Snapshot& now, const std::string& glob) const;
 
  private:
   struct Sample {
@@ -73,8 +77,15 @@ class RecentWindow {
     uint64_t commands = 0, errors = 0;
     recorder::Histogram latency;
     std::map<std::string, std::pair<uint64_t, uint64_t>> lookups;  // pattern -> hits, misses
-    std::map<std::string, std::pair<uint64_t, uint64_t>> jobs;     // queue -> completed, failed
+    struct Jobs {
+      uint64_t completed = 0, failed = 0, stalled = 0, processed = 0;
+      double process_seconds = 0;
+    };
+    std::map<std::string, Jobs> jobs;  // per queue, cumulative
   };
+  // Per-queue deltas over the window, summed over the queues matching `glob`; false when no
+  // queue matches.
+  bool JobsSince(const Snapshot& now, const std::string& glob, Sample::Jobs* out) const;
   const Sample* Oldest() const { return samples_.empty() ? nullptr : &samples_.front(); }
   // Hits and misses over the window of the patterns matching `glob` (every pattern if null).
   std::pair<uint64_t, uint64_t> LookupsSince(const Snapshot& now, const std::string* glob) const;

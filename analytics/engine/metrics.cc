@@ -119,6 +119,17 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   build_info_ = &BuildGauge().Name("respscope_build_info")
                      .Help("Build information").Register(r);
   build_info_->Add({{"version", RESPSCOPE_VERSION}}).Set(1);
+  insights_ = &BuildGauge().Name("respscope_insights")
+                   .Help("Current findings of /api/v1/insights by kind and severity").Register(r);
+  health_status_ = &BuildGauge().Name("respscope_health_status")
+                        .Help("1 for the current health status (healthy, degraded, unhealthy)")
+                        .Register(r);
+  notifications_ = &BuildCounter().Name("respscope_notifications_total")
+                        .Help("Alert notifications by channel and result (sent, failed after "
+                              "every retry, dropped on a full queue)").Register(r);
+  notification_retries_ = &BuildCounter().Name("respscope_notification_retries_total")
+                               .Help("Notification attempts after the first, by channel")
+                               .Register(r);
   // Series that exist from the start, so dashboards and rules see zeros, not gaps.
   client_connections_->Add({});
   client_connections_total_->Add({});
@@ -239,6 +250,30 @@ void Metrics::Update(const Snapshot& s,
   for (const auto& [name, severity] : firing) {
     Set(*alerts_firing_, {{"alert", name}, {"severity", severity}}, 1);
   }
+  std::map<std::pair<std::string, std::string>, int> findings;
+  for (const auto& f : s.insights) ++findings[{f.kind, f.severity}];
+  for (const auto& k : findings) insight_series_.insert(k.first);
+  for (const auto& k : insight_series_) {
+    auto it = findings.find(k);
+    Set(*insights_, {{"kind", k.first}, {"severity", k.second}},
+        it == findings.end() ? 0 : it->second);
+  }
+  for (const char* status : {"healthy", "degraded", "unhealthy"}) {
+    Set(*health_status_, {{"status", status}}, s.health_status == status ? 1 : 0);
+  }
+  if (notification_source_) {
+    for (const auto& n : notification_source_()) {
+      Count(*notifications_, {{"channel", n.channel}, {"result", "sent"}}, n.sent);
+      Count(*notifications_, {{"channel", n.channel}, {"result", "failed"}}, n.failed);
+      Count(*notifications_, {{"channel", n.channel}, {"result", "dropped"}}, n.dropped);
+      Count(*notification_retries_, {{"channel", n.channel}}, n.retries);
+    }
+  }
+}
+
+void Metrics::SetNotificationSource(std::function<std::vector<NotificationCounts>()> source) {
+  std::lock_guard lock(mu_);
+  notification_source_ = std::move(source);
 }
 
 void Metrics::UpdateQueues(const std::vector<QueueMetrics>& queues) {

@@ -12,9 +12,11 @@
 // Thread: all methods are thread-safe (one internal mutex; never on the data path).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -37,6 +39,12 @@ namespace respscope::engine {
 const std::vector<double>& CommandBounds();   // seconds: 100 us .. 10 s
 const std::vector<double>& BlockingBounds();  // seconds: 1 ms .. 300 s
 
+// Delivery counts of one notification channel (fed by the notifier through a source function).
+struct NotificationCounts {
+  std::string channel;
+  uint64_t sent = 0, failed = 0, dropped = 0, retries = 0;
+};
+
 class Metrics {
  public:
   Metrics();
@@ -50,6 +58,9 @@ class Metrics {
   void UpdateQueues(const std::vector<QueueMetrics>& queues);
   void UpdateRedis(const RedisInfo& info);
   void UpdateAdmin(const AdminListenerStats& admin);
+  // respscope_notifications_total{channel,result} and respscope_notification_retries_total
+  // {channel} are read from `source` on every Update (any thread; it must not block).
+  void SetNotificationSource(std::function<std::vector<NotificationCounts>()> source);
   // Prometheus text exposition format 0.0.4.
   std::string Render() const;
 
@@ -79,6 +90,8 @@ class Metrics {
   std::map<std::string, CounterSeries> counters_;
   std::map<std::string, HistSeries> hists_;
   std::map<std::string, prometheus::Gauge*> gauges_;
+  std::set<std::pair<std::string, std::string>> insight_series_;  // (kind, severity) seen
+  std::function<std::vector<NotificationCounts>()> notification_source_;
 
   prometheus::Family<prometheus::Counter>* commands_total_;
   prometheus::Family<prometheus::Histogram>* command_duration_;
@@ -108,6 +121,10 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>* health_score_;
   prometheus::Family<prometheus::Gauge>* alerts_firing_;
   prometheus::Family<prometheus::Gauge>* build_info_;
+  prometheus::Family<prometheus::Gauge>* insights_;
+  prometheus::Family<prometheus::Gauge>* health_status_;
+  prometheus::Family<prometheus::Counter>* notifications_;
+  prometheus::Family<prometheus::Counter>* notification_retries_;
 };
 
 }  // namespace respscope::engine

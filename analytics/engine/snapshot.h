@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "analytics/engine/external.h"
+#include "analytics/engine/finding.h"
 #include "analytics/recorder/stats.h"
 
 namespace respscope::engine {
@@ -50,6 +51,9 @@ struct Snapshot {
 
   int health_score = 100;
   std::vector<std::string> health_reasons;
+  std::string health_status = "healthy";  // healthy | degraded | unhealthy (engine/health.h)
+  std::vector<Finding> insights;    // most severe first (engine/insights.h)
+  std::vector<Baseline> baselines;  // latency baselines per command / pattern
   std::vector<FiringAlert> alerts;
   bool upstream_up = true;
   uint64_t slow_threshold_ns = 0;

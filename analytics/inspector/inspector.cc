@@ -123,6 +123,7 @@ void Inspector::Loop() {
     info.up = !raw.empty() && raw[0] == '$';
     if (info.up) {
       info.used_memory = InfoField(raw, "used_memory");
+      info.maxmemory = InfoField(raw, "maxmemory");
       info.keyspace_hits = InfoField(raw, "keyspace_hits");
       info.keyspace_misses = InfoField(raw, "keyspace_misses");
     }

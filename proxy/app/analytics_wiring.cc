@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "analytics/admin/job_routes.h"
+#include "analytics/admin/notifier.h"
 #include "analytics/admin/server.h"
 #include "analytics/engine/engine.h"
 #include "analytics/inspector/inspector.h"
@@ -52,13 +53,72 @@ std::vector<engine::AlertRule> BuildAlerts(const config::Config& cfg) {
     engine::AlertRule r;
     r.name = a.name;
     r.metric = std::string(config::ToString(a.metric));
-    r.selector = !a.pattern.empty() ? a.pattern : (!a.queue.empty() ? a.queue : "*");
+    r.selector = !a.pattern.empty() ? a.pattern
+                 : !a.queue.empty() ? a.queue
+                 : !a.kind.empty()  ? a.kind
+                                    : "*";
     r.above = a.comparison == config::Comparison::kAbove;
     r.threshold = a.threshold;
     r.for_ms = std::chrono::duration_cast<std::chrono::milliseconds>(a.for_duration).count();
     r.cooldown_ms = std::chrono::duration_cast<std::chrono::milliseconds>(a.cooldown).count();
     r.severity = std::string(config::ToString(a.severity));
     out.push_back(std::move(r));
+  }
+  return out;
+}
+
+engine::InsightOptions BuildInsights(const config::Config& cfg) {
+  const config::InsightsConfig& c = cfg.insights;
+  auto ms = [](config::Duration d) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
+  };
+  engine::InsightOptions o;
+  o.window_ms = ms(c.window);
+  o.full_scan_bytes = c.full_scan_bytes;
+  o.big_value_bytes = c.big_value_bytes;
+  o.hot_key_share = c.hot_key_share;
+  o.hot_key_min_commands = c.hot_key_min_commands;
+  o.hot_key_ignore_prefixes = cfg.bullmq.prefixes;
+  o.low_hit_rate = c.low_hit_rate;
+  o.min_lookups = c.min_lookups;
+  o.warmup_ms = ms(c.warmup);
+  o.backlog_min_waiting = c.backlog_min_waiting;
+  o.slow_job_s = std::chrono::duration<double>(c.slow_job).count();
+  o.very_slow_job_s = std::chrono::duration<double>(c.very_slow_job).count();
+  o.job_failure_warning = c.job_failure_warning;
+  o.job_failure_critical = c.job_failure_critical;
+  o.min_jobs = c.min_jobs;
+  o.baseline_windows = static_cast<int>(c.baseline_windows);
+  o.regression_ratio = c.regression_ratio;
+  o.regression_min_ms = std::chrono::duration<double, std::milli>(c.regression_min).count();
+  o.regression_min_calls = c.regression_min_calls;
+  o.churn_connections_per_command = c.churn_connections_per_command;
+  o.churn_min_connections = c.churn_min_connections;
+  return o;
+}
+
+// Notification channels; the HMAC keys come from the environment variables the file names.
+std::vector<admin::ChannelOptions> BuildChannels(const config::Config& cfg) {
+  std::vector<admin::ChannelOptions> out;
+  for (const auto& n : cfg.notifications) {
+    admin::ChannelOptions c;
+    c.name = n.name;
+    c.kind = n.type == config::ChannelType::kSlack ? admin::ChannelKind::kSlack
+                                                   : admin::ChannelKind::kWebhook;
+    c.url = n.url;
+    c.min_severity = engine::SeverityRank(config::ToString(n.min_severity));
+    if (!n.hmac_secret_env.empty()) {
+      const char* secret = std::getenv(n.hmac_secret_env.c_str());
+      if (secret == nullptr || *secret == '\0') {
+        throw std::runtime_error("notification channel " + n.name + ": hmac_secret_env " +
+                                 n.hmac_secret_env + " is not set in the environment");
+      }
+      c.hmac_secret = secret;
+    }
+    c.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(n.timeout);
+    c.max_attempts = n.max_attempts;
+    c.backoff = std::chrono::duration_cast<std::chrono::milliseconds>(n.backoff);
+    out.push_back(std::move(c));
   }
   return out;
 }
@@ -97,6 +157,7 @@ struct AnalyticsWiring::Impl {
   patterns::Sanitizer sanitizer;
   std::shared_ptr<const patterns::KeyRules> sanitizer_rules;
   std::unique_ptr<engine::Engine> engine;
+  std::unique_ptr<admin::Notifier> notifier;
   std::unique_ptr<admin::AdminServer> admin;
   std::unique_ptr<inspector::Inspector> inspector;
 };
@@ -157,7 +218,21 @@ AnalyticsWiring::AnalyticsWiring(const config::Config& cfg, int threads)
   eo.history.coarse_step_s = std::max(1, secs(h.coarse.resolution));
   eo.history.coarse_points = std::max(1, secs(h.coarse.retention) / eo.history.coarse_step_s);
   eo.alerts = BuildAlerts(cfg);
+  eo.insights = BuildInsights(cfg);
   impl_->engine = std::make_unique<engine::Engine>(eo, impl_->shards);
+  if (!cfg.notifications.empty()) {
+    impl_->notifier = std::make_unique<admin::Notifier>(BuildChannels(cfg));
+    admin::Notifier* notifier = impl_->notifier.get();
+    impl_->engine->SetAlertListener(
+        [notifier](const std::vector<engine::AlertEvent>& events) { notifier->Enqueue(events); });
+    impl_->engine->metrics().SetNotificationSource([notifier] {
+      std::vector<engine::NotificationCounts> out;
+      for (const auto& [name, st] : notifier->stats()) {
+        out.push_back({name, st.sent, st.failed, st.dropped, st.retries});
+      }
+      return out;
+    });
+  }
 }
 
 AnalyticsWiring::~AnalyticsWiring() { Stop(); }
@@ -242,6 +317,7 @@ void AnalyticsWiring::Stop() {
   if (impl_->inspector) impl_->inspector->Stop();
   if (impl_->admin) impl_->admin->Stop();
   if (impl_->engine) impl_->engine->Stop();
+  if (impl_->notifier) impl_->notifier->Stop();
 }
 
 }  // namespace respscope::app

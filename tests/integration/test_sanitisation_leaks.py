@@ -46,7 +46,8 @@ SURFACES = ["/metrics", "/", "/healthz", "/readyz", "/api/v1/overview", "/api/v1
             "/api/v1/patterns", "/api/v1/hotkeys", "/api/v1/slowlog", "/api/v1/clients",
             "/api/v1/history", "/api/v1/history?step=1", "/api/v1/queues", "/api/v1/jobs/recent",
             "/api/v1/export?format=json", "/api/v1/export?format=ndjson",
-            "/api/v1/export?format=csv", "/api/v1/report?format=html"]
+            "/api/v1/export?format=csv", "/api/v1/report?format=html", "/api/v1/insights",
+            "/api/v1/health", "/api/v1/correlations"]
 
 CONFIG = """
 analytics:

@@ -1,0 +1,306 @@
+"""Insights against a real redis-server: one scripted incident per kind.
+
+For each kind the test drives the cause through respscope with redis-py, waits for the finding
+on /api/v1/insights (right kind, right subject, evidence and recommendation present), stops
+the cause and waits for the finding to clear. Windows are shortened through the `insights:`
+configuration so that each incident takes seconds. Also: /api/v1/health says degraded while a
+warning stands and healthy once it cleared; a healthy mixed workload (cache with TTLs,
+pipelined reads, one long-lived client) raises nothing of severity warning or above; the
+dashboard and the HTML report carry the Insights section.
+
+The queue kinds (queue_backlog, stalled_jobs, slow_jobs, job_failures) run with real BullMQ in
+tests/e2e/test_insights_bullmq.py.
+"""
+import json
+import time
+import unittest
+
+import harness
+import redis
+
+CONFIG = """
+insights:
+  window: 3s
+  warmup: 0s
+  min_lookups: 20
+  hot_key_min_commands: 50
+  big_value_bytes: 10KiB
+  full_scan_bytes: 10KiB
+  churn_min_connections: 10
+analytics:
+  history: {fine: 1s for 10m, coarse: 10s for 1h}
+"""
+
+
+def wait_for(pred, timeout=20.0, interval=0.2):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = pred()
+        if last:
+            return last
+        time.sleep(interval)
+    return last
+
+
+class InsightCase(unittest.TestCase):
+    config = CONFIG
+
+    @classmethod
+    def setUpClass(cls):
+        cls.redis = harness.Redis()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.redis.stop()
+
+    def setUp(self):
+        redis.Redis(port=self.redis.port).flushall()
+        self.rs = harness.Respscope(self.redis.url(), config_text=self.config)
+        self.addCleanup(self.rs.stop)
+        self.client = redis.Redis(port=self.rs.port)
+        self.addCleanup(self.client.close)
+
+    def insights(self):
+        status, body = self.rs.http("/api/v1/insights")
+        self.assertEqual(status, 200, body)
+        return json.loads(body)
+
+    def findings(self, kind=None):
+        return [f for f in self.insights()["findings"] if kind is None or f["kind"] == kind]
+
+    def finding(self, kind, subject):
+        for f in self.findings(kind):
+            if f["subject"] == subject:
+                return f
+        return None
+
+    def wait_finding(self, kind, subject, drive=None, timeout=20.0):
+        def check():
+            if drive:
+                drive()
+            return self.finding(kind, subject)
+        f = wait_for(check, timeout)
+        self.assertIsNotNone(f, f"no {kind} on {subject}: {self.findings()}")
+        self.assertIn(f["severity"], ("info", "warning", "critical"))
+        self.assertTrue(f["recommendation"])
+        self.assertIn("window_s", f["evidence"])
+        self.assertGreater(f["since_ms"], 0)
+        return f
+
+    def wait_cleared(self, kind, subject, drive=None, timeout=20.0):
+        def check():
+            if drive:
+                drive()
+            return self.finding(kind, subject) is None
+        self.assertTrue(wait_for(check, timeout), f"{kind} on {subject} did not clear: {self.findings()}")
+
+
+class Incidents(InsightCase):
+    def test_keys_command(self):
+        self.client.set("user:1", "a")
+        f = self.wait_finding("keys_command", "keys", drive=lambda: self.client.keys("user:*"))
+        self.assertGreaterEqual(f["evidence"]["calls"], 1)
+        self.assertEqual(f["severity"], "warning")
+        status, body = self.rs.http("/api/v1/health")
+        health = json.loads(body)
+        self.assertEqual(health["status"], "degraded", health)
+        self.assertIn("warning: keys_command on keys", health["reasons"])
+        self.wait_cleared("keys_command", "keys")
+        self.assertTrue(wait_for(lambda: json.loads(self.rs.http("/api/v1/health")[1])["status"] == "healthy"))
+
+    def test_full_collection_reads(self):
+        self.client.sadd("tags:1", *[f"member-{i:016d}" for i in range(1000)])
+        f = self.wait_finding("keys_command", "tags:{id}",
+                              drive=lambda: [self.client.smembers("tags:1") for _ in range(5)])
+        self.assertEqual(f["evidence"]["command"], "smembers")
+        self.assertGreater(f["evidence"]["reply_bytes_per_read"], 10 * 1024)
+        self.assertIsNone(self.finding("big_value", "tags:{id}"))
+        self.wait_cleared("keys_command", "tags:{id}")
+
+    def test_big_value(self):
+        self.client.set("blob:1", b"x" * 200_000)
+        f = self.wait_finding("big_value", "blob:{id}",
+                              drive=lambda: [self.client.get("blob:1") for _ in range(5)])
+        self.assertGreater(f["evidence"]["bytes_per_call"], 100_000)
+        self.wait_cleared("big_value", "blob:{id}")
+
+    def test_hot_key(self):
+        self.client.set("config:main", "1")
+        def drive():
+            p = self.client.pipeline(transaction=False)
+            for i in range(60):
+                p.get("config:main")
+            for i in range(20):
+                p.get(f"user:{i}")
+            p.execute()
+        f = self.wait_finding("hot_key", "config:main", drive=drive)
+        self.assertGreaterEqual(f["evidence"]["share"], 0.6)
+        self.assertEqual(f["severity"], "warning")
+        self.wait_cleared("hot_key", "config:main")
+
+    def test_low_hit_rate(self):
+        def misses():
+            p = self.client.pipeline(transaction=False)
+            for i in range(30):
+                p.get(f"product:{i}")
+            p.execute()
+        f = self.wait_finding("low_hit_rate", "product:{id}", drive=misses)
+        self.assertLess(f["evidence"]["hit_rate"], 0.5)
+        # The application starts caching what it reads: hits, and the finding clears.
+        for i in range(30):
+            self.client.set(f"product:{i}", "v", ex=60)
+        def hits():
+            p = self.client.pipeline(transaction=False)
+            for i in range(30):
+                p.get(f"product:{i}")
+            p.execute()
+        self.wait_cleared("low_hit_rate", "product:{id}", drive=hits)
+
+    def test_connection_churn(self):
+        self.client.set("user:1", "a")
+        def churn():
+            for _ in range(15):
+                c = redis.Redis(port=self.rs.port)
+                c.get("user:1")
+                c.close()
+        f = self.wait_finding("connection_churn", "127.0.0.1", drive=churn)
+        self.assertGreaterEqual(f["evidence"]["connections_per_command"], 0.5)
+        # One long-lived connection doing the work: clears.
+        self.wait_cleared("connection_churn", "127.0.0.1",
+                          drive=lambda: [self.client.get("user:1") for _ in range(50)])
+
+
+class ColdCache(InsightCase):
+    config = CONFIG.replace("warmup: 0s", "warmup: 1h")
+
+    def test_cold_cache_after_start_and_flush(self):
+        def misses():
+            p = self.client.pipeline(transaction=False)
+            for i in range(30):
+                p.get(f"page:{i}")
+            p.execute()
+        f = self.wait_finding("cold_cache", "page:{id}", drive=misses)
+        self.assertEqual(f["severity"], "info")
+        self.assertEqual(f["evidence"]["cause"], "start")
+        self.assertIsNone(self.finding("low_hit_rate", "page:{id}"))
+        # Warmed: clears.
+        for i in range(30):
+            self.client.set(f"page:{i}", "v", ex=60)
+        hits = lambda: [self.client.get(f"page:{i}") for i in range(30)]
+        self.wait_cleared("cold_cache", "page:{id}", drive=hits)
+        # A FLUSHALL through the proxy: cold again, this time because of the flush.
+        self.client.flushall()
+        f = self.wait_finding("cold_cache", "page:{id}", drive=misses)
+        self.assertEqual(f["evidence"]["cause"], "flush")
+
+
+class LatencyRegression(InsightCase):
+    config = """
+insights:
+  window: 1s
+  baseline_windows: 10
+  regression_min: 1ms
+  regression_min_calls: 5
+"""
+    SCRIPT = "local x = 0 for i = 1, tonumber(ARGV[1]) do x = x + i end return x"
+
+    def run_script(self, n, loops):
+        for _ in range(n):
+            self.client.eval(self.SCRIPT, 0, loops)
+
+    def test_regression_against_baseline_then_clears(self):
+        # Calibrate a loop that takes a few milliseconds on this machine.
+        loops = 200_000
+        while True:
+            t = time.perf_counter()
+            self.run_script(3, loops)
+            if (time.perf_counter() - t) / 3 > 0.004 or loops > 50_000_000:
+                break
+            loops *= 2
+        # Twelve windows of fast calls: the baseline (first window of a command has no start).
+        def baseline_ready():
+            self.run_script(20, 10)
+            for b in self.insights()["baselines"]:
+                if b["scope"] == "command" and b["subject"] == "eval" and b["established"]:
+                    return b
+            return None
+        b = wait_for(baseline_ready, timeout=40)
+        self.assertIsNotNone(b, self.insights())
+        self.assertIsNone(self.finding("latency_regression", "eval"))
+        f = self.wait_finding("latency_regression", "eval",
+                              drive=lambda: self.run_script(8, loops))
+        self.assertEqual(f["evidence"]["scope"], "command")
+        self.assertGreater(f["evidence"]["p95_ms"], f["evidence"]["baseline_p95_ms"] * 1.1)
+        self.assertIn(f["evidence"]["trend"], ("degrading", "stable", "improving"))
+        self.wait_cleared("latency_regression", "eval", drive=lambda: self.run_script(20, 10))
+
+
+    def test_correlations_name_the_command_of_the_spike(self):
+        status, body = self.rs.http("/api/v1/correlations")
+        self.assertEqual(status, 200)
+        self.assertIsNone(json.loads(body)["spike"])
+        self.client.set("user:1", "a")
+        end = time.time() + 5  # steady windows of fast GETs
+        while time.time() < end:
+            [self.client.get("user:1") for _ in range(20)]
+            time.sleep(0.05)
+        t = time.time()
+        while time.time() - t < 1.5:  # a burst of slow scripts, GETs going on
+            self.run_script(1, 3_000_000)
+            self.client.get("user:1")
+        end = time.time() + 2.5
+        while time.time() < end:
+            [self.client.get("user:1") for _ in range(20)]
+            time.sleep(0.05)
+        c = json.loads(self.rs.http("/api/v1/correlations")[1])
+        self.assertIsNotNone(c["spike"], c)
+        self.assertGreater(c["spike"]["p99_ms"], 2 * c["spike"]["baseline_p99_ms"])
+        self.assertEqual(c["commands"][0]["name"], "eval", c)
+        self.assertGreater(c["commands"][0]["extra_time_ms_per_s"], 0)
+        status, _ = self.rs.http("/api/v1/correlations?at=-1")
+        self.assertEqual(status, 400)
+
+
+class Healthy(InsightCase):
+    def test_healthy_mixed_workload_raises_nothing_of_warning_or_above(self):
+        c = self.client
+        for i in range(200):
+            c.set(f"user:{i}:profile", "x" * 200, ex=300)
+        deadline = time.time() + 8  # more than two windows
+        i = 0
+        while time.time() < deadline:
+            p = c.pipeline(transaction=False)
+            for j in range(50):
+                k = (i * 50 + j) % 200
+                p.get(f"user:{k}:profile")
+            p.mget([f"user:{(i + j) % 200}:profile" for j in range(10)])
+            p.setex(f"user:{i % 200}:profile", 300, "y" * 200)
+            p.execute()
+            i += 1
+            bad = [f for f in self.findings() if f["severity"] in ("warning", "critical")]
+            self.assertEqual(bad, [])
+            time.sleep(0.05)
+        health = json.loads(self.rs.http("/api/v1/health")[1])
+        self.assertEqual(health["status"], "healthy", health)
+        self.assertEqual(health["findings"]["warning"] + health["findings"]["critical"], 0)
+
+    def test_dashboard_and_report_carry_insights(self):
+        status, page = self.rs.http("/")
+        self.assertEqual(status, 200)
+        self.assertIn("/api/v1/insights", page)
+        self.assertIn("/api/v1/health", page)
+        self.client.keys("*")
+        self.wait_finding("keys_command", "keys")
+        status, report = self.rs.http("/api/v1/report?format=html")
+        self.assertEqual(status, 200)
+        self.assertIn("Insights", report)
+        self.assertIn("keys_command", report)
+        self.assertIn("SCAN", report)  # the recommendation
+        status, metrics = self.rs.http("/metrics")
+        self.assertIn('respscope_insights{kind="keys_command",severity="warning"} 1', metrics)
+        self.assertIn('respscope_health_status{status="degraded"} 1', metrics)
+
+
+if __name__ == "__main__":
+    unittest.main()
