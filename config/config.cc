@@ -103,6 +103,10 @@ std::string_view ToString(Severity v) {
   return "?";
 }
 
+std::string_view ToString(UpstreamPooling v) {
+  return v == UpstreamPooling::kDedicated ? "dedicated" : "auto";
+}
+
 std::string_view ToString(LogLevel v) {
   switch (v) {
     case LogLevel::kTrace:

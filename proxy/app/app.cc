@@ -78,6 +78,14 @@ int Run(const config::Config& cfg) {
   so.max_clients = cfg.limits.max_clients;
   so.connect_timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(cfg.limits.connect_timeout);
+  so.max_inflight = cfg.limits.max_inflight_bytes_per_client;
+  so.pooling = cfg.upstream_pooling == config::UpstreamPooling::kAuto;
+  so.pool.shared_connections = cfg.pool.shared_connections;
+  so.pool.spare_connections = cfg.pool.spare_connections;
+  so.pool.max_shared_request = cfg.pool.max_shared_request;
+  so.pool.max_client_buffer = cfg.limits.max_inflight_bytes_per_client;
+  so.pool.username = cfg.upstream.username;
+  so.pool.password = cfg.upstream.password;
 
   auto table = LoadCommandTable(cfg);
   AnalyticsWiring analytics(cfg, table, so.threads);
@@ -86,8 +94,9 @@ int Run(const config::Config& cfg) {
   net::Server server(so, table, analytics.sinks());
   server.Start();
   analytics.Start(&server);
-  spdlog::info("respscope {} listening on {}:{} -> {} ({} IO threads)", RESPSCOPE_VERSION,
-               so.listen_host, server.bound_port(), so.upstream.display, so.threads);
+  spdlog::info("respscope {} listening on {}:{} -> {} ({} IO threads, upstream_pooling {})",
+               RESPSCOPE_VERSION, so.listen_host, server.bound_port(), so.upstream.display,
+               so.threads, config::ToString(cfg.upstream_pooling));
 
   // Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the live rules.
   asio::io_context signals_io;
