@@ -121,6 +121,10 @@ std::shared_ptr<const Snapshot> Engine::Refresh(bool periodic) {
   s->upstream_up = upstream_up_;
   s->redis = redis_;
   s->queues = queues_;
+  if (pool_source_) {
+    s->pool = pool_source_();
+    metrics_.UpdatePool(s->pool);
+  }
   Build(*s);
   if (periodic) window_.Observe(*s);
   s->recent = window_.Compute(*s);
@@ -155,6 +159,11 @@ std::string Engine::ScrapeMetrics() {
 std::vector<HistoryPoint> Engine::QueryHistory(int64_t from_ms, int64_t to_ms, int step_s) const {
   std::lock_guard lock(mu_);
   return history_.Query(from_ms, to_ms, step_s);
+}
+
+void Engine::SetPoolSource(std::function<PoolMetrics()> source) {
+  std::lock_guard lock(mu_);
+  pool_source_ = std::move(source);
 }
 
 void Engine::UpdateQueues(std::vector<QueueMetrics> queues) {

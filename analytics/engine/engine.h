@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -61,6 +62,8 @@ class Engine {
   void UpdateQueues(std::vector<QueueMetrics> queues);
   void UpdateRedis(RedisInfo info);
   void SetUpstreamUp(bool up);
+  // Read at every merge and scrape (on the engine's or the scraper's thread).
+  void SetPoolSource(std::function<PoolMetrics()> source);
   void SetAlertRules(std::vector<AlertRule> rules);  // SIGHUP
   void SetSampleRate(double rate);                   // SIGHUP
 
@@ -83,6 +86,7 @@ class Engine {
   std::vector<QueueMetrics> queues_;
   RedisInfo redis_;
   bool upstream_up_ = true;
+  std::function<PoolMetrics()> pool_source_;
   double sample_rate_;
   uint64_t sequence_ = 0;
 

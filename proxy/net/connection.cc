@@ -551,7 +551,7 @@ bool Connection::RouteClientBytes(std::string_view chunk) {
   auto flush_run = [&](const char* end) {
     if (run_commands == 0) return;
     shared_->Send(self, std::string_view(run_begin, static_cast<size_t>(end - run_begin)),
-                  run_commands);
+                  run_commands, OwesRouted());
     Owe(run_commands);
     run_commands = 0;
   };
@@ -594,7 +594,7 @@ bool Connection::RouteClientBytes(std::string_view chunk) {
       }
       // Began in an earlier read (only the first command of a read can have).
       held_.append(rest);
-      shared_->Send(self, held_, 1);
+      shared_->Send(self, held_, 1, OwesRouted());
       Owe(1);
       held_.clear();
       run_begin = in.data();

@@ -136,6 +136,8 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
   // Drops the replies of respscope's replayed commands from the front of `bytes`.
   void SwallowReplay(std::string_view* bytes);
   bool SharedMode() const { return mode_ != Mode::kDedicated; }
+  // The last thing owed is a shared reply: more shared replies may join its run.
+  bool OwesRouted() const { return !owed_.empty() && owed_.back().routed > 0; }
   ThreadContext* thread_;
   boost::asio::ip::tcp::socket client_;
   boost::asio::generic::stream_protocol::socket upstream_;

@@ -177,10 +177,10 @@ void SharedUpstream::OnConnected(int fd, const std::string& error) {
 }
 
 void SharedUpstream::Send(const std::shared_ptr<Connection>& client, std::string_view bytes,
-                          uint32_t commands) {
+                          uint32_t commands, bool merge) {
   out_.append(bytes);
   out_commands_ += commands;
-  router_.Expect(client, commands);
+  router_.Expect(client, commands, merge);
   if (fd_ >= 0) ScheduleFlush();
 }
 

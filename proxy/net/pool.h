@@ -115,8 +115,10 @@ class SharedUpstream : public Pollable, public std::enable_shared_from_this<Shar
   void Start();
   void Close();
   // Queues complete commands of `client`, each owed one reply; written once per wake-up.
-  void Send(const std::shared_ptr<Connection>& client, std::string_view bytes,
-            uint32_t commands);
+  // merge: these replies follow the client's previous ones on this connection with nothing of
+  // its own in between (they may be delivered in one piece).
+  void Send(const std::shared_ptr<Connection>& client, std::string_view bytes, uint32_t commands,
+            bool merge);
   bool congested() const { return out_.size() - out_sent_ > kCongested; }
   // `client` is read again once the queued bytes are written.
   void AddWaiter(const std::shared_ptr<Connection>& client);

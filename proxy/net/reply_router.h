@@ -9,7 +9,8 @@
 //   received:  |+OK\r\n$1\r\nx\r\n|:1\r\n|$-1\r\n|
 //   delivered: A <- "+OK\r\n$1\r\nx\r\n" (2), B <- ":1\r\n" (1), A <- "$-1\r\n" (1)
 //
-// A reply split across reads is delivered in pieces as it arrives (a 512 MiB value is never
+// A run never spans two routes: a route boundary is where the owner's own order puts
+// something else (Expect without merge). A reply split across reads is delivered in pieces as it arrives (a 512 MiB value is never
 // held): a piece that completes no reply carries n = 0. No I/O; no allocation per reply in
 // steady state (the route ring grows to its high-water mark).
 //
@@ -32,11 +33,13 @@ class ReplyRouter {
  public:
   static constexpr size_t kMaxDepth = 1 << 16;
 
-  // The next `replies` replies belong to `owner`, after everything expected before.
-  void Expect(const Owner& owner, uint32_t replies) {
+  // The next `replies` replies belong to `owner`, after everything expected before. With
+  // `merge`, they join the last route when it is the same owner's, and are delivered with it;
+  // without, a run ends between the two (the owner has something to say in between).
+  void Expect(const Owner& owner, uint32_t replies, bool merge = true) {
     if (replies == 0) return;
     outstanding_ += replies;
-    if (count_ > 0) {
+    if (merge && count_ > 0) {
       Route& tail = At(count_ - 1);
       if (tail.owner == owner && tail.replies <= UINT32_MAX - replies) {
         tail.replies += replies;
@@ -64,17 +67,18 @@ class ReplyRouter {
       const Owner owner = At(0).owner;
       const char* begin = bytes.data();
       uint32_t done = 0;
-      bool more_for_owner = true;
-      while (!bytes.empty() && more_for_owner) {
+      bool route_open = true;
+      while (!bytes.empty() && route_open) {
         resp::ScanStatus st = scanner_.Next(&bytes, &info);
         if (st == resp::ScanStatus::kError) return false;
         if (st == resp::ScanStatus::kNeedMore) break;
         ++done;
         --outstanding_;
         if (--At(0).replies == 0) {
+          At(0) = Route{};
           head_ = (head_ + 1) & (ring_.size() - 1);
           --count_;
-          more_for_owner = count_ > 0 && At(0).owner == owner;
+          route_open = false;  // a run is one route: Expect merged what could go together
         }
       }
       deliver(owner, std::string_view(begin, static_cast<size_t>(bytes.data() - begin)), done);
