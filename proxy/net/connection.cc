@@ -566,6 +566,15 @@ bool Connection::RouteClientBytes(std::string_view chunk) {
         BeginPin(PinReason::kLargeRequest);
         return false;
       }
+      // Before AUTH, Redis refuses long commands as soon as their headers say so
+      // ("unauthenticated multibulk length"): only an AUTH with the URL's credentials can still
+      // be answered here, so anything longer goes to Redis at once.
+      if (!authed_ && (framer_.declared_args() > 3 ||
+                       held_.size() + framer_.body_remaining() >
+                           thread_->pool()->auth_command().size() + 16)) {
+        BeginPin(PinReason::kAuth);
+        return false;
+      }
       return true;
     }
     if (st == resp::ScanStatus::kError) {
