@@ -140,7 +140,10 @@ void Connection::ArmRead(Direction& d) {
     // Only the client is read: not while its replies back up (a client that does not read
     // gets no more work done), not while the shared connection is congested, not once a pin
     // holds its bytes.
-    if (d.to_client || mode_ != Mode::kShared || client_done_ || down_.writing) return;
+    if (d.to_client || mode_ != Mode::kShared || client_done_ || down_.writing ||
+        !deferred_.empty()) {
+      return;
+    }
     if (shared_->congested()) {
       shared_->AddWaiter(shared_from_this());
       return;
@@ -331,7 +334,9 @@ void Connection::OnEof(Direction& d) {
 }
 
 bool Connection::DrainDone() const {
-  if (SharedMode()) return owed_.empty() && !down_.writing && mode_ != Mode::kSwitching;
+  if (SharedMode()) {
+    return owed_.empty() && deferred_.empty() && !down_.writing && mode_ != Mode::kSwitching;
+  }
   return core_ && core_->observing() && core_->pending() == 0 && !core_->reply_in_progress() &&
          !down_.writing;
 }
@@ -557,6 +562,11 @@ bool Connection::RouteClientBytes(std::string_view chunk) {
   };
   resp::Request req;
   while (!in.empty()) {
+    if (routed_outstanding_ + run_commands >= kMaxRoutedPerClient) {
+      flush_run(in.data());
+      deferred_.assign(in);
+      return false;
+    }
     const char* cmd_begin = in.data();
     const resp::ScanStatus st = framer_.Next(&in, &req);
     if (st == resp::ScanStatus::kNeedMore) {
@@ -706,6 +716,7 @@ Connection::Verdict Connection::Decide(const resp::Request& req, PinReason* reas
 }
 
 void Connection::Owe(uint32_t routed) {
+  routed_outstanding_ += routed;
   if (!owed_.empty() && owed_.back().routed > 0) {
     owed_.back().routed += routed;
     return;
@@ -734,6 +745,12 @@ void Connection::DeliverShared(std::string_view bytes, uint32_t replies) {
   if (closed_ || lingering_) return;  // closed with replies in flight: read and dropped
   SendToClient(bytes);
   if (closed_ || replies == 0) return;
+  routed_outstanding_ -= std::min(routed_outstanding_, replies);
+  if (!deferred_.empty() && routed_outstanding_ <= kMaxRoutedPerClient / 2) {
+    // Frame what waited, on a later turn (not inside the shared connection's delivery).
+    auto self = shared_from_this();
+    asio::post(thread_->io(), [self] { self->ResumeDeferred(); });
+  }
   // owed_.front() is the run these replies belong to (the router delivers in order).
   while (replies > 0 && !owed_.empty()) {
     Owed& front = owed_.front();
@@ -747,8 +764,17 @@ void Connection::DeliverShared(std::string_view bytes, uint32_t replies) {
   AfterOwedChange();
 }
 
+void Connection::ResumeDeferred() {
+  if (closed_ || lingering_ || mode_ != Mode::kShared || deferred_.empty()) return;
+  if (routed_outstanding_ > kMaxRoutedPerClient / 2) return;  // a later delivery resumes it
+  std::string pending = std::move(deferred_);
+  deferred_.clear();
+  if (RouteClientBytes(pending)) ArmRead(up_);
+  AfterOwedChange();
+}
+
 void Connection::AfterOwedChange() {
-  if (closed_ || lingering_ || !owed_.empty()) return;
+  if (closed_ || lingering_ || !owed_.empty() || !deferred_.empty()) return;
   if (client_done_ || draining_) {
     if (!down_.writing && mode_ != Mode::kSwitching) GracefulClose();
     return;

@@ -131,6 +131,7 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
   void QueueLocal(std::string bytes, bool close_after);
   void FlushLocal();
   void AfterOwedChange();
+  void ResumeDeferred();
   void BeginPin(PinReason reason);
   void TrySwitch();
   // Drops the replies of respscope's replayed commands from the front of `bytes`.
@@ -168,6 +169,13 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
   resp::RequestScanner framer_;
   bool authed_ = true;       // the client acts as the pool's user
   bool client_done_ = false;  // EOF, QUIT or a protocol error: close once owed_ is delivered
+  // Commands a client may have in flight on the shared connection; beyond, it is not read (as
+  // TCP would hold it) until half are answered. Bounds what one deep pipeline can make the
+  // shared connection owe it, so a client that reads, only slower than Redis answers, is not
+  // closed at max_inflight_bytes_per_client; pipelines of 16 or 32 never wait.
+  static constexpr uint32_t kMaxRoutedPerClient = 64;
+  uint32_t routed_outstanding_ = 0;
+  std::string deferred_;      // read, not yet framed: waits for kMaxRoutedPerClient
   std::string replay_;        // CLIENT SETINFO commands, replayed on a pinned connection
   uint32_t replay_commands_ = 0;
   PinReason pin_reason_ = PinReason::kOther;

@@ -23,7 +23,7 @@ using boost::system::error_code;
 namespace {
 
 constexpr std::chrono::milliseconds kRetryMin{100};
-constexpr std::chrono::milliseconds kRetryMax{2000};
+constexpr std::chrono::milliseconds kRetryMax{500};
 
 std::string Bulk(std::string_view s) {
   return "$" + std::to_string(s.size()) + "\r\n" + std::string(s) + "\r\n";
@@ -181,7 +181,14 @@ void SharedUpstream::Send(const std::shared_ptr<Connection>& client, std::string
   out_.append(bytes);
   out_commands_ += commands;
   router_.Expect(client, commands, merge);
-  if (fd_ >= 0) ScheduleFlush();
+  if (fd_ >= 0) {
+    ScheduleFlush();
+  } else if (!connecting_ && !closed_) {
+    // Down and waiting to retry: a client with something to send tries now, as a dedicated
+    // client would connect; its commands wait for this attempt (connect_timeout at most).
+    retry_.cancel();
+    Connect();
+  }
 }
 
 void SharedUpstream::AddWaiter(const std::shared_ptr<Connection>& client) {

@@ -124,6 +124,7 @@ class SharedUpstream : public Pollable, public std::enable_shared_from_this<Shar
   void AddWaiter(const std::shared_ptr<Connection>& client);
   bool ready() const { return fd_ >= 0 && !handshaking_; }
 
+
   void OnPoll(uint32_t events, uint32_t tag) override;
 
  private:
