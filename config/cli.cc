@@ -22,6 +22,7 @@ struct Option {
 
 constexpr Option kOptions[] = {
     {"--config", "-c", "FILE"},   {"--listen", "", "HOST:PORT"}, {"--upstream", "", "URL"},
+    {"--upstream-pooling", "", "MODE"},
     {"--admin", "", "HOST:PORT"}, {"--threads", "", "N"},        {"--log-level", "", "LEVEL"},
     {"--check-config", "", ""},   {"--version", "", ""},         {"--help", "-h", ""},
 };
@@ -83,6 +84,8 @@ CommandLine ParseCommandLine(int argc, const char* const argv[]) {
       cli.listen = ParseFlagValue(name, value, ParseHostPort);
     } else if (name == "--upstream") {
       cli.upstream = ParseFlagValue(name, value, ParseUpstreamUrl);
+    } else if (name == "--upstream-pooling") {
+      cli.upstream_pooling = ParseFlagValue(name, value, ParseUpstreamPooling);
     } else if (name == "--admin") {
       cli.admin = ParseFlagValue(name, value, ParseHostPort);
     } else if (name == "--threads") {
@@ -108,12 +111,16 @@ CommandLine ParseCommandLine(int argc, const char* const argv[]) {
 
 std::string Usage() {
   return R"(usage: respscope [--config FILE] [--listen HOST:PORT] [--upstream URL] [--admin HOST:PORT]
-                 [--threads N] [--log-level LEVEL] [--check-config] [--version] [--help]
+                 [--upstream-pooling auto|dedicated] [--threads N] [--log-level LEVEL] [--check-config] [--version] [--help]
 
   -c, --config FILE       YAML configuration (every key: config/respscope.example.yaml)
       --listen HOST:PORT  where applications connect (default 127.0.0.1:6380)
       --upstream URL      redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS) or
                           unix:///PATH (default redis://127.0.0.1:6379)
+      --upstream-pooling MODE
+                          auto: clients share a few upstream connections until one needs
+                          connection state (default); dedicated: one upstream connection
+                          per client
       --admin HOST:PORT   metrics, API and dashboard (default 127.0.0.1:9190)
       --threads N         IO threads, 1 to 256 (default: the number of cores, at most 4)
       --log-level LEVEL   trace, debug, info, warn or error (default info)
@@ -122,7 +129,8 @@ std::string Usage() {
   -h, --help              print this help and exit
 
 Precedence: defaults < the --config file < flags < the environment variables
-RESPSCOPE_UPSTREAM, RESPSCOPE_LISTEN, RESPSCOPE_ADMIN and RESPSCOPE_ADMIN_TOKEN.
+RESPSCOPE_UPSTREAM, RESPSCOPE_UPSTREAM_POOLING, RESPSCOPE_LISTEN, RESPSCOPE_ADMIN and
+RESPSCOPE_ADMIN_TOKEN.
 Configuration and usage errors exit with status 2.
 )";
 }
@@ -135,6 +143,10 @@ void ApplyCommandLine(Config& config, const CommandLine& cli) {
   if (cli.upstream) {
     config.upstream = *cli.upstream;
     config.origins.upstream = "--upstream";
+  }
+  if (cli.upstream_pooling) {
+    config.upstream_pooling = *cli.upstream_pooling;
+    config.origins.upstream_pooling = "--upstream-pooling";
   }
   if (cli.admin) {
     config.admin.listen = *cli.admin;

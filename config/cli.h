@@ -35,6 +35,7 @@ struct CommandLine {
   std::optional<std::string> config_file;  // --config / -c
   std::optional<HostPort> listen;
   std::optional<UpstreamUrl> upstream;
+  std::optional<UpstreamPooling> upstream_pooling;
   std::optional<HostPort> admin;
   std::optional<int> threads;
   std::optional<LogLevel> log_level;

@@ -165,6 +165,26 @@ TEST(PrecedenceTest, DefaultsThenFileThenFlagsThenEnvironment) {
   EXPECT_TRUE(c.config_file.empty());
 }
 
+TEST(PrecedenceTest, UpstreamPoolingFromFileFlagAndEnvironment) {
+  const EnvGetter no_env = MapEnv({});
+  Args none({});
+  Config c = LoadEffectiveConfig(none.argc(), none.argv(), no_env);
+  EXPECT_EQ(c.upstream_pooling, UpstreamPooling::kAuto);
+  Args flag({"--upstream-pooling", "dedicated"});
+  c = LoadEffectiveConfig(flag.argc(), flag.argv(), no_env);
+  EXPECT_EQ(c.upstream_pooling, UpstreamPooling::kDedicated);
+  EXPECT_EQ(c.origins.upstream_pooling, "--upstream-pooling");
+  c = LoadEffectiveConfig(flag.argc(), flag.argv(),
+                          MapEnv({{"RESPSCOPE_UPSTREAM_POOLING", "auto"}}));
+  EXPECT_EQ(c.upstream_pooling, UpstreamPooling::kAuto);
+  EXPECT_EQ(c.origins.upstream_pooling, "RESPSCOPE_UPSTREAM_POOLING");
+  Args bad({"--upstream-pooling", "shared"});
+  EXPECT_THROW(LoadEffectiveConfig(bad.argc(), bad.argv(), no_env), UsageError);
+  EXPECT_THROW(LoadEffectiveConfig(none.argc(), none.argv(),
+                                   MapEnv({{"RESPSCOPE_UPSTREAM_POOLING", "maybe"}})),
+               ConfigError);
+}
+
 TEST(PrecedenceTest, ValidateSeesTheEffectiveValues) {
   // The file alone clashes (listen on the default admin port); the flag moves admin away.
   TempFile file("listen: 127.0.0.1:9190\n");

@@ -135,6 +135,10 @@ std::string_view ToString(ChannelType v) {
   return v == ChannelType::kSlack ? "slack" : "webhook";
 }
 
+std::string_view ToString(UpstreamPooling v) {
+  return v == UpstreamPooling::kDedicated ? "dedicated" : "auto";
+}
+
 std::string_view ToString(LogLevel v) {
   switch (v) {
     case LogLevel::kTrace:

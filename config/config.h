@@ -230,11 +230,27 @@ struct Origins {
   std::string upstream = "default";
   std::string admin_listen = "default";
   std::string admin_token = "default";
+  std::string upstream_pooling = "default";
+};
+
+// How client connections reach the upstream (see README "Upstream connections").
+enum class UpstreamPooling : uint8_t {
+  kAuto,       // clients in the default connection state share a few upstream connections per
+               // IO thread; the first command that needs state moves the client to its own
+  kDedicated,  // one upstream connection per client connection, for its whole life
+};
+
+struct PoolConfig {
+  uint32_t shared_connections = 1;  // per IO thread
+  uint32_t spare_connections = 2;   // warm connections per IO thread for clients that pin
+  uint64_t max_shared_request = 1 * kMiB;  // a larger request pins its client
 };
 
 struct Config {
   HostPort listen{"127.0.0.1", 6380};
   UpstreamUrl upstream;
+  UpstreamPooling upstream_pooling = UpstreamPooling::kAuto;
+  PoolConfig pool;
   int threads = DefaultThreads();
   AdminConfig admin;
   LimitsConfig limits;
@@ -261,6 +277,7 @@ std::string_view ToString(Comparison v);
 std::string_view ToString(Severity v);
 std::string_view ToString(ChannelType v);
 std::string_view ToString(LogLevel v);
+std::string_view ToString(UpstreamPooling v);
 std::string_view ToString(LogFormat v);
 
 }  // namespace respscope::config

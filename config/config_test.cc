@@ -592,6 +592,21 @@ alerts:
                ConfigError);
 }
 
+TEST(LoaderTest, PoolSettings) {
+  Config c = LoadConfigString(
+      "upstream_pooling: dedicated\npool:\n  shared_connections: 2\n  spare_connections: 0\n"
+      "  max_shared_request: 64KiB\n",
+      "t.yaml", kNoEnv);
+  EXPECT_EQ(c.upstream_pooling, UpstreamPooling::kDedicated);
+  EXPECT_EQ(c.pool.shared_connections, 2u);
+  EXPECT_EQ(c.pool.spare_connections, 0u);
+  EXPECT_EQ(c.pool.max_shared_request, 64u * 1024);
+  EXPECT_THROW(LoadConfigString("upstream_pooling: shared\n", "t.yaml", kNoEnv), ConfigError);
+  EXPECT_THROW(LoadConfigString("pool:\n  shared_connections: 0\n", "t.yaml", kNoEnv),
+               ConfigError);
+  EXPECT_THROW(LoadConfigString("pool:\n  spares: 1\n", "t.yaml", kNoEnv), ConfigError);
+}
+
 TEST(LoaderTest, ExampleFileLoadsAndMatchesDefaults) {
   const std::string path = std::string(RESPSCOPE_CONFIG_DIR) + "/respscope.example.yaml";
   Config c = LoadConfigFile(path, kNoEnv);
@@ -603,6 +618,10 @@ TEST(LoaderTest, ExampleFileLoadsAndMatchesDefaults) {
   EXPECT_EQ(c.threads, 2);
   EXPECT_EQ(c.admin.listen, defaults.admin.listen);
   EXPECT_EQ(c.admin.token, "");
+  EXPECT_EQ(c.upstream_pooling, defaults.upstream_pooling);
+  EXPECT_EQ(c.pool.shared_connections, defaults.pool.shared_connections);
+  EXPECT_EQ(c.pool.spare_connections, defaults.pool.spare_connections);
+  EXPECT_EQ(c.pool.max_shared_request, defaults.pool.max_shared_request);
   EXPECT_EQ(c.limits.max_clients, defaults.limits.max_clients);
   EXPECT_EQ(c.limits.max_inflight_bytes_per_client, defaults.limits.max_inflight_bytes_per_client);
   EXPECT_EQ(c.limits.connect_timeout, defaults.limits.connect_timeout);
@@ -640,6 +659,12 @@ TEST(LoaderTest, ExampleFileDocumentsEveryKey) {
       "max_connections",
       "header_timeout",
       "idle_timeout",
+
+      "upstream_pooling",
+      "pool",
+      "shared_connections",
+      "spare_connections",
+      "max_shared_request",
       "limits",
       "max_clients",
       "max_inflight_bytes_per_client",

@@ -110,6 +110,11 @@ void ApplyEnvOverrides(Config& config, const EnvGetter& env) {
     config.admin.listen = ParseOverride("RESPSCOPE_ADMIN", *v, ParseHostPort);
     config.origins.admin_listen = "RESPSCOPE_ADMIN";
   }
+  if (auto v = get("RESPSCOPE_UPSTREAM_POOLING")) {
+    config.upstream_pooling =
+        ParseOverride("RESPSCOPE_UPSTREAM_POOLING", *v, ParseUpstreamPooling);
+    config.origins.upstream_pooling = "RESPSCOPE_UPSTREAM_POOLING";
+  }
   if (auto v = get("RESPSCOPE_ADMIN_TOKEN")) {
     config.admin.token = ParseOverride("RESPSCOPE_ADMIN_TOKEN", *v, ParseAdminToken);
     config.origins.admin_token = "RESPSCOPE_ADMIN_TOKEN";

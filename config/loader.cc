@@ -157,6 +157,7 @@ class Loader {
 
   void Admin(const Field& f);
   void Limits(const Field& f);
+  void Pool(const Field& f);
   void Analytics(const Field& f);
   void History(const Field& f);
   void KeyPatterns(const Field& f);
@@ -325,6 +326,12 @@ void Loader::LoadRoot(const YAML::Node& root) {
                 c.upstream = Convert(v, "a URL like redis://127.0.0.1:6379", ParseUpstreamUrl);
                 c.origins.upstream = Where(v.mark);
               }},
+             {"upstream_pooling",
+              [&](const Field& v) {
+                c.upstream_pooling = Convert(v, "auto or dedicated", ParseUpstreamPooling);
+                c.origins.upstream_pooling = Where(v.mark);
+              }},
+             {"pool", [&](const Field& v) { Pool(v); }},
              {"threads",
               [&](const Field& v) { c.threads = static_cast<int>(Integer(v, 1, kMaxThreads)); }},
              {"admin", [&](const Field& v) { Admin(v); }},
@@ -381,6 +388,18 @@ void Loader::Admin(const Field& f) {
               }},
              {"idle_timeout",
               [&](const Field& v) { a.idle_timeout = DurationIn(v, milliseconds(100), hours(1)); }},
+         });
+}
+
+void Loader::Pool(const Field& f) {
+  PoolConfig& p = config_.pool;
+  Map(f, {
+             {"shared_connections",
+              [&](const Field& v) { p.shared_connections = Integer(v, 1, 16); }},
+             {"spare_connections",
+              [&](const Field& v) { p.spare_connections = Integer(v, 0, 64); }},
+             {"max_shared_request",
+              [&](const Field& v) { p.max_shared_request = Size(v, 4 * kKiB, kGiB); }},
          });
 }
 

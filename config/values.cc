@@ -394,6 +394,12 @@ LogLevel ParseLogLevel(std::string_view text) {
   return ParseEnum(text, kNames, 5);
 }
 
+UpstreamPooling ParseUpstreamPooling(std::string_view text) {
+  static constexpr EnumName<UpstreamPooling> kNames[] = {{"auto", UpstreamPooling::kAuto},
+                                                         {"dedicated", UpstreamPooling::kDedicated}};
+  return ParseEnum(text, kNames, 2);
+}
+
 LogFormat ParseLogFormat(std::string_view text) {
   static constexpr EnumName<LogFormat> kNames[] = {
       {"json", LogFormat::kJson}, {"text", LogFormat::kText}, {"auto", LogFormat::kAuto}};

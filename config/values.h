@@ -46,6 +46,8 @@ bool ParseBool(std::string_view text);        // true / false, any case
 
 // Enums by their YAML names, any case ("INFO" == "info"; "warning" is accepted for warn).
 LogLevel ParseLogLevel(std::string_view text);
+// "auto" or "dedicated".
+UpstreamPooling ParseUpstreamPooling(std::string_view text);
 LogFormat ParseLogFormat(std::string_view text);
 SanitizeMode ParseSanitizeMode(std::string_view text);
 AlertMetric ParseAlertMetric(std::string_view text);

@@ -24,11 +24,11 @@ if [[ -z "${SKIP_FUZZ:-}" ]]; then
   CXX=clang++ cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DRESPSCOPE_FUZZ=ON \
     -DRESPSCOPE_TESTS=OFF >/dev/null
   cmake --build build-fuzz -j"$JOBS" --target fuzz_request_scanner fuzz_reply_scanner \
-    fuzz_session fuzz_jobs_msgpack fuzz_resp_value
+    fuzz_session fuzz_router fuzz_jobs_msgpack fuzz_resp_value
   # target : seed corpus (tests/fuzz/corpus/...) : seconds
   for spec in "fuzz_request_scanner:request:$secs" "fuzz_reply_scanner:reply:$secs" \
-              "fuzz_session:session:$secs" "fuzz_jobs_msgpack:-:$((secs / 3))" \
-              "fuzz_resp_value:reply:$((secs / 3))"; do
+              "fuzz_session:session:$secs" "fuzz_router:reply:$((secs / 2))" \
+              "fuzz_jobs_msgpack:-:$((secs / 3))" "fuzz_resp_value:reply:$((secs / 3))"; do
     IFS=: read -r target corpus seconds <<<"$spec"
     bin=$(find build-fuzz -name "$target" -type f -perm -u+x | head -n 1)
     work=$(mktemp -d)

@@ -122,6 +122,10 @@ std::shared_ptr<const Snapshot> Engine::Refresh(bool periodic) {
   s->upstream_up = upstream_up_;
   s->redis = redis_;
   s->queues = queues_;
+  if (pool_source_) {
+    s->pool = pool_source_();
+    metrics_.UpdatePool(s->pool);
+  }
   Build(*s);
   if (periodic) window_.Observe(*s);
   s->recent = window_.Compute(*s);
@@ -170,6 +174,11 @@ std::vector<HistoryPoint> Engine::QueryHistory(int64_t from_ms, int64_t to_ms, i
 Correlation Engine::Correlate(int64_t at_ms) const {
   std::lock_guard lock(mu_);
   return insights_.Correlate(at_ms);
+}
+
+void Engine::SetPoolSource(std::function<PoolMetrics()> source) {
+  std::lock_guard lock(mu_);
+  pool_source_ = std::move(source);
 }
 
 void Engine::UpdateQueues(std::vector<QueueMetrics> queues) {

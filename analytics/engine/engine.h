@@ -67,6 +67,8 @@ class Engine {
   void UpdateQueues(std::vector<QueueMetrics> queues);
   void UpdateRedis(RedisInfo info);
   void SetUpstreamUp(bool up);
+  // Read at every merge and scrape (on the engine's or the scraper's thread).
+  void SetPoolSource(std::function<PoolMetrics()> source);
   void SetAlertRules(std::vector<AlertRule> rules);  // SIGHUP
   void SetSampleRate(double rate);                   // SIGHUP
   // Called on the engine thread with each periodic tick's alert transitions (firing,
@@ -96,6 +98,7 @@ class Engine {
   std::vector<QueueMetrics> queues_;
   RedisInfo redis_;
   bool upstream_up_ = true;
+  std::function<PoolMetrics()> pool_source_;
   double sample_rate_;
   uint64_t sequence_ = 0;
 

@@ -46,4 +46,19 @@ struct RedisInfo {
   uint64_t maxmemory = 0;         // bytes; 0: no limit
 };
 
+// The data plane's upstream connections (upstream_pooling), summed over the IO threads.
+struct PoolMetrics {
+  bool pooling = false;      // auto; false: dedicated (one upstream connection per client)
+  int64_t shared = 0;        // shared upstream connections open
+  int64_t spare = 0;         // warm spares open
+  int64_t pinned = 0;        // clients on a connection of their own after a pin
+  std::map<std::string, uint64_t> pins;  // reason -> pins since start
+  std::vector<double> write_bounds;      // commands per shared write: bucket upper bounds
+  std::vector<uint64_t> write_counts;    // per bucket (NOT cumulative), size bounds + 1
+  uint64_t write_commands = 0;           // sum
+  uint64_t shared_drops = 0;             // shared connections lost with replies in flight
+  uint64_t slow_client_closes = 0;       // clients closed at max_inflight_bytes_per_client
+  uint64_t spare_misses = 0;             // pins that waited for a connect
+};
+
 }  // namespace respscope::engine

@@ -98,6 +98,25 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                       .Help("1 when the upstream Redis is reachable").Register(r);
   upstream_connect_errors_ = &BuildCounter().Name("respscope_upstream_connect_errors_total")
                                   .Help("Failed upstream connection attempts").Register(r);
+  upstream_connections_ = &BuildGauge().Name("respscope_upstream_connections")
+                              .Help("Upstream connections of the data plane by kind: shared, "
+                                    "spare, pinned (upstream_pooling: auto), dedicated")
+                              .Register(r);
+  upstream_pins_ = &BuildCounter().Name("respscope_upstream_pins_total")
+                        .Help("Clients moved from the shared upstream connections to their own, "
+                              "by the reason").Register(r);
+  shared_write_commands_ = &BuildHistogram().Name("respscope_shared_write_commands")
+                                .Help("Commands carried by one write on a shared upstream "
+                                      "connection").Register(r);
+  shared_drops_ = &BuildCounter().Name("respscope_shared_connection_drops_total")
+                       .Help("Shared upstream connections lost with replies in flight (their "
+                             "clients are closed)").Register(r);
+  slow_client_closes_ = &BuildCounter().Name("respscope_client_output_limit_closes_total")
+                             .Help("Clients closed because their unread replies reached "
+                                   "limits.max_inflight_bytes_per_client").Register(r);
+  spare_misses_ = &BuildCounter().Name("respscope_upstream_spare_misses_total")
+                       .Help("Pins that found no warm spare and waited for a connect")
+                       .Register(r);
   bullmq_jobs_ = &BuildCounter().Name("respscope_bullmq_jobs_total")
                       .Help("BullMQ/Bull job transitions per queue").Register(r);
   bullmq_wait_ = &BuildHistogram().Name("respscope_bullmq_job_wait_seconds")
@@ -234,6 +253,12 @@ void Metrics::Update(const Snapshot& s,
   Count(*client_connections_total_, {}, e.connections_opened);
   Count(*client_rejected_, {}, e.rejected_max_clients);
   Count(*accept_fd_exhausted_, {{"listener", "client"}}, e.accept_fd_exhausted);
+  if (!s.pool.pooling) {
+    // Dedicated: one upstream connection per client connection.
+    Set(*upstream_connections_, {{"kind", "dedicated"}},
+        static_cast<double>(e.connections_opened -
+                            std::min(e.connections_opened, e.connections_closed)));
+  }
   Count(*bytes_total_, {{"direction", "client_in"}}, e.bytes_client_in);
   Count(*bytes_total_, {{"direction", "client_out"}}, e.bytes_client_out);
   Count(*protocol_errors_, {{"side", "client"}}, e.client_protocol_errors);
@@ -310,6 +335,20 @@ void Metrics::UpdateAdmin(const AdminListenerStats& admin) {
   Count(*admin_rejected_, {{"reason", "refused"}}, admin.rejected_refused);
   Count(*admin_timeouts_, {}, admin.request_timeouts);
   Count(*accept_fd_exhausted_, {{"listener", "admin"}}, admin.accept_fd_exhausted);
+}
+
+void Metrics::UpdatePool(const PoolMetrics& pool) {
+  std::lock_guard lock(mu_);
+  if (!pool.pooling) return;
+  Set(*upstream_connections_, {{"kind", "shared"}}, static_cast<double>(pool.shared));
+  Set(*upstream_connections_, {{"kind", "spare"}}, static_cast<double>(pool.spare));
+  Set(*upstream_connections_, {{"kind", "pinned"}}, static_cast<double>(pool.pinned));
+  for (const auto& [reason, n] : pool.pins) Count(*upstream_pins_, {{"reason", reason}}, n);
+  FeedCoarse(*shared_write_commands_, {}, pool.write_bounds, pool.write_counts,
+             static_cast<double>(pool.write_commands));
+  Count(*shared_drops_, {}, pool.shared_drops);
+  Count(*slow_client_closes_, {}, pool.slow_client_closes);
+  Count(*spare_misses_, {}, pool.spare_misses);
 }
 
 std::string Metrics::Render() const {

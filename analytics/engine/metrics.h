@@ -61,6 +61,7 @@ class Metrics {
   // respscope_notifications_total{channel,result} and respscope_notification_retries_total
   // {channel} are read from `source` on every Update (any thread; it must not block).
   void SetNotificationSource(std::function<std::vector<NotificationCounts>()> source);
+  void UpdatePool(const PoolMetrics& pool);
   // Prometheus text exposition format 0.0.4.
   std::string Render() const;
 
@@ -111,6 +112,12 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* protocol_errors_;
   prometheus::Family<prometheus::Gauge>* upstream_up_;
   prometheus::Family<prometheus::Counter>* upstream_connect_errors_;
+  prometheus::Family<prometheus::Gauge>* upstream_connections_;
+  prometheus::Family<prometheus::Counter>* upstream_pins_;
+  prometheus::Family<prometheus::Histogram>* shared_write_commands_;
+  prometheus::Family<prometheus::Counter>* shared_drops_;
+  prometheus::Family<prometheus::Counter>* slow_client_closes_;
+  prometheus::Family<prometheus::Counter>* spare_misses_;
   prometheus::Family<prometheus::Counter>* bullmq_jobs_;
   prometheus::Family<prometheus::Histogram>* bullmq_wait_;
   prometheus::Family<prometheus::Histogram>* bullmq_process_;

@@ -60,6 +60,7 @@ struct Snapshot {
   double sample_rate = 1.0;
 
   RedisInfo redis;
+  PoolMetrics pool;
   std::vector<QueueMetrics> queues;
 };
 

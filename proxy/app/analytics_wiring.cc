@@ -249,7 +249,39 @@ std::vector<analytics::ObservationSink*> AnalyticsWiring::sinks() {
   return out;
 }
 
+namespace {
+// The data plane's pool counters of every IO thread, summed for the engine.
+engine::PoolMetrics PoolMetricsOf(const net::Server& server) {
+  engine::PoolMetrics m;
+  const std::vector<const net::PoolStats*> threads = server.pool_stats();
+  m.pooling = !threads.empty();
+  for (int b : net::PoolStats::kWriteBuckets) m.write_bounds.push_back(b);
+  m.write_counts.assign(net::PoolStats::kBuckets, 0);
+  for (size_t r = 0; r < static_cast<size_t>(net::PinReason::kCount); ++r) {
+    m.pins[net::PinReasonName(static_cast<net::PinReason>(r))] = 0;
+  }
+  for (const net::PoolStats* t : threads) {
+    m.shared += t->shared.Load();
+    m.spare += t->spare.Load();
+    m.pinned += t->pinned.Load();
+    for (size_t r = 0; r < static_cast<size_t>(net::PinReason::kCount); ++r) {
+      m.pins[net::PinReasonName(static_cast<net::PinReason>(r))] +=
+          static_cast<uint64_t>(t->pins[r].Load());
+    }
+    for (size_t b = 0; b < net::PoolStats::kBuckets; ++b) {
+      m.write_counts[b] += static_cast<uint64_t>(t->write_buckets[b].Load());
+    }
+    m.write_commands += static_cast<uint64_t>(t->write_commands.Load());
+    m.shared_drops += static_cast<uint64_t>(t->shared_drops.Load());
+    m.slow_client_closes += static_cast<uint64_t>(t->slow_client_closes.Load());
+    m.spare_misses += static_cast<uint64_t>(t->spare_misses.Load());
+  }
+  return m;
+}
+}  // namespace
+
 void AnalyticsWiring::Start(net::Server* server) {
+  impl_->engine->SetPoolSource([server] { return PoolMetricsOf(*server); });
   if (!impl_->enabled) {
     spdlog::warn("RESPSCOPE_ANALYTICS=off: commands are forwarded, not observed");
   }

@@ -92,6 +92,14 @@ int Run(const config::Config& cfg) {
   so.max_clients = budget.max_clients;
   so.connect_timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(cfg.limits.connect_timeout);
+  so.max_inflight = cfg.limits.max_inflight_bytes_per_client;
+  so.pooling = cfg.upstream_pooling == config::UpstreamPooling::kAuto;
+  so.pool.shared_connections = cfg.pool.shared_connections;
+  so.pool.spare_connections = cfg.pool.spare_connections;
+  so.pool.max_shared_request = cfg.pool.max_shared_request;
+  so.pool.max_client_buffer = cfg.limits.max_inflight_bytes_per_client;
+  so.pool.username = cfg.upstream.username;
+  so.pool.password = cfg.upstream.password;
 
   auto table = LoadCommandTable(cfg);
   AnalyticsWiring analytics(cfg, so.threads);
@@ -100,10 +108,10 @@ int Run(const config::Config& cfg) {
   server.Start();
   analytics.Start(&server);
   spdlog::info(
-      "respscope {} listening on {}:{} -> {} ({} IO threads, at most {} clients, "
-      "descriptor limit {})",
+      "respscope {} listening on {}:{} -> {} ({} IO threads, upstream_pooling {}, at most {} "
+      "clients, descriptor limit {})",
       RESPSCOPE_VERSION, so.listen_host, server.bound_port(), so.upstream.display, so.threads,
-      so.max_clients, budget.limit);
+      config::ToString(cfg.upstream_pooling), so.max_clients, budget.limit);
 
   // Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the live rules.
   asio::io_context signals_io;

@@ -109,6 +109,30 @@ int64_t FindKeyword(const KeySpec& s, std::span<const std::string_view> args, in
 }  // namespace
 }  // namespace detail
 
+namespace {
+SessionRole RoleOf(std::string_view n) {
+  static constexpr struct {
+    std::string_view name;
+    SessionRole role;
+  } kRoles[] = {
+      {"multi", SessionRole::kMulti},           {"exec", SessionRole::kExec},
+      {"discard", SessionRole::kDiscard},       {"watch", SessionRole::kWatch},
+      {"quit", SessionRole::kQuit},             {"reset", SessionRole::kReset},
+      {"monitor", SessionRole::kMonitor},       {"hello", SessionRole::kHello},
+      {"client|setname", SessionRole::kClientSetName},
+      {"client|reply", SessionRole::kClientReply},
+      {"subscribe", SessionRole::kSubscribe},   {"psubscribe", SessionRole::kPSubscribe},
+      {"ssubscribe", SessionRole::kSSubscribe}, {"unsubscribe", SessionRole::kUnsubscribe},
+      {"punsubscribe", SessionRole::kPUnsubscribe},
+      {"sunsubscribe", SessionRole::kSUnsubscribe},
+  };
+  for (const auto& r : kRoles) {
+    if (r.name == n) return r.role;
+  }
+  return SessionRole::kNone;
+}
+}  // namespace
+
 std::shared_ptr<const CommandTable> CommandTable::BuiltIn() {
   static const std::shared_ptr<const CommandTable> table = [] {
     std::vector<CommandInfo> infos;
@@ -143,14 +167,29 @@ std::shared_ptr<const CommandTable> CommandTable::FromCommandReply(std::string_v
       info.lookup = b.lookup;
       if (info.flags & kFlagBlocking) info.blocking_keyword = b.blocking_keyword;
       if (e.specs_incomplete) info.key_specs = b.key_specs;
+      info.pool = b.pool;
+    } else {
+      // Newer than the built-in table: a subcommand takes its container's rule (every CLIENT
+      // subcommand pins); a command shares unless it blocks or subscribes (the connection
+      // state commands are old and all in the built-in table).
+      const size_t bar = info.name.find('|');
+      auto container = bar == std::string::npos ? builtin->by_name_.end()
+                                                : builtin->by_name_.find(info.name.substr(0, bar));
+      if (container != builtin->by_name_.end()) {
+        info.pool = builtin->commands_[container->second].pool;
+      } else {
+        info.pool = (info.flags & (kFlagBlocking | kFlagPubSub)) ? PoolRule::kPin : PoolRule::kShare;
+      }
     }
     infos.push_back(std::move(info));
   }
-  return FromInfos(std::move(infos));
+  return FromInfos(std::move(infos), /*from_upstream=*/true);
 }
 
-std::shared_ptr<const CommandTable> CommandTable::FromInfos(std::vector<CommandInfo> infos) {
+std::shared_ptr<const CommandTable> CommandTable::FromInfos(std::vector<CommandInfo> infos,
+                                                           bool from_upstream) {
   std::shared_ptr<CommandTable> t(new CommandTable());
+  t->from_upstream_ = from_upstream;
   t->commands_.reserve(infos.size() + 8);
   CommandInfo other;
   other.name = "other";
@@ -166,7 +205,10 @@ std::shared_ptr<const CommandTable> CommandTable::FromInfos(std::vector<CommandI
     t->by_name_.emplace(info.name, info.id);
     t->commands_.push_back(std::move(info));
   };
-  for (CommandInfo& info : infos) add(std::move(info));
+  for (CommandInfo& info : infos) {
+    info.role = RoleOf(info.name);
+    add(std::move(info));
+  }
 
   for (size_t id = 1; id < t->commands_.size(); ++id) {
     const size_t bar = t->commands_[id].name.find('|');

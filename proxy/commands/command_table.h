@@ -49,6 +49,27 @@ enum class LookupKind : uint8_t {
   kCountKeys,       // EXISTS k1..kn: integer n_found; hits = n_found, misses = n - n_found
 };
 
+// What a command means to the connection it is sent on, as Redis's networking code treats it:
+// the reply matcher (session/) keys its special cases on it. Derived from the name once, when
+// a table is built.
+enum class SessionRole : uint8_t {
+  kNone, kMulti, kExec, kDiscard, kWatch, kQuit, kReset, kMonitor, kHello, kClientSetName,
+  kClientReply, kSubscribe, kPSubscribe, kSSubscribe, kUnsubscribe, kPUnsubscribe,
+  kSUnsubscribe,
+};
+
+// What a command means to a shared upstream connection (upstream_pooling: auto), from the
+// `pool` column of commands.tsv. Blocking calls, inline commands, unknown commands and large
+// requests pin whatever this says (net/ decides those from the request).
+enum class PoolRule : uint8_t {
+  kShare,    // sent on the shared connection with other clients' commands
+  kPin,      // needs connection state: the client moves to its own upstream connection first
+  kAuth,     // AUTH: answered by respscope when it names the URL's credentials, else pin
+  kSelect,   // SELECT: answered by respscope for the database the pool uses (0), else pin
+  kSetInfo,  // CLIENT SETINFO: recorded and answered as the upstream would, else pin
+  kQuit,     // QUIT: answered +OK and the client closed once its replies are delivered
+};
+
 // Redis 7 key specification (see https://redis.io/docs/reference/key-specs/), reduced to what
 // locating keys needs.
 struct KeySpec {
@@ -78,6 +99,8 @@ struct CommandInfo {
   // are blocking unconditionally.
   std::string blocking_keyword;
   bool has_subcommands = false;  // container such as "client", "config", "xinfo"
+  SessionRole role = SessionRole::kNone;  // set by the table from the name
+  PoolRule pool = PoolRule::kShare;
 };
 
 class CommandTable {
@@ -97,6 +120,9 @@ class CommandTable {
   // subcommand is unknown or missing, returns the container itself.
   const CommandInfo& Find(std::string_view name, std::string_view subcommand) const;
   const CommandInfo& Other() const { return commands_[0]; }
+  // True for a table read from the upstream's COMMAND reply: every command and subcommand the
+  // server has is in it, so an unknown subcommand is one the server will refuse.
+  bool from_upstream() const { return from_upstream_; }
   const CommandInfo& at(uint16_t id) const { return commands_[id]; }
   size_t size() const { return commands_.size(); }
 
@@ -126,13 +152,15 @@ class CommandTable {
   CommandTable() = default;
   // Ids follow the order of infos from 1 (0 is "other"). A duplicate name keeps the first; a
   // subcommand whose container is missing gets one. Builds by_name_ and slots_.
-  static std::shared_ptr<const CommandTable> FromInfos(std::vector<CommandInfo> infos);
+  static std::shared_ptr<const CommandTable> FromInfos(std::vector<CommandInfo> infos,
+                                                       bool from_upstream = false);
   // Id of (parent, leaf in any case), 0 when unknown. leaf.size() is 1..kMaxNameLength.
   // Probe() handles leaves of up to 8 bytes inline and hands longer ones to ProbeLong().
   uint16_t Probe(uint16_t parent, std::string_view leaf) const;
   uint16_t ProbeLong(uint16_t parent, std::string_view leaf) const;
 
   std::vector<CommandInfo> commands_;
+  bool from_upstream_ = false;
   // lowercase name -> id; subcommands under "container|sub". Off the hot path (building,
   // merging); Find() uses slots_.
   std::unordered_map<std::string, uint16_t> by_name_;

@@ -82,24 +82,26 @@ TEST(CommandsTsv, EmbeddedFileParses) {
 
 TEST(CommandsTsv, MalformedFilesAreRejectedWithTheLine) {
   const char* kBad[] = {
-      "get\t2\treadonly\tidx(1)>range(0,1,0)\tnil\n"
+      "get\t2\treadonly\tidx(1)>range(0,1,0)\tnil\t-\tshare\n"
       "set\t-3\twrite\n",                                              // 3 columns
-      "get\t2\treadonly\tidx(1)>range(0,1,0)\tnil\t-",                 // no final newline
-      "get\tx\treadonly\t-\tnone\t-\n",                                // arity
-      "get\t0\treadonly\t-\tnone\t-\n",                                // arity 0
-      "get\t2\treadonly,bogus\t-\tnone\t-\n",                          // unknown flag
-      "GET\t2\treadonly\t-\tnone\t-\n",                                // uppercase name
-      "get\t2\treadonly\t-\tmaybe\t-\n",                               // unknown lookup
-      "get\t2\treadonly\tidx(0)>range(0,1,0)\tnone\t-\n",              // index 0
-      "get\t2\treadonly\tidx(1)>range(0,0,0)\tnone\t-\n",              // step 0
-      "get\t2\treadonly\tidx(1)>range(0,1,2)\tnone\t-\n",              // limit without -1
-      "get\t2\treadonly\tidx(1)range(0,1,0)\tnone\t-\n",               // no '>'
-      "get\t2\treadonly\tkw(STREAMS,1)>range(-1,1,2)\tnone\t-\n",      // uppercase keyword
-      "get\t2\treadonly\tkw(streams,0)>range(-1,1,2)\tnone\t-\n",      // startfrom 0
-      "get\t2\treadonly\tidx(1)>keynum(0,1)\tnone\t-\n",               // 2 values
-      "get\t2\treadonly\tidx(1)>range(0,1,0)\tnone\tblock\n",          // keyword, not blocking
-      "get\t2\treadonly\t-\tnone\t-\nget\t2\treadonly\t-\tnone\t-\n",  // duplicate
-      "client|setname\t3\t-\t-\tnone\t-\n",                            // container missing
+      "get\t2\treadonly\tidx(1)>range(0,1,0)\tnil\t-\tshare",                 // no final newline
+      "get\tx\treadonly\t-\tnone\t-\tshare\n",                                // arity
+      "get\t0\treadonly\t-\tnone\t-\tshare\n",                                // arity 0
+      "get\t2\treadonly,bogus\t-\tnone\t-\tshare\n",                          // unknown flag
+      "GET\t2\treadonly\t-\tnone\t-\tshare\n",                         // uppercase name
+      "get\t2\treadonly\t-\tmaybe\t-\tshare\n",                               // unknown lookup
+      "get\t2\treadonly\tidx(0)>range(0,1,0)\tnone\t-\tshare\n",              // index 0
+      "get\t2\treadonly\tidx(1)>range(0,0,0)\tnone\t-\tshare\n",              // step 0
+      "get\t2\treadonly\tidx(1)>range(0,1,2)\tnone\t-\tshare\n",              // limit without -1
+      "get\t2\treadonly\tidx(1)range(0,1,0)\tnone\t-\tshare\n",               // no '>'
+      "get\t2\treadonly\tkw(STREAMS,1)>range(-1,1,2)\tnone\t-\tshare\n",      // uppercase keyword
+      "get\t2\treadonly\tkw(streams,0)>range(-1,1,2)\tnone\t-\tshare\n",      // startfrom 0
+      "get\t2\treadonly\tidx(1)>keynum(0,1)\tnone\t-\tshare\n",               // 2 values
+      "get\t2\treadonly\tidx(1)>range(0,1,0)\tnone\tblock\tshare\n",          // keyword, not blocking
+      "get\t2\treadonly\t-\tnone\t-\tshare\nget\t2\treadonly\t-\tnone\t-\tshare\n",  // duplicate
+      "client|setname\t3\t-\t-\tnone\t-\tshare\n",                            // container missing
+      "get\t2\treadonly\t-\tnone\t-\tsometimes\n",                   // unknown pool rule
+      "get\t2\treadonly\t-\tnone\t-\n",                              // 6 columns
       "# only a comment\n",                                            // no commands
   };
   for (const char* text : kBad) {
@@ -110,8 +112,34 @@ TEST(CommandsTsv, MalformedFilesAreRejectedWithTheLine) {
   }
   std::vector<CommandInfo> infos;
   std::string error;
-  EXPECT_FALSE(detail::ParseCommandsTsv("get\t2\t-\t-\tnone\t-\nset\t-3\n", &infos, &error));
+  EXPECT_FALSE(detail::ParseCommandsTsv("get\t2\t-\t-\tnone\t-\tshare\nset\t-3\n", &infos, &error));
   EXPECT_NE(error.find("line 2"), std::string::npos) << error;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connection roles and pool rules: decided once per table, from the name and the pool column.
+
+TEST(Roles, ConnectionStateCommandsPinOrAreAnswered) {
+  for (const char* n : {"multi", "watch", "subscribe", "psubscribe", "ssubscribe", "unsubscribe",
+                        "monitor", "reset", "hello", "readonly", "readwrite", "asking", "sync",
+                        "psync", "replconf", "wait", "waitaof", "script|debug", "client",
+                        "client|setname", "client|id", "client|tracking", "client|reply",
+                        "client|list", "client|kill"}) {
+    EXPECT_EQ(Named(n).pool, PoolRule::kPin) << n;
+  }
+  for (const char* n : {"get", "set", "mget", "eval", "evalsha", "fcall", "exec", "discard",
+                        "unwatch", "publish", "ping", "info", "script|load", "xread"}) {
+    EXPECT_EQ(Named(n).pool, PoolRule::kShare) << n;
+  }
+  EXPECT_EQ(Named("auth").pool, PoolRule::kAuth);
+  EXPECT_EQ(Named("select").pool, PoolRule::kSelect);
+  EXPECT_EQ(Named("quit").pool, PoolRule::kQuit);
+  EXPECT_EQ(Named("client|setinfo").pool, PoolRule::kSetInfo);
+  EXPECT_EQ(Named("multi").role, SessionRole::kMulti);
+  EXPECT_EQ(Named("client|setname").role, SessionRole::kClientSetName);
+  EXPECT_EQ(Named("sunsubscribe").role, SessionRole::kSUnsubscribe);
+  EXPECT_EQ(Named("get").role, SessionRole::kNone);
+  EXPECT_EQ(Table().Other().pool, PoolRule::kShare);  // net/ pins unknown commands itself
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -832,10 +860,14 @@ class Conformance : public ::testing::Test {
       EXPECT_EQ(bc.lookup, c.lookup) << c.name;
       EXPECT_EQ(bc.blocking_keyword, c.blocking_keyword) << c.name;
       EXPECT_EQ(bc.has_subcommands, c.has_subcommands) << c.name;
+      EXPECT_EQ(bc.pool, c.pool) << c.name;
+      EXPECT_EQ(bc.role, c.role) << c.name;
       ++matched;
     }
     // Everything built in is known to the server, but what is newer than 7.0.
-    EXPECT_EQ(matched + 1, b.size() - 1) << "built-in only: waitaof";
+    EXPECT_EQ(matched + 2, b.size() - 1) << "built-in only: waitaof, client|setinfo";
+    EXPECT_TRUE(t.from_upstream());
+    EXPECT_FALSE(b.from_upstream());
     EXPECT_EQ(t.Find("waitaof", {}).id, 0);
     for (const Argv& argv : SampleArgvs()) {
       const std::string text = std::string(argv[0]) + " " + std::string(argv[1]);

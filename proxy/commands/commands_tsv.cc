@@ -155,10 +155,26 @@ bool ParseLookup(std::string_view s, LookupKind* out) {
   return false;
 }
 
+bool ParsePoolRule(std::string_view s, PoolRule* out) {
+  static constexpr struct {
+    std::string_view name;
+    PoolRule rule;
+  } kRules[] = {{"share", PoolRule::kShare},   {"pin", PoolRule::kPin},
+                {"auth", PoolRule::kAuth},     {"select", PoolRule::kSelect},
+                {"setinfo", PoolRule::kSetInfo}, {"quit", PoolRule::kQuit}};
+  for (const auto& r : kRules) {
+    if (r.name == s) {
+      *out = r.rule;
+      return true;
+    }
+  }
+  return false;
+}
+
 bool ParseLine(std::string_view line, CommandInfo* info, std::string* why) {
   const std::vector<std::string_view> cols = Split(line, '\t');
-  if (cols.size() != 6) {
-    *why = "expected 6 TAB separated columns, got " + std::to_string(cols.size());
+  if (cols.size() != 7) {
+    *why = "expected 7 TAB separated columns, got " + std::to_string(cols.size());
     return false;
   }
   if (!ValidName(cols[0])) {
@@ -204,6 +220,10 @@ bool ParseLine(std::string_view line, CommandInfo* info, std::string* why) {
       return false;
     }
     info->blocking_keyword = std::string(cols[5]);
+  }
+  if (!ParsePoolRule(cols[6], &info->pool)) {
+    *why = "unknown pool rule '" + std::string(cols[6]) + "'";
+    return false;
   }
   return true;
 }

@@ -23,8 +23,8 @@ foreach(line IN LISTS lines)
   if(line MATCHES "^#" OR line STREQUAL "\n")
     continue()
   endif()
-  if(NOT line MATCHES "^[a-z0-9_|-]+\t-?[0-9]+\t[^\t\n]+\t[^\t\n]+\t[a-z_]+\t[^\t\n]+\n$")
-    message(FATAL_ERROR "${IN}:${line_no}: not NAME ARITY FLAGS KEYS LOOKUP BLOCKING "
+  if(NOT line MATCHES "^[a-z0-9_|-]+\t-?[0-9]+\t[^\t\n]+\t[^\t\n]+\t[a-z_]+\t[^\t\n]+\t[a-z]+\n$")
+    message(FATAL_ERROR "${IN}:${line_no}: not NAME ARITY FLAGS KEYS LOOKUP BLOCKING POOL "
                         "separated by single TABs: ${line}")
   endif()
   math(EXPR commands "${commands} + 1")

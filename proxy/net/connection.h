@@ -17,8 +17,18 @@
 // does, and an idle connection holds no buffer at all. A direction reads at most
 // kReadsPerWake times before yielding to other connections on the thread.
 //
-// Lifetime: owned by shared_ptr; every pending handler holds one. Thread: all methods run on
-// the owning io_context's thread.
+// With upstream_pooling: auto a connection starts in shared mode (pool.h): it has no upstream
+// socket of its own; its complete commands go to its thread's shared connection, framed by a
+// RequestScanner, and its replies come back through DeliverShared(). Commands respscope
+// answers itself (AUTH with the URL's credentials, SELECT 0, CLIENT SETINFO, QUIT) take their
+// place in the same reply order (owed_). The first command that needs connection state pins
+// the connection: it is held (with everything after it) until every reply owed on the shared
+// connection has been delivered, then the connection takes a spare upstream socket and runs in
+// dedicated mode from then on, as if it had been dedicated from the start.
+//
+// Lifetime: owned by shared_ptr; every pending handler holds one, and so does a shared
+// connection for every reply it owes. Thread: all methods run on the owning io_context's
+// thread.
 #pragma once
 
 #include <boost/asio.hpp>
@@ -27,7 +37,12 @@
 #include <memory>
 #include <string>
 
+#include <deque>
+
+#include "proxy/net/pool.h"
 #include "proxy/net/poller.h"
+#include "proxy/resp/reply_scanner.h"
+#include "proxy/resp/request_scanner.h"
 #include "proxy/session/session_core.h"
 
 namespace respscope::net {
@@ -57,7 +72,27 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
 
   void OnPoll(uint32_t events, uint32_t side) override;
 
+  // Shared mode, called by the thread's SharedUpstream and UpstreamPool.
+  // Bytes of replies owed to this client, in order; `replies` of them complete here.
+  void DeliverShared(std::string_view bytes, uint32_t replies);
+  // The shared connection is gone with replies owed to this client. connect_failed: it never
+  // reached the upstream (the client gets the error reply a dedicated client would get).
+  void OnSharedLost(const std::string& why, bool connect_failed);
+  // The shared connection has room again.
+  void ResumeReading();
+  // A private upstream descriptor for the pin (this connection owns it), or -1 and why.
+  void OnPrivateUpstream(int fd, const std::string& why);
+
  private:
+  enum class Mode : uint8_t { kShared, kSwitching, kDedicated };
+  // What the client is owed, in order: replies from the shared connection, or bytes
+  // respscope answers itself.
+  struct Owed {
+    uint32_t routed = 0;
+    std::string local;
+    bool close_after = false;  // QUIT: close once this reply is delivered
+  };
+  enum class Verdict : uint8_t { kShare, kLocal, kPin };
   enum Side : uint32_t { kClient = 0, kUpstream = 1 };
   struct Direction {
     bool to_client = false;
@@ -83,6 +118,27 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
   void DiscardClientInput();
   void CloseWhenSent();
 
+  void StartShared();
+  void ReadClientShared();
+  // Frames a chunk the client sent (shared mode); false when reading must stop (pin, error,
+  // QUIT).
+  bool RouteClientBytes(std::string_view chunk);
+  Verdict Decide(const resp::Request& req, PinReason* reason, std::string* local,
+                 bool* close_after, bool* replay);
+  // Sends (or buffers, up to max_client_buffer) reply bytes to the client, observing them.
+  void SendToClient(std::string_view bytes);
+  void Owe(uint32_t routed);
+  void QueueLocal(std::string bytes, bool close_after);
+  void FlushLocal();
+  void AfterOwedChange();
+  void ResumeDeferred();
+  void BeginPin(PinReason reason);
+  void TrySwitch();
+  // Drops the replies of respscope's replayed commands from the front of `bytes`.
+  void SwallowReplay(std::string_view* bytes);
+  bool SharedMode() const { return mode_ != Mode::kDedicated; }
+  // The last thing owed is a shared reply: more shared replies may join its run.
+  bool OwesRouted() const { return !owed_.empty() && owed_.back().routed > 0; }
   ThreadContext* thread_;
   boost::asio::ip::tcp::socket client_;
   boost::asio::generic::stream_protocol::socket upstream_;
@@ -104,6 +160,29 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
   bool closed_ = false;
   bool draining_ = false;
   bool lingering_ = false;  // FIN sent after the last reply; dropping input until the client closes
+
+  // Shared mode.
+  Mode mode_ = Mode::kDedicated;
+  SharedUpstream* shared_ = nullptr;
+  std::deque<Owed> owed_;
+  std::string held_;  // a partial command, or (pinning) everything from the pinned command on
+  resp::RequestScanner framer_;
+  bool authed_ = true;       // the client acts as the pool's user
+  bool client_done_ = false;  // EOF, QUIT or a protocol error: close once owed_ is delivered
+  // Commands a client may have in flight on the shared connection; beyond, it is not read (as
+  // TCP would hold it) until half are answered. Bounds what one deep pipeline can make the
+  // shared connection owe it, so a client that reads, only slower than Redis answers, is not
+  // closed at max_inflight_bytes_per_client; pipelines of 16 or 32 never wait.
+  static constexpr uint32_t kMaxRoutedPerClient = 64;
+  uint32_t routed_outstanding_ = 0;
+  std::string deferred_;      // read, not yet framed: waits for kMaxRoutedPerClient
+  std::string replay_;        // CLIENT SETINFO commands, replayed on a pinned connection
+  uint32_t replay_commands_ = 0;
+  PinReason pin_reason_ = PinReason::kOther;
+  int private_fd_ = -1;       // the pinned connection's descriptor until the switch
+  uint32_t swallow_ = 0;      // replies of replayed commands still to drop (dedicated mode)
+  bool pinned_ = false;       // dedicated after a pin (counted in PoolStats::pinned)
+  resp::ReplyScanner swallow_scanner_;
 };
 
 }  // namespace respscope::net

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 namespace respscope::net {
@@ -30,6 +31,12 @@ void ThreadContext::Start() {
   ticking_ = true;
   ArmTick();
   poller_.Start();
+  const ServerOptions& opts = server_->options();
+  read_size_ = std::clamp<size_t>(opts.max_inflight, 1, kScratch);
+  if (opts.pooling) {
+    pool_ = std::make_shared<UpstreamPool>(this, opts.pool, &pool_stats_);
+    pool_->Start();
+  }
 }
 
 void ThreadContext::ArmTick() {
@@ -45,6 +52,7 @@ void ThreadContext::Stop() {
   if (!ticking_) return;
   ticking_ = false;
   tick_.cancel();
+  if (pool_) pool_->Stop();
   poller_.Stop();
   sink_->Tick();  // what the last commands left unpublished
 }
@@ -64,6 +72,13 @@ Server::Server(ServerOptions options, std::shared_ptr<const commands::CommandTab
 }
 
 Server::~Server() { Stop(); }
+
+std::vector<const PoolStats*> Server::pool_stats() const {
+  std::vector<const PoolStats*> out;
+  if (!options_.pooling) return out;
+  for (const auto& t : threads_) out.push_back(t->pool_stats());
+  return out;
+}
 
 void Server::Start() {
   asio::io_context& io0 = threads_[0]->io();

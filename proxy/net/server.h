@@ -23,6 +23,7 @@
 #include "common/descriptors.h"
 #include "proxy/commands/command_table.h"
 #include "proxy/net/connection.h"
+#include "proxy/net/pool.h"
 #include "proxy/net/poller.h"
 #include "proxy/session/session_core.h"
 
@@ -32,6 +33,12 @@ struct ServerOptions {
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 6380;
   UpstreamAddress upstream;
+  // upstream_pooling: auto. Off: every client gets its own upstream connection (dedicated).
+  bool pooling = false;
+  PoolOptions pool;
+  // Dedicated mode: bytes read from one side and not yet written to the other, per direction
+  // (limits.max_inflight_bytes_per_client); one read is at most this much.
+  size_t max_inflight = 8 << 20;
   int threads = 2;
   // Beyond it a new client gets Redis's "-ERR max number of clients reached" and is closed.
   // The app lowers it to what the descriptor limit allows (common::PlanDescriptors).
@@ -53,6 +60,12 @@ class ThreadContext {
   char* scratch() { return scratch_.get(); }
   static constexpr size_t kScratch = 64 * 1024;
 
+  // The shared upstream connections and spares of this thread; null in dedicated mode.
+  UpstreamPool* pool() { return pool_.get(); }
+  PoolStats* pool_stats() { return &pool_stats_; }
+  // How much one read of a dedicated connection may take (scratch size, or less by the limit).
+  size_t read_size() const { return read_size_; }
+
   void Add(const std::shared_ptr<Connection>& c) { connections_[c->id()] = c; }
   void Remove(uint64_t id) { connections_.erase(id); }
   void DrainAll();
@@ -73,6 +86,9 @@ class ThreadContext {
   bool ticking_ = false;
   Poller poller_{io_};
   std::unique_ptr<char[]> scratch_{new char[kScratch]};
+  size_t read_size_ = kScratch;
+  PoolStats pool_stats_;
+  std::shared_ptr<UpstreamPool> pool_;
   std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections_;
 };
 
@@ -99,6 +115,9 @@ class Server {
   const ServerOptions& options() const { return options_; }
   const std::shared_ptr<const commands::CommandTable>& table() const { return table_; }
   void SetUpstreamUp(bool up) { upstream_up_.store(up, std::memory_order_relaxed); }
+
+  // The pool's counters of every IO thread (empty in dedicated mode): for the metrics.
+  std::vector<const PoolStats*> pool_stats() const;
   void OnClosed() { active_.fetch_sub(1, std::memory_order_relaxed); }
 
  private:

@@ -18,7 +18,9 @@ std::string_view FirstWord(std::string_view s) {
 }
 }  // namespace
 
-ReplyScanner::ReplyScanner() { std::fill(std::begin(attr_), std::end(attr_), false); }
+ReplyScanner::ReplyScanner(size_t max_depth) : max_depth_(max_depth) {
+  std::fill(std::begin(attr_), std::end(attr_), false);
+}
 
 void ReplyScanner::Reset() {
   state_ = State::kType;
@@ -27,6 +29,8 @@ void ReplyScanner::Reset() {
   line_len_ = 0;
   saw_cr_ = false;
   depth_ = 0;
+  deep_stack_.clear();
+  deep_attr_.clear();
   frame_started_ = false;
   frame_done_ = false;
   capture_limit_ = 0;
@@ -74,9 +78,14 @@ void ReplyScanner::ValueDone(ElementKind kind) {
       }
       ++top_index_;
     }
-    if (--stack_[depth_ - 1] > 0) return;
+    if (--Count(depth_ - 1) > 0) return;
     --depth_;
-    if (attr_[depth_]) {  // an attribute is not a value of its parent: keep reading
+    if (depth_ >= ReplyLimits::kMaxDepth) {
+      const bool attribute = deep_attr_[depth_ - ReplyLimits::kMaxDepth];
+      deep_stack_.pop_back();
+      deep_attr_.pop_back();
+      if (attribute) return;
+    } else if (attr_[depth_]) {  // an attribute is not a value of its parent: keep reading
       attr_[depth_] = false;
       return;
     }
@@ -157,9 +166,15 @@ bool ReplyScanner::OnLine(std::string_view line) {
         if (cur_type_ != '|') ValueDone(kElemEmpty);
         return true;
       }
-      if (depth_ >= ReplyLimits::kMaxDepth) {
+      if (depth_ >= max_depth_) {
         error_ = "reply nesting too deep";
         return false;
+      }
+      if (depth_ >= ReplyLimits::kMaxDepth) {
+        deep_attr_.push_back(cur_type_ == '|');
+        deep_stack_.push_back(elems);
+        ++depth_;
+        return true;
       }
       attr_[depth_] = cur_type_ == '|';
       stack_[depth_++] = elems;

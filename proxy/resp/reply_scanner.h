@@ -83,7 +83,9 @@ struct ReplyInfo {
 
 class ReplyScanner {
  public:
-  ReplyScanner();
+  // max_depth: aggregates nested deeper are an error. Past ReplyLimits::kMaxDepth the levels
+  // live on the heap (a router that must frame whatever Redis sends allows more).
+  explicit ReplyScanner(size_t max_depth = ReplyLimits::kMaxDepth);
 
   // Requests the raw bytes of the NEXT top-level frame (up to max_bytes). Call before the
   // frame starts (i.e. when frame_in_progress() is false). Capture stops after that frame.
@@ -124,6 +126,13 @@ class ReplyScanner {
 
   // Aggregate stack: elements left per level.
   uint64_t stack_[ReplyLimits::kMaxDepth];
+  uint64_t& Count(size_t level) {
+    return level < ReplyLimits::kMaxDepth ? stack_[level]
+                                          : deep_stack_[level - ReplyLimits::kMaxDepth];
+  }
+  size_t max_depth_;
+  std::vector<uint64_t> deep_stack_;  // levels from kMaxDepth on
+  std::vector<bool> deep_attr_;
   size_t depth_ = 0;
   bool in_attribute_ = false;  // reading an attribute that precedes the real frame
 

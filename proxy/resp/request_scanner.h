@@ -83,6 +83,13 @@ class RequestScanner {
 
   const std::string& error() const { return error_; }
   bool mid_command() const { return state_ != State::kStart; }
+  // Mid-command: the declared argument count (0 until its header is read), and body bytes of
+  // the current argument still to come.
+  uint64_t declared_args() const {
+    return state_ == State::kStart || state_ == State::kCount || state_ == State::kInline ? 0
+                                                                                         : argc_;
+  }
+  uint64_t body_remaining() const { return state_ == State::kBody ? remaining_ : 0; }
   void Reset();
 
   // Bytes currently held for an incomplete command (arena + line buffer): for memory tests.

@@ -1,8 +1,7 @@
 #include "proxy/session/session_core.h"
 
 #include <algorithm>
-#include <map>
-#include <mutex>
+#include <optional>
 
 #include "proxy/resp/resp_util.h"
 
@@ -13,13 +12,13 @@ using analytics::Observation;
 using analytics::SessionEvent;
 using commands::CommandInfo;
 using commands::LookupKind;
+using commands::SessionRole;
 using resp::ElementKind;
 
 namespace {
 
 using resp::EqualsLower;
 
-constexpr uint8_t kNoOverride = 0xff;
 // Arena bytes already consumed by answered commands before the arena is compacted.
 constexpr size_t kCompactBytes = 64 * 1024;
 
@@ -28,12 +27,15 @@ struct SubFamily {
   std::string_view command;
   std::string_view confirmation;
   bool subscribe;   // adds subscriptions
-  uint8_t counter;  // 0 channels, 1 patterns, 2 shard channels
+  SubCounter counter;
 };
 constexpr SubFamily kSubFamilies[] = {
-    {"subscribe", "subscribe", true, 0},       {"psubscribe", "psubscribe", true, 1},
-    {"ssubscribe", "ssubscribe", true, 2},     {"unsubscribe", "unsubscribe", false, 0},
-    {"punsubscribe", "punsubscribe", false, 1}, {"sunsubscribe", "sunsubscribe", false, 2},
+    {"subscribe", "subscribe", true, SubCounter::kChannels},
+    {"psubscribe", "psubscribe", true, SubCounter::kPatterns},
+    {"ssubscribe", "ssubscribe", true, SubCounter::kShardChannels},
+    {"unsubscribe", "unsubscribe", false, SubCounter::kChannels},
+    {"punsubscribe", "punsubscribe", false, SubCounter::kPatterns},
+    {"sunsubscribe", "sunsubscribe", false, SubCounter::kShardChannels},
 };
 
 const SubFamily* FindSubFamily(std::string_view name) {
@@ -43,41 +45,19 @@ const SubFamily* FindSubFamily(std::string_view name) {
   return nullptr;
 }
 
+// kSubFamilies is in the order of SessionRole::kSubscribe .. kSUnsubscribe.
+const SubFamily* FamilyOf(commands::SessionRole role) {
+  using commands::SessionRole;
+  if (role < SessionRole::kSubscribe || role > SessionRole::kSUnsubscribe) return nullptr;
+  return &kSubFamilies[static_cast<int>(role) - static_cast<int>(SessionRole::kSubscribe)];
+}
+
 bool IsMessageKind(std::string_view first) {
   return EqualsLower(first, "message") || EqualsLower(first, "pmessage") ||
          EqualsLower(first, "smessage");
 }
 
 }  // namespace
-
-// What a command means to the connection, by command id: decided once per command table from
-// the names (as Redis's networking code decides it), so the hot path does one table load
-// instead of a dozen string compares.
-const std::vector<SessionCore::Special>& SessionCore::Specials(const commands::CommandTable& t) {
-  static std::mutex mu;
-  static std::map<const commands::CommandTable*, std::vector<Special>> cache;
-  std::lock_guard lock(mu);
-  auto& v = cache[&t];
-  if (v.size() == t.size()) return v;
-  v.assign(t.size(), Special::kNone);
-  for (uint16_t id = 0; id < t.size(); ++id) {
-    const std::string& n = t.at(id).name;
-    Special sp = Special::kNone;
-    if (n == "multi") sp = Special::kMulti;
-    else if (n == "exec") sp = Special::kExec;
-    else if (n == "discard") sp = Special::kDiscard;
-    else if (n == "watch") sp = Special::kWatch;
-    else if (n == "quit") sp = Special::kQuit;
-    else if (n == "reset") sp = Special::kReset;
-    else if (n == "monitor") sp = Special::kMonitor;
-    else if (n == "hello") sp = Special::kHello;
-    else if (n == "client|setname") sp = Special::kClientSetName;
-    else if (n == "client|reply") sp = Special::kClientReply;
-    else if (FindSubFamily(n)) sp = Special::kSubscribeFamily;
-    v[id] = sp;
-  }
-  return v;
-}
 
 // Runs once the command name is known, before the arguments: scripts capture their bodies.
 // The looked-up entry is kept so OnRequest does not look the name up again.
@@ -100,8 +80,7 @@ SessionCore::SessionCore(std::shared_ptr<const commands::CommandTable> table,
       sink_(sink),
       options_(options),
       client_id_(client_id),
-      peer_(std::move(peer)),
-      specials_(Specials(*table_)) {
+      peer_(std::move(peer)) {
   requests_.SetCapturePolicy(&SessionCore::CapturePolicy, this);
 }
 
@@ -224,7 +203,7 @@ void SessionCore::OnRequest(const resp::Request& req, int64_t now_ns) {
   policy_info_ = nullptr;
   const CommandInfo& info =
       (found && !found->has_subcommands) ? *found : table_->Find(name, sub);
-  const Special special = specials_[info.id];
+  const SessionRole role = info.role;
 
   Pending p{};
   p.start_ns = now_ns;
@@ -262,7 +241,7 @@ void SessionCore::OnRequest(const resp::Request& req, int64_t now_ns) {
   // analytics can keep them out of the error text; EXPIRE k 10 copies nothing but its key.
   const bool echoes = (info.flags & commands::kFlagEchoesArgs) && !sensitive &&
                       req.argc > static_cast<uint64_t>(info.arity < 0 ? -info.arity : info.arity);
-  bool keep_args = capture || echoes || special == Special::kClientSetName;
+  bool keep_args = capture || echoes || role == SessionRole::kClientSetName;
   p.arg_begin = refs_base_args_ + arg_refs_.size();
   if (keep_args) {
     for (size_t i = 0; i < req.args.size(); ++i) {
@@ -275,37 +254,42 @@ void SessionCore::OnRequest(const resp::Request& req, int64_t now_ns) {
   p.want_raw = capture;
 
   // Connection-level semantics, as Redis's own networking code has them.
-  bool queues = req_in_multi_ && special != Special::kExec && special != Special::kDiscard &&
-                special != Special::kMulti && special != Special::kWatch &&
-                special != Special::kQuit && special != Special::kReset;
+  bool queues = req_in_multi_ && role != SessionRole::kExec && role != SessionRole::kDiscard &&
+                role != SessionRole::kMulti && role != SessionRole::kWatch &&
+                role != SessionRole::kQuit && role != SessionRole::kReset;
   if (queues) {
     p.kind = Kind::kQueued;
     if (capture) multi_wants_raw_ = true;
     p.want_raw = false;  // the raw reply comes inside the EXEC array
   } else {
-    switch (special) {
-      case Special::kMulti:
+    switch (role) {
+      case SessionRole::kMulti:
         p.kind = Kind::kMulti;
         req_in_multi_ = true;
         multi_wants_raw_ = false;
         break;
-      case Special::kExec:
-      case Special::kDiscard:
-        p.kind = special == Special::kExec ? Kind::kExec : Kind::kDiscard;
+      case SessionRole::kExec:
+      case SessionRole::kDiscard:
+        p.kind = role == SessionRole::kExec ? Kind::kExec : Kind::kDiscard;
         p.want_raw = req_in_multi_ && multi_wants_raw_;
         req_in_multi_ = false;
         break;
-      case Special::kSubscribeFamily: {
-        const SubFamily* f = FindSubFamily(info.name);
+      case SessionRole::kSubscribe:
+      case SessionRole::kPSubscribe:
+      case SessionRole::kSSubscribe:
+      case SessionRole::kUnsubscribe:
+      case SessionRole::kPUnsubscribe:
+      case SessionRole::kSUnsubscribe: {
+        const SubFamily* f = FamilyOf(role);
         p.kind = f->subscribe ? Kind::kSubscribe : Kind::kUnsubscribe;
         p.sub_kind = f->counter;
         p.confirmations = static_cast<uint32_t>(std::min<uint64_t>(req.argc - 1, UINT32_MAX));
         break;
       }
-      case Special::kMonitor:
+      case SessionRole::kMonitor:
         p.kind = Kind::kMonitor;
         break;
-      case Special::kHello: {
+      case SessionRole::kHello: {
         p.kind = Kind::kHello;
         int64_t v = 0;
         if (req.args.size() > 1 && resp::ParseInt64(req.args[1], &v) && (v == 2 || v == 3)) {
@@ -313,12 +297,12 @@ void SessionCore::OnRequest(const resp::Request& req, int64_t now_ns) {
         }
         break;
       }
-      case Special::kReset:
+      case SessionRole::kReset:
         p.kind = Kind::kReset;
         req_in_multi_ = false;
-        reply_off_ = 0;
+        reply_mode_ = ReplyMode::kOn;
         break;
-      case Special::kClientSetName:
+      case SessionRole::kClientSetName:
         p.kind = Kind::kClientSetName;
         break;
       default:
@@ -328,21 +312,21 @@ void SessionCore::OnRequest(const resp::Request& req, int64_t now_ns) {
 
   // CLIENT REPLY OFF|SKIP and the commands they silence get no reply at all.
   bool silent = false;
-  if (special == Special::kClientReply && req.args.size() > 2) {
+  if (role == SessionRole::kClientReply && req.args.size() > 2) {
     if (EqualsLower(req.args[2], "on")) {
-      reply_off_ = 0;
+      reply_mode_ = ReplyMode::kOn;
     } else if (EqualsLower(req.args[2], "off")) {
-      reply_off_ = 2;
+      reply_mode_ = ReplyMode::kOff;
       silent = true;
     } else if (EqualsLower(req.args[2], "skip")) {
       silent = true;
-      if (reply_off_ == 0) reply_off_ = 1;
+      if (reply_mode_ == ReplyMode::kOn) reply_mode_ = ReplyMode::kSkipNext;
     }
-  } else if (reply_off_ == 2) {
+  } else if (reply_mode_ == ReplyMode::kOff) {
     silent = true;
-  } else if (reply_off_ == 1) {
+  } else if (reply_mode_ == ReplyMode::kSkipNext) {
     silent = true;
-    reply_off_ = 0;
+    reply_mode_ = ReplyMode::kOn;
   }
   if (silent) {
     EmitNoReply(p);
@@ -386,31 +370,32 @@ void SessionCore::OnReply(const resp::ReplyInfo& reply, int64_t now_ns) {
       bool mine = confirmation && head_family && EqualsLower(first, head_family->confirmation);
       if (!mine && p.seen > 0) {
         // A no-argument unsubscribe ended before this frame: finish it, then match again.
-        Emit(p, {}, now_ns, 0, kNoOverride, {});
+        Emit(p, {}, now_ns, 0, std::nullopt, {});
         Pop();
         continue;
       }
       if (mine) {
         int64_t total = reply.has_last_integer ? reply.last_integer : 0;
-        uint64_t& counter = sub_counts_[p.sub_kind];
+        uint64_t& counter = sub_counts_[static_cast<size_t>(p.sub_kind)];
         if (p.seen == 0 && p.confirmations == 0) {
           // UNSUBSCRIBE with no argument: one confirmation per subscription, at least one.
           p.confirmations = static_cast<uint32_t>(std::max<uint64_t>(counter, 1));
         }
         // Redis reports channels+patterns together (shard channels apart): the change in
         // that total is the change in this family's own count.
-        uint64_t& total_prev = p.sub_kind == 2 ? shard_total_ : regular_total_;
+        uint64_t& total_prev =
+            p.sub_kind == SubCounter::kShardChannels ? shard_total_ : regular_total_;
         int64_t delta = total - static_cast<int64_t>(total_prev);
         total_prev = static_cast<uint64_t>(std::max<int64_t>(total, 0));
         counter = static_cast<uint64_t>(std::max<int64_t>(static_cast<int64_t>(counter) + delta, 0));
         subscribed_ = (regular_total_ + shard_total_) > 0;
         if (++p.seen >= p.confirmations) {
-          Emit(p, reply, now_ns, 0, kNoOverride, {});
+          Emit(p, reply, now_ns, 0, std::nullopt, {});
           Pop();
         }
         return;
       }
-      Emit(p, reply, now_ns, 0, kNoOverride, {});  // an error instead of confirmations
+      Emit(p, reply, now_ns, 0, std::nullopt, {});  // an error instead of confirmations
       Pop();
       return;
     }
@@ -427,7 +412,7 @@ void SessionCore::OnReply(const resp::ReplyInfo& reply, int64_t now_ns) {
       if (!reply.is_error && reply.short_string == "QUEUED") {
         queued_.push_back(p);
       } else {
-        Emit(p, reply, now_ns, analytics::kObsInMulti, kNoOverride, {});
+        Emit(p, reply, now_ns, analytics::kObsInMulti, std::nullopt, {});
       }
       // The entry stays referenced from queued_: pop without compacting the arena.
       ++head_;
@@ -443,7 +428,7 @@ void SessionCore::OnReply(const resp::ReplyInfo& reply, int64_t now_ns) {
       break;
     case Kind::kMonitor:
       if (!reply.is_error) {
-        Emit(p, reply, now_ns, 0, kNoOverride, {});
+        Emit(p, reply, now_ns, 0, std::nullopt, {});
         Pop();
         // The monitor stream is forwarded as it is; it is not observed.
         monitoring_ = true;
@@ -471,7 +456,7 @@ void SessionCore::OnReply(const resp::ReplyInfo& reply, int64_t now_ns) {
     default:
       break;
   }
-  Emit(p, reply, now_ns, 0, kNoOverride, {});
+  Emit(p, reply, now_ns, 0, std::nullopt, {});
   Pop();
 }
 
@@ -479,7 +464,8 @@ void SessionCore::EmitExec(const Pending& exec, const resp::ReplyInfo& reply, in
   if (reply.type == '*' && !reply.is_null && !reply.is_error) {
     size_t next_error = 0;
     for (size_t i = 0; i < queued_.size(); ++i) {
-      uint8_t kind = i < reply.element_kind.size() ? reply.element_kind[i] : kNoOverride;
+      uint8_t kind = i < reply.element_kind.size() ? reply.element_kind[i]
+                                                   : static_cast<uint8_t>(resp::kElemValue);
       std::string_view raw;
       if (i < reply.element_raw.size()) {
         auto [b, e] = reply.element_raw[i];
@@ -500,23 +486,27 @@ void SessionCore::EmitExec(const Pending& exec, const resp::ReplyInfo& reply, in
         element.error_prefix = std::string_view(text).substr(0, text.find(' '));
       }
       Emit(queued_[i], element, now_ns, analytics::kObsInMulti,
-           kind == kNoOverride ? static_cast<uint8_t>(resp::kElemValue) : kind, raw);
+           kind, raw);
     }
   }
   // EXECABORT or a WATCH abort (null): the queued commands never ran.
   resp::ReplyInfo own = reply;
   own.raw = {};
-  Emit(exec, own, now_ns, 0, kNoOverride, {});
+  Emit(exec, own, now_ns, 0, std::nullopt, {});
 }
 
 void SessionCore::EmitNoReply(const Pending& p) {
   resp::ReplyInfo none{};
   none.type = '?';
-  Emit(p, none, p.start_ns, analytics::kObsNoReply, kNoOverride, {});
+  Emit(p, none, p.start_ns, analytics::kObsNoReply, std::nullopt, {});
 }
 
 void SessionCore::Emit(const Pending& p, const resp::ReplyInfo& reply, int64_t end_ns,
-                       uint32_t extra_flags, uint8_t element_kind, std::string_view raw_override) {
+                       uint32_t extra_flags, std::optional<uint8_t> element,
+                       std::string_view raw_override) {
+  // element: this observation is one element of an EXEC array, of that kind.
+  const bool over = element.has_value();
+  const uint8_t element_kind = element.value_or(resp::kElemValue);
   const CommandInfo& info = table_->at(p.command_id);
   Observation o;
   o.command_id = p.command_id;
@@ -525,8 +515,8 @@ void SessionCore::Emit(const Pending& p, const resp::ReplyInfo& reply, int64_t e
   o.start_ns = p.start_ns;
   o.end_ns = end_ns;
   o.request_bytes = p.request_bytes;
-  o.reply_bytes = element_kind == kNoOverride ? reply.wire_bytes : raw_override.size();
-  bool is_error = element_kind == kNoOverride ? reply.is_error : element_kind == resp::kElemError;
+  o.reply_bytes = over ? raw_override.size() : reply.wire_bytes;
+  bool is_error = over ? element_kind == resp::kElemError : reply.is_error;
   if (is_error) o.flags |= analytics::kObsError;
 
   obs_keys_.clear();
@@ -549,7 +539,6 @@ void SessionCore::Emit(const Pending& p, const resp::ReplyInfo& reply, int64_t e
       obs_lookups_.assign(p.key_count, Lookup::kNone);
       obs_lookups_[0] = miss ? Lookup::kMiss : Lookup::kHit;
     };
-    bool over = element_kind != kNoOverride;
     switch (info.lookup) {
       case LookupKind::kNilIsMiss:
         single(over ? element_kind == resp::kElemNull : reply.is_null);
@@ -607,7 +596,7 @@ void SessionCore::Emit(const Pending& p, const resp::ReplyInfo& reply, int64_t e
     o.error_prefix = reply.error_prefix;
     o.error_text = reply.error_text;
   }
-  o.reply_raw = element_kind == kNoOverride ? reply.raw : raw_override;
+  o.reply_raw = over ? raw_override : reply.raw;
   if ((o.flags & analytics::kObsScript) && o.reply_raw.empty() && !(o.flags & analytics::kObsNoReply)) {
     o.flags |= analytics::kObsReplyTruncated;
   }

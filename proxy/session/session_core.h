@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,6 +44,9 @@ struct SessionOptions {
   // Largest raw script reply / argument captured.
   size_t max_capture_bytes = 1 << 20;
 };
+
+// Which subscription count a subscribe-family command moves.
+enum class SubCounter : uint8_t { kChannels, kPatterns, kShardChannels };
 
 class SessionCore {
  public:
@@ -69,13 +73,9 @@ class SessionCore {
   const std::string& lost_reason() const { return lost_reason_; }
 
  private:
-  enum class Special : uint8_t {
-    kNone, kMulti, kExec, kDiscard, kWatch, kQuit, kReset, kMonitor, kHello, kClientSetName,
-    kClientReply, kSubscribeFamily
-  };
-  static const std::vector<Special>& Specials(const commands::CommandTable& table);
   static size_t CapturePolicy(void* ctx, std::string_view name);
 
+  enum class ReplyMode : uint8_t { kOn, kSkipNext, kOff };
   enum class Kind : uint8_t {
     kNormal, kMulti, kExec, kDiscard, kQueued, kSubscribe, kUnsubscribe, kMonitor, kHello,
     kReset, kClientSetName
@@ -95,7 +95,7 @@ class SessionCore {
     uint32_t seen;          // subscribe family: confirmations received
     uint16_t command_id;
     Kind kind;
-    uint8_t sub_kind;       // subscribe family: 0 channels, 1 patterns, 2 shard channels
+    SubCounter sub_kind;    // subscribe family: which subscriptions it counts
     uint8_t hello_proto;    // HELLO n: requested protocol, 0 = unchanged
     bool want_raw;          // capture the raw reply (scripts; EXEC holding scripts)
   };
@@ -109,7 +109,7 @@ class SessionCore {
   void OnReply(const resp::ReplyInfo& reply, int64_t now_ns);
   bool HandlePush(const resp::ReplyInfo& reply);
   void Emit(const Pending& p, const resp::ReplyInfo& reply, int64_t end_ns, uint32_t extra_flags,
-            uint8_t element_kind_override, std::string_view raw_override);
+            std::optional<uint8_t> element_kind, std::string_view raw_override);
   void EmitNoReply(const Pending& p);
   void EmitExec(const Pending& exec, const resp::ReplyInfo& reply, int64_t now_ns);
   void Lose(const char* why, analytics::SessionEvent event);
@@ -126,7 +126,6 @@ class SessionCore {
   uint64_t client_id_;
   std::string peer_;
   std::string client_name_;
-  const std::vector<Special>& specials_;      // by command id, shared per table
   const commands::CommandInfo* policy_info_ = nullptr;  // the capture policy's lookup
 
   resp::RequestScanner requests_;
@@ -155,7 +154,7 @@ class SessionCore {
   int proto_ = 2;
   bool subscribed_ = false;       // RESP2 subscribed mode (messages are plain arrays)
   bool monitoring_ = false;
-  int reply_off_ = 0;             // CLIENT REPLY: 0 on, 1 skip the next command, 2 off
+  ReplyMode reply_mode_ = ReplyMode::kOn;  // CLIENT REPLY
   // Subscriptions per family (channels, patterns, shard channels) and the totals Redis last
   // reported (channels+patterns together, shard channels apart).
   uint64_t sub_counts_[3] = {0, 0, 0};

@@ -4,7 +4,9 @@ instead of buffering.
 - Upstream stalled: redis-server is SIGSTOPped while a client pushes a 200 MB pipeline; then
   SIGCONT. Every reply arrives, correct, and respscope's peak RSS barely moves.
 - Client not reading: a client asks for 200 MB of replies and reads none for a while; then
-  reads them all, correct, with the same bound.
+  reads them all, correct, with the same bound. That is the dedicated mode's promise (Redis is
+  not read for that client); with shared upstream connections such a client is closed at
+  limits.max_inflight_bytes_per_client instead (tests/integration/test_pool.py).
 """
 import signal
 import sys
@@ -47,7 +49,8 @@ class Backpressure(unittest.TestCase):
 
     def test_client_not_reading(self):
         value = b"".join(b"%07d" % i for i in range(150000))  # ~1 MB
-        with harness.Redis() as redis, harness.Respscope(redis.url()) as rs:
+        with harness.Redis() as redis, harness.Respscope(
+                redis.url(), env={"RESPSCOPE_UPSTREAM_POOLING": "dedicated"}) as rs:
             c = harness.RawClient(redis.port)
             c.send(harness.resp_command("SET", "v", value))
             c.read_frames(1)

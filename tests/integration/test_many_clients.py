@@ -1,11 +1,13 @@
-"""10,000 concurrent idle clients through respscope: all connected to Redis (one upstream
-connection each), all working, and respscope's RSS per connection printed and bounded
-(goal 16 KiB, asserted < 64 KiB).
+"""10,000 concurrent idle clients through respscope: all working, and respscope's RSS per
+connection printed and bounded (goal 16 KiB, asserted < 64 KiB). With upstream_pooling:
+dedicated every client has its own upstream connection; with auto (the default) Redis sees
+at most the shared connections and spares of each IO thread, whatever the client count.
 
 File descriptors: respscope needs two per client (client + upstream), so the test raises
 RLIMIT_NOFILE to its hard limit (inherited by redis-server and respscope). Where the hard limit
 is below 2 x 10,000 + headroom, the client count is scaled down to fit and the test says so.
 """
+import os
 import re
 import resource
 import socket
@@ -14,7 +16,11 @@ import time
 import unittest
 
 import harness
+from prom import parse_metrics, value
 from resp_diff import app_clients
+
+POOLED = os.environ.get("RESPSCOPE_UPSTREAM_POOLING", "auto") == "auto"
+THREADS = 2  # harness.Respscope's default
 
 WANTED = 10000
 # respscope keeps its own descriptors (epoll, eventfds, listeners, logs) and the admin server's
@@ -41,6 +47,19 @@ def redis_connected(port):
     info = c.read_frames(1)[0]
     c.close()
     return int(re.search(rb"connected_clients:(\d+)", info).group(1)) - 1
+
+
+def connected(rs, redis_port):
+    """Clients respscope holds (pooled) or Redis sees (dedicated)."""
+    if not POOLED:
+        return redis_connected(redis_port)
+    status, body = rs.http("/metrics")
+    return int(value(parse_metrics(body), "respscope_client_connections")) if status == 200 else 0
+
+
+def open_clients(rs, redis_port):
+    """Client connections still open: respscope's (pooled) or Redis's (dedicated)."""
+    return connected(rs, redis_port) if POOLED else redis_clients(redis_port)
 
 
 class ManyClients(unittest.TestCase):
@@ -74,12 +93,19 @@ class ManyClients(unittest.TestCase):
                     for _ in range(min(BATCH, n - len(socks))):
                         socks.append(socket.create_connection(("127.0.0.1", rs.port),
                                                               timeout=10))
-                    while (redis_connected(redis.port) < len(socks) and
+                    while (connected(rs, redis.port) < len(socks) and
                            time.monotonic() < deadline):
                         time.sleep(0.02)
                 seen = redis_clients(redis.port)
                 t_connect = time.monotonic() - t0
-                self.assertGreaterEqual(seen, n, "upstream connections: %d of %d" % (seen, n))
+                self.assertEqual(connected(rs, redis.port), n)
+                if POOLED:
+                    # 1 shared connection and 2 spares per IO thread.
+                    self.assertLessEqual(seen, THREADS * 3,
+                                         "upstream connections: %d for %d clients" % (seen, n))
+                else:
+                    self.assertGreaterEqual(seen, n,
+                                            "upstream connections: %d of %d" % (seen, n))
                 time.sleep(0.5)
                 rss1 = harness.rss_kib(rs.pid)
                 idle = (rss1 - rss0) / n
@@ -104,9 +130,9 @@ class ManyClients(unittest.TestCase):
                 for s in socks:
                     s.close()
             deadline = time.monotonic() + 30
-            while redis_clients(redis.port) > 0 and time.monotonic() < deadline:
+            while open_clients(rs, redis.port) > 0 and time.monotonic() < deadline:
                 time.sleep(0.1)
-            left = redis_clients(redis.port)
+            left = open_clients(rs, redis.port)
             rss3 = harness.rss_kib(rs.pid)
 
             # A second round of the same: memory freed by the first is reused, not leaked.
@@ -123,12 +149,13 @@ class ManyClients(unittest.TestCase):
                 for a in again:
                     a.close()
             deadline = time.monotonic() + 30
-            while redis_clients(redis.port) > 0 and time.monotonic() < deadline:
+            while open_clients(rs, redis.port) > 0 and time.monotonic() < deadline:
                 time.sleep(0.1)
             rss4 = harness.rss_kib(rs.pid)
 
-            print("%d clients connected in %.1fs (each with its upstream connection)" % (
-                n, t_connect))
+            print("%d clients connected in %.1fs (%s; Redis saw %d connections)" % (
+                n, t_connect, "shared upstream connections" if POOLED else
+                "each with its upstream connection", seen))
             print("respscope RSS: %d KiB before, %d KiB idle, %d KiB after one PING each, "
                   "%d KiB after all closed" % (rss0, rss1, rss2, rss3))
             print("RSS per connection: %.1f KiB idle, %.1f KiB after a command "
@@ -141,7 +168,9 @@ class ManyClients(unittest.TestCase):
             # round's memory to the system, which it sometimes does, looked like a leak.)
             self.assertLess((rss4 - rss2) / n, 1.0, "per-connection memory not reused")
             self.assertLess(used, BOUND_KIB)
-            self.assertEqual(left, 0, "upstream connections left after the clients closed")
+            self.assertEqual(left, 0, "connections left after the clients closed")
+            if POOLED:
+                self.assertLessEqual(redis_clients(redis.port), THREADS * 3)
             self.assertTrue(rs.alive())
 
 
