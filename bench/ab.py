@@ -2,13 +2,14 @@
 """Quick A/B of respscope variants under redis-benchmark, for optimisation work.
 
     python3 bench/ab.py [--test get] [--pipeline 16] [--rounds 5] [-n 300000] \
-        [--variant NAME=BINARY[,ENV=VALUE...]]... [--direct]
+        [--variant NAME=BINARY[,ENV=VALUE...]]... [--direct] [--twemproxy]
 
 Starts one redis-server and one respscope per variant on free loopback ports (default variants:
 `on` = build/respscope, `off` = build/respscope with RESPSCOPE_ANALYTICS=off), pre-fills the
 keys, then runs `redis-benchmark -c 50 -P N -r 100000 -t TEST` against every variant in turn,
-rotating the order each round, and prints the median requests/s, the ratio to the first variant
-and the proxy's CPU per command. This is the tool for one change at a time; the full, recorded
+rotating the order each round, and prints the median requests/s, the ratio to the first variant,
+the proxy's CPU per command and Redis's own CPU per command behind it (`redis`: what the
+proxy's way of talking to Redis costs Redis; for `direct` both columns are Redis's). This is the tool for one change at a time; the full, recorded
 comparison with twemproxy is bench/run.py.
 """
 import argparse
@@ -24,6 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 import harness  # noqa: E402
+from run import Twemproxy  # noqa: E402
 
 
 def parse_variant(text):
@@ -44,6 +46,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variant", action="append", default=[])
     ap.add_argument("--direct", action="store_true", help="also measure redis-server directly")
+    ap.add_argument("--twemproxy", action="store_true", help="also measure nutcracker")
     args = ap.parse_args()
     binary = os.environ.get("RESPSCOPE_BIN", os.path.join(ROOT, "build", "respscope"))
     variants = [parse_variant(v) for v in args.variant] or [
@@ -62,6 +65,10 @@ def main():
             p = harness.Respscope(redis.url(), threads=args.threads, env=env, binary=copy)
             procs.append(p)
             ports[name], pids[name] = p.port, p.pid
+        if args.twemproxy:
+            t = Twemproxy(redis.port)
+            procs.append(t)
+            ports["twemproxy"], pids["twemproxy"] = t.port, t.pid
         subprocess.run(["redis-benchmark", "-p", str(redis.port), "-c", "10", "-P", "64", "-n",
                         "300000", "-r", "100000", "-t", "set", "-q"], capture_output=True,
                        check=True, timeout=300)
@@ -69,15 +76,18 @@ def main():
         res = {k: [] for k in names}
         cpu = {k: [] for k in names}
         user = {k: [] for k in names}
+        rcpu = {k: [] for k in names}
         for r in range(args.rounds):
             order = names[r % len(names):] + names[:r % len(names)]
             for k in order:
                 u0, s0 = harness.cpu_user_sys(pids[k])
+                r0 = sum(harness.cpu_user_sys(redis.pid))
                 out = subprocess.run(
                     ["redis-benchmark", "-p", str(ports[k]), "-c", str(args.clients), "-P",
                      str(args.pipeline), "-n", str(args.n), "-r", "100000", "-t", args.test,
                      "--csv"], capture_output=True, text=True, timeout=600, check=True).stdout
                 u1, s1 = harness.cpu_user_sys(pids[k])
+                rcpu[k].append((sum(harness.cpu_user_sys(redis.pid)) - r0) * 1e6 / args.n)
                 rps = float(out.strip().splitlines()[-1].split(",")[1].strip('"'))
                 res[k].append(rps)
                 cpu[k].append((u1 - u0 + s1 - s0) * 1e6 / args.n)
@@ -93,6 +103,7 @@ def main():
             print(f"{k:<10} {m:>11,.0f} rps  {m / base:5.3f} of {names[0]}  "
                   f"cpu {statistics.median(cpu[k]):5.2f} us/cmd "
                   f"(user {statistics.median(user[k]):4.2f})  "
+                  f"redis {statistics.median(rcpu[k]):5.2f} us/cmd  "
                   f"(min {min(res[k]):,.0f} max {max(res[k]):,.0f})")
     finally:
         for p in procs:

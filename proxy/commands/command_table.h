@@ -68,6 +68,8 @@ enum class PoolRule : uint8_t {
   kSelect,   // SELECT: answered by respscope for the database the pool uses (0), else pin
   kSetInfo,  // CLIENT SETINFO: recorded and answered as the upstream would, else pin
   kQuit,     // QUIT: answered +OK and the client closed once its replies are delivered
+  kHello,    // HELLO that keeps RESP2 and sets no name (node-redis's handshake): shared, else
+             // pin
 };
 
 // Redis 7 key specification (see https://redis.io/docs/reference/key-specs/), reduced to what

@@ -121,7 +121,7 @@ TEST(CommandsTsv, MalformedFilesAreRejectedWithTheLine) {
 
 TEST(Roles, ConnectionStateCommandsPinOrAreAnswered) {
   for (const char* n : {"multi", "watch", "subscribe", "psubscribe", "ssubscribe", "unsubscribe",
-                        "monitor", "reset", "hello", "readonly", "readwrite", "asking", "sync",
+                        "monitor", "reset", "readonly", "readwrite", "asking", "sync",
                         "psync", "replconf", "wait", "waitaof", "script|debug", "client",
                         "client|setname", "client|id", "client|tracking", "client|reply",
                         "client|list", "client|kill"}) {
@@ -134,6 +134,7 @@ TEST(Roles, ConnectionStateCommandsPinOrAreAnswered) {
   EXPECT_EQ(Named("auth").pool, PoolRule::kAuth);
   EXPECT_EQ(Named("select").pool, PoolRule::kSelect);
   EXPECT_EQ(Named("quit").pool, PoolRule::kQuit);
+  EXPECT_EQ(Named("hello").pool, PoolRule::kHello);
   EXPECT_EQ(Named("client|setinfo").pool, PoolRule::kSetInfo);
   EXPECT_EQ(Named("multi").role, SessionRole::kMulti);
   EXPECT_EQ(Named("client|setname").role, SessionRole::kClientSetName);

@@ -161,7 +161,8 @@ bool ParsePoolRule(std::string_view s, PoolRule* out) {
     PoolRule rule;
   } kRules[] = {{"share", PoolRule::kShare},   {"pin", PoolRule::kPin},
                 {"auth", PoolRule::kAuth},     {"select", PoolRule::kSelect},
-                {"setinfo", PoolRule::kSetInfo}, {"quit", PoolRule::kQuit}};
+                {"setinfo", PoolRule::kSetInfo}, {"quit", PoolRule::kQuit},
+                {"hello", PoolRule::kHello}};
   for (const auto& r : kRules) {
     if (r.name == s) {
       *out = r.rule;

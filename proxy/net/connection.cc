@@ -666,6 +666,23 @@ Connection::Verdict Connection::Decide(const resp::Request& req, PinReason* reas
     return Verdict::kPin;
   }
   UpstreamPool& pool = *thread_->pool();
+  if (info.pool == commands::PoolRule::kHello) {
+    // HELLO [2 [AUTH user pass]]: the reply names the server (its `id` field is the shared
+    // connection's); the state stays RESP2, database 0, the pool's user.
+    const bool plain = req.argc == 1 || (req.argc == 2 && req.args.size() == 2 &&
+                                         req.args[1] == "2");
+    const bool pool_auth = req.argc == 5 && req.args.size() == 5 && req.args[1] == "2" &&
+                           resp::EqualsLower(req.args[2], "auth") &&
+                           req.args[3].size() == req.lengths[3] &&
+                           req.args[4].size() == req.lengths[4] &&
+                           pool.MatchesCredentials(req.args[3], req.args[4]);
+    if ((plain && authed_) || pool_auth) {
+      authed_ = true;
+      return Verdict::kShare;
+    }
+    *reason = PinReason::kHello;
+    return Verdict::kPin;
+  }
   if (!authed_) {
     // Not yet the pool's user: only AUTH with the URL's credentials shares; anything else goes
     // to a connection of its own, where Redis answers it (NOAUTH, or as the default user).
@@ -708,6 +725,7 @@ Connection::Verdict Connection::Decide(const resp::Request& req, PinReason* reas
       *local = kOk;
       *close_after = true;
       return Verdict::kLocal;
+    case commands::PoolRule::kHello:  // decided above
     case commands::PoolRule::kPin:
       break;
   }
