@@ -1,5 +1,8 @@
 #include "analytics/inspector/inspector.h"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
 #include <cstdlib>
 #include <string_view>
 #include <utility>
@@ -120,8 +123,16 @@ void Inspector::Loop() {
     lock.unlock();
     std::string raw = side.CommandRaw({"INFO"});
     engine::RedisInfo info;
-    info.up = !raw.empty() && raw[0] == '$';
-    if (info.up) {
+    // Any reply means Redis is reachable (applications authenticate themselves): an error here
+    // (NOAUTH, NOPERM without credentials in the URL) only costs the INFO figures.
+    info.up = !raw.empty();
+    if (info.up && raw[0] == '-' && !warned_refused_) {
+      warned_refused_ = true;
+      spdlog::warn("side channel: the upstream refused INFO ({}); memory and keyspace figures "
+                   "and queue depths need credentials in the upstream URL",
+                   raw.substr(1, std::min<size_t>(raw.find('\r'), 80)));
+    }
+    if (info.up && raw[0] == '$') {
       info.used_memory = InfoField(raw, "used_memory");
       info.maxmemory = InfoField(raw, "maxmemory");
       info.keyspace_hits = InfoField(raw, "keyspace_hits");
@@ -130,7 +141,7 @@ void Inspector::Loop() {
     engine_->UpdateRedis(info);
     engine_->SetUpstreamUp(info.up);
     if (jobs_) {
-      if (info.up) PollDepths(side);
+      if (info.up && raw[0] == '$') PollDepths(side);
       PublishQueues();
     }
     if (on_upstream_up_) on_upstream_up_(info.up);

@@ -79,6 +79,7 @@ class Inspector {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool warned_refused_ = false;  // the INFO refusal is logged once (inspector thread only)
 };
 
 }  // namespace respscope::inspector

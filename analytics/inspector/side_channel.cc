@@ -87,7 +87,10 @@ bool SideChannel::Connect() {
                                : simple({"AUTH", url_.username, url_.password});
   }
   if (ok && url_.db) ok = simple({"SELECT", std::to_string(url_.db)});
-  if (ok) ok = simple({"CLIENT", "SETNAME", "respscope"});
+  // The name only helps people reading CLIENT LIST: a refusal (NOAUTH without credentials in
+  // the URL, an ACL without CLIENT) leaves a working connection whose commands get Redis's own
+  // answers.
+  if (ok) simple({"CLIENT", "SETNAME", "respscope"});
   if (!ok) {
     redisFree(ctx_);
     ctx_ = nullptr;

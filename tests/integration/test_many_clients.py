@@ -98,7 +98,7 @@ class ManyClients(unittest.TestCase):
                         time.sleep(0.02)
                 seen = redis_clients(redis.port)
                 t_connect = time.monotonic() - t0
-                self.assertEqual(connected(rs, redis.port), n)
+                self.assertGreaterEqual(connected(rs, redis.port), n)
                 if POOLED:
                     # 1 shared connection and 2 spares per IO thread.
                     self.assertLessEqual(seen, THREADS * 3,
