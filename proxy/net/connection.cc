@@ -739,12 +739,12 @@ void Connection::Owe(uint32_t routed) {
     owed_.back().routed += routed;
     return;
   }
-  owed_.push_back(Owed{routed, {}, false});
+  owed_.push_back(Owed{routed, {}});
 }
 
 void Connection::QueueLocal(std::string bytes, bool close_after) {
   if (close_after) client_done_ = true;
-  owed_.push_back(Owed{0, std::move(bytes), close_after});
+  owed_.push_back(Owed{0, std::move(bytes)});
   FlushLocal();
   AfterOwedChange();
 }
@@ -845,7 +845,6 @@ void Connection::SendToClient(std::string_view bytes) {
 
 void Connection::BeginPin(PinReason reason) {
   mode_ = Mode::kSwitching;
-  pin_reason_ = reason;
   up_.waiting = false;
   thread_->pool_stats()->pins[static_cast<size_t>(reason)].Add(1);
   thread_->pool()->RequestPrivate(shared_from_this());

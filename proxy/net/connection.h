@@ -90,7 +90,6 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
   struct Owed {
     uint32_t routed = 0;
     std::string local;
-    bool close_after = false;  // QUIT: close once this reply is delivered
   };
   enum class Verdict : uint8_t { kShare, kLocal, kPin };
   enum Side : uint32_t { kClient = 0, kUpstream = 1 };
@@ -178,7 +177,6 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
   std::string deferred_;      // read, not yet framed: waits for kMaxRoutedPerClient
   std::string replay_;        // CLIENT SETINFO commands, replayed on a pinned connection
   uint32_t replay_commands_ = 0;
-  PinReason pin_reason_ = PinReason::kOther;
   int private_fd_ = -1;       // the pinned connection's descriptor until the switch
   uint32_t swallow_ = 0;      // replies of replayed commands still to drop (dedicated mode)
   bool pinned_ = false;       // dedicated after a pin (counted in PoolStats::pinned)

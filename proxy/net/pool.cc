@@ -143,7 +143,6 @@ void SharedUpstream::PrepareHandshake() {
   if (auth.empty()) return;
   out_ = auth;
   router_.Expect(nullptr, 1);
-  handshaking_ = true;
 }
 
 void SharedUpstream::Connect() {
@@ -268,7 +267,6 @@ void SharedUpstream::OnReadable() {
                              } else if (replies > 0) {
                                // The handshake's AUTH reply.
                                if (!bytes.empty() && bytes[0] == '-') auth_refused = true;
-                               handshaking_ = false;
                              } else if (!bytes.empty() && bytes[0] == '-') {
                                auth_refused = true;
                              }
@@ -304,7 +302,6 @@ void SharedUpstream::Fail(const std::string& why, bool connect_failed) {
   out_.clear();
   out_sent_ = 0;
   out_commands_ = 0;
-  handshaking_ = false;
   if (fd_ >= 0) {
     thread_->poller().Remove(token_, fd_);
     ::close(fd_);

@@ -122,7 +122,6 @@ class SharedUpstream : public Pollable, public std::enable_shared_from_this<Shar
   bool congested() const { return out_.size() - out_sent_ > kCongested; }
   // `client` is read again once the queued bytes are written.
   void AddWaiter(const std::shared_ptr<Connection>& client);
-  bool ready() const { return fd_ >= 0 && !handshaking_; }
 
 
   void OnPoll(uint32_t events, uint32_t tag) override;
@@ -143,7 +142,6 @@ class SharedUpstream : public Pollable, public std::enable_shared_from_this<Shar
   int fd_ = -1;
   uint64_t token_ = 0;
   bool connecting_ = false;
-  bool handshaking_ = false;  // AUTH sent, its reply not read yet
   bool readable_ = false;
   bool writable_ = false;
   bool flush_scheduled_ = false;
