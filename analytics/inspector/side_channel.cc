@@ -42,6 +42,18 @@ void Encode(const redisReply* r, std::string* out) {
       break;
   }
 }
+
+// One command in argv form (binary safe); the reply, or nullptr on a connection error.
+redisReply* Run(redisContext* ctx, const std::vector<std::string>& argv) {
+  std::vector<const char*> p;
+  std::vector<size_t> l;
+  for (const auto& a : argv) {
+    p.push_back(a.data());
+    l.push_back(a.size());
+  }
+  return static_cast<redisReply*>(
+      redisCommandArgv(ctx, static_cast<int>(p.size()), p.data(), l.data()));
+}
 }  // namespace
 
 SideChannel::SideChannel(config::UpstreamUrl url, std::chrono::milliseconds timeout)
@@ -67,15 +79,8 @@ bool SideChannel::Connect() {
     return false;
   }
   redisSetTimeout(ctx_, tv);
-  auto simple = [&](std::vector<std::string> argv) {
-    std::vector<const char*> p;
-    std::vector<size_t> l;
-    for (auto& a : argv) {
-      p.push_back(a.data());
-      l.push_back(a.size());
-    }
-    auto* r = static_cast<redisReply*>(
-        redisCommandArgv(ctx_, static_cast<int>(p.size()), p.data(), l.data()));
+  auto simple = [&](const std::vector<std::string>& argv) {
+    redisReply* r = Run(ctx_, argv);
     bool ok = r && r->type != REDIS_REPLY_ERROR;
     if (!ok) error_ = r ? std::string(r->str, r->len) : std::string(ctx_->errstr);
     if (r) freeReplyObject(r);
@@ -101,14 +106,7 @@ bool SideChannel::Connect() {
 std::string SideChannel::CommandRaw(const std::vector<std::string>& argv) {
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (!Connect()) return {};
-    std::vector<const char*> p;
-    std::vector<size_t> l;
-    for (auto& a : argv) {
-      p.push_back(a.data());
-      l.push_back(a.size());
-    }
-    auto* r = static_cast<redisReply*>(
-        redisCommandArgv(ctx_, static_cast<int>(p.size()), p.data(), l.data()));
+    redisReply* r = Run(ctx_, argv);
     if (!r) {
       error_ = ctx_->errstr;
       redisFree(ctx_);
