@@ -343,7 +343,10 @@ class ShutdownOrder(unittest.TestCase):
     def test_classic_order_no_reply_lost(self):
         clients, _ = self.run_classic()
         for cl in clients:
-            self.assertIn(cl.ended, ("eof", "stopped"), cl.summary())
+            # A client still writing when respscope closes after its last reply may see the
+            # close as a reset (a socket closed with unread input resets, as with Redis itself;
+            # SigtermDrain accepts it too): what must hold is that no reply was lost.
+            self.assertIn(cl.ended, ("eof", "reset", "stopped"), cl.summary())
         self.check_no_reply_lost(clients)
 
     # What the classic pod would need without a preStop sleep: the connections respscope has
