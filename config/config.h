@@ -78,7 +78,10 @@ struct LimitsConfig {
   // Per client connection, each direction; beyond it the faster side is not read.
   uint64_t max_inflight_bytes_per_client = 8 * kMiB;
   Duration connect_timeout = std::chrono::seconds(2);  // upstream connect
-  Duration drain_timeout = std::chrono::seconds(10);   // SIGTERM: wait for in-flight replies
+  Duration drain_timeout = std::chrono::seconds(10);   // SIGTERM: the whole drain, at most
+  // SIGTERM: clients keep being served; a connection with nothing in flight and nothing sent
+  // for this long is closed. 0: stop reading every client at SIGTERM.
+  Duration drain_idle_timeout = std::chrono::seconds(2);
 };
 
 // One history ring: a point every `resolution`, kept for `retention`.

@@ -291,6 +291,7 @@ TEST(LoaderTest, EmptyInputIsAllDefaults) {
     EXPECT_EQ(c.limits.max_inflight_bytes_per_client, 8u * 1024 * 1024);
     EXPECT_EQ(c.limits.connect_timeout, seconds(2));
     EXPECT_EQ(c.limits.drain_timeout, seconds(10));
+    EXPECT_EQ(c.limits.drain_idle_timeout, seconds(2));
     EXPECT_EQ(c.analytics.slow_command_threshold, milliseconds(10));
     EXPECT_EQ(c.analytics.top_keys, 20u);
     EXPECT_EQ(c.analytics.slowlog_size, 128u);
@@ -334,6 +335,7 @@ limits:
   max_inflight_bytes_per_client: 512KiB
   connect_timeout: 1.5s
   drain_timeout: 0
+  drain_idle_timeout: 250ms
 analytics:
   slow_command_threshold: 500us
   top_keys: 0
@@ -384,6 +386,7 @@ logging: {level: warning, format: text}
   EXPECT_EQ(c.limits.max_inflight_bytes_per_client, 512u * 1024);
   EXPECT_EQ(c.limits.connect_timeout, milliseconds(1500));
   EXPECT_EQ(c.limits.drain_timeout, seconds(0));
+  EXPECT_EQ(c.limits.drain_idle_timeout, milliseconds(250));
   EXPECT_EQ(c.analytics.slow_command_threshold, microseconds(500));
   EXPECT_EQ(c.analytics.top_keys, 0u);
   EXPECT_EQ(c.analytics.slowlog_size, 64u);
@@ -670,6 +673,7 @@ TEST(LoaderTest, ExampleFileDocumentsEveryKey) {
       "max_inflight_bytes_per_client",
       "connect_timeout",
       "drain_timeout",
+      "drain_idle_timeout",
       "analytics",
       "slow_command_threshold",
       "top_keys",

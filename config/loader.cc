@@ -414,6 +414,8 @@ void Loader::Limits(const Field& f) {
            [&](const Field& v) { l.connect_timeout = DurationIn(v, milliseconds(1), minutes(5)); }},
           {"drain_timeout",
            [&](const Field& v) { l.drain_timeout = DurationIn(v, Duration{0}, hours(1)); }},
+          {"drain_idle_timeout",
+           [&](const Field& v) { l.drain_idle_timeout = DurationIn(v, Duration{0}, hours(1)); }},
       });
 }
 

@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <chrono>
 #include <thread>
@@ -92,6 +93,8 @@ int Run(const config::Config& cfg) {
   so.max_clients = budget.max_clients;
   so.connect_timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(cfg.limits.connect_timeout);
+  so.drain_idle =
+      std::chrono::duration_cast<std::chrono::milliseconds>(cfg.limits.drain_idle_timeout);
   so.max_inflight = cfg.limits.max_inflight_bytes_per_client;
   so.pooling = cfg.upstream_pooling == config::UpstreamPooling::kAuto;
   so.pool.shared_connections = cfg.pool.shared_connections;
@@ -135,9 +138,23 @@ int Run(const config::Config& cfg) {
   arm_hup();
   signals_io.run();
 
+  // The drain: clients are served until they leave or go idle; in the last second of
+  // drain_timeout (its last quarter when shorter) respscope stops reading them and delivers
+  // what they are owed; at drain_timeout whatever is left is closed.
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + cfg.limits.drain_timeout;
+  const auto finish = deadline - std::min<config::Duration>(std::chrono::seconds(1),
+                                                            cfg.limits.drain_timeout / 4);
   server.BeginDrain();
-  auto deadline = std::chrono::steady_clock::now() + cfg.limits.drain_timeout;
-  while (server.active_connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+  bool finishing = false;
+  for (auto now = start; server.active_connections() > 0 && now < deadline;
+       now = std::chrono::steady_clock::now()) {
+    if (!finishing && now >= finish) {
+      finishing = true;
+      spdlog::info("draining: {} connections still open, no longer reading their clients",
+                   server.active_connections());
+      server.FinishDrain();
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   size_t left = server.active_connections();

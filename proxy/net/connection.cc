@@ -213,6 +213,7 @@ void Connection::OnReadable(Direction& d) {
       OnEof(d);
       return;
     }
+    ++reads_;
     const bool short_read = static_cast<size_t>(got) < read_size;
     std::string_view bytes(buf, static_cast<size_t>(got));
     if (d.to_client && swallow_ > 0) {
@@ -339,6 +340,21 @@ bool Connection::DrainDone() const {
   }
   return core_ && core_->observing() && core_->pending() == 0 && !core_->reply_in_progress() &&
          !down_.writing;
+}
+
+void Connection::DrainSweep(int64_t now_ns, int64_t quiet_ns) {
+  if (closed_ || lingering_ || draining_) return;
+  const bool idle = connected_ && DrainDone() && (!SharedMode() || held_.empty()) &&
+                    reads_ == drain_seen_reads_;
+  if (!idle || drain_idle_since_ < 0) {
+    drain_seen_reads_ = reads_;
+    drain_idle_since_ = now_ns;
+    return;
+  }
+  if (now_ns - drain_idle_since_ >= quiet_ns) {
+    draining_ = true;  // no reading from here on
+    GracefulClose();
+  }
 }
 
 void Connection::BeginDrain() {
@@ -532,6 +548,7 @@ void Connection::ReadClientShared() {
       AfterOwedChange();
       return;
     }
+    ++reads_;
     const size_t n = static_cast<size_t>(got);
     std::string_view bytes(buf, n);
     core_->OnClientBytes(bytes, NowNs());

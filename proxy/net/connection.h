@@ -65,7 +65,12 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
   ~Connection() override;
 
   void Start();
-  // Stop reading the client; close once no reply is outstanding (see ThreadContext::Drain).
+  // SIGTERM, first phase (ThreadContext::BeginDrain): the client is served as usual; called
+  // every tick, this closes the connection (after its last reply, see GracefulClose) once it
+  // has had nothing in flight and read nothing for `quiet_ns`.
+  void DrainSweep(int64_t now_ns, int64_t quiet_ns);
+  // Last phase (ThreadContext::FinishDrain): stop reading the client; close once no reply is
+  // outstanding.
   void BeginDrain();
   void Close();
   uint64_t id() const { return id_; }
@@ -159,6 +164,11 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
   bool closed_ = false;
   bool draining_ = false;
   bool lingering_ = false;  // FIN sent after the last reply; dropping input until the client closes
+  // Reads that returned bytes, either side: DrainSweep's sign of activity. A subscriber that
+  // still receives messages is not idle.
+  uint32_t reads_ = 0;
+  uint32_t drain_seen_reads_ = 0;
+  int64_t drain_idle_since_ = -1;
 
   // Shared mode.
   Mode mode_ = Mode::kDedicated;

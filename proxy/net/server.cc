@@ -19,6 +19,8 @@ void ThreadContext::DrainAll() {
   for (auto& c : live) c->BeginDrain();
 }
 
+void ThreadContext::BeginDrain() { sweeping_ = true; }
+
 void ThreadContext::CloseAll() {
   std::vector<std::shared_ptr<Connection>> live;
   for (auto& [id, weak] : connections_) {
@@ -44,6 +46,15 @@ void ThreadContext::ArmTick() {
   tick_.async_wait([this](const error_code& ec) {
     if (ec || !ticking_) return;
     sink_->Tick();
+    if (sweeping_) {
+      const int64_t quiet = std::chrono::nanoseconds(server_->options().drain_idle).count();
+      const int64_t now = NowNs();
+      std::vector<std::shared_ptr<Connection>> live;
+      for (auto& [id, weak] : connections_) {
+        if (auto c = weak.lock()) live.push_back(std::move(c));
+      }
+      for (auto& c : live) c->DrainSweep(now, quiet);
+    }
     ArmTick();
   });
 }
@@ -175,6 +186,16 @@ void Server::BeginDrain() {
       accept_backoff_->cancel();
     });
   }
+  if (options_.drain_idle.count() == 0) {
+    FinishDrain();
+    return;
+  }
+  for (auto& t : threads_) {
+    asio::post(t->io(), [ctx = t.get()] { ctx->BeginDrain(); });
+  }
+}
+
+void Server::FinishDrain() {
   for (auto& t : threads_) {
     asio::post(t->io(), [ctx = t.get()] { ctx->DrainAll(); });
   }

@@ -44,6 +44,8 @@ struct ServerOptions {
   // The app lowers it to what the descriptor limit allows (common::PlanDescriptors).
   size_t max_clients = 10000;
   std::chrono::milliseconds connect_timeout{2000};
+  // Draining (limits.drain_idle_timeout): a connection idle this long is closed.
+  std::chrono::milliseconds drain_idle{2000};
   session::SessionOptions session;
 };
 
@@ -68,6 +70,9 @@ class ThreadContext {
 
   void Add(const std::shared_ptr<Connection>& c) { connections_[c->id()] = c; }
   void Remove(uint64_t id) { connections_.erase(id); }
+  // SIGTERM's first phase: every tick, each connection idle for drain_idle is closed.
+  void BeginDrain();
+  // The last phase: every connection stops reading its client.
   void DrainAll();
   void CloseAll();
   // Start(): the poller of the data-plane sockets, and sink()->Tick() every
@@ -84,6 +89,7 @@ class ThreadContext {
   boost::asio::io_context io_{1};
   boost::asio::steady_timer tick_{io_};
   bool ticking_ = false;
+  bool sweeping_ = false;  // BeginDrain() was called
   Poller poller_{io_};
   std::unique_ptr<char[]> scratch_{new char[kScratch]};
   size_t read_size_ = kScratch;
@@ -101,9 +107,12 @@ class Server {
 
   // Binds and starts the IO threads. Throws std::system_error when the address is taken.
   void Start();
-  // Stops accepting; connections stop reading their clients and close once their replies are
-  // delivered. Returns at once; poll active_connections().
+  // Stops accepting; the connections keep being served, each closed once it is idle
+  // (ServerOptions::drain_idle; at once when that is 0, as FinishDrain). Returns at once; poll
+  // active_connections().
   void BeginDrain();
+  // Connections stop reading their clients and close once their replies are delivered.
+  void FinishDrain();
   // Closes everything and joins the threads.
   void Stop();
 

@@ -192,10 +192,12 @@ class SigtermDrain(unittest.TestCase):
 
 
     # Idle pooled connections (nothing in flight) must not hold SIGTERM until drain_timeout:
-    # respscope closes once its FIN and every reply are acknowledged (SIOCOUTQ == 0).
+    # once idle for drain_idle_timeout, respscope closes each when its FIN and every reply are
+    # acknowledged (SIOCOUTQ == 0).
     def test_sigterm_idle_clients_do_not_hold_the_drain(self):
         redis = harness.Redis()
-        rs = harness.Respscope(redis.url(), config_text="limits: {drain_timeout: 10s}\n")
+        rs = harness.Respscope(redis.url(), config_text=(
+            "limits: {drain_timeout: 10s, drain_idle_timeout: 500ms}\n"))
         idle = []
         try:
             for i in range(20):
@@ -349,14 +351,9 @@ class ShutdownOrder(unittest.TestCase):
             self.assertIn(cl.ended, ("eof", "reset", "stopped"), cl.summary())
         self.check_no_reply_lost(clients)
 
-    # What the classic pod would need without a preStop sleep: the connections respscope has
-    # at SIGTERM served until their clients close them (or drain_timeout), so that every
-    # command the application sends while it winds down gets its reply. Today respscope stops
-    # reading every client at SIGTERM and closes each connection once the replies to what it
-    # had already read are delivered: later commands are never forwarded and the client sees
-    # EOF (deploy/kubernetes/sidecar.yaml works around it with the preStop sleep). When the
-    # drain serves until the client closes, this test passes and the decorator must go.
-    @unittest.expectedFailure
+    # The classic pod without a preStop sleep: the connections respscope has at SIGTERM are
+    # served until their clients close them (or go idle, or drain_timeout), so every command
+    # the application sends while it winds down gets its reply.
     def test_classic_order_respscope_keeps_serving(self):
         clients, at_sigterm = self.run_classic()
         for cl, n in zip(clients, at_sigterm):
