@@ -513,6 +513,7 @@ void Connection::StartShared() {
   ::fcntl(fd_[kClient], F_SETFL, ::fcntl(fd_[kClient], F_GETFL, 0) | O_NONBLOCK);
   core_ = std::make_unique<session::SessionCore>(server->table(), thread_->sink(), id_, peer_,
                                                  &server->options().session);
+  core_->UseCapturePolicy(&framer_);
   mode_ = Mode::kShared;
   connected_ = true;  // nothing of its own to connect
   shared_ = pool->Assign();
@@ -551,8 +552,7 @@ void Connection::ReadClientShared() {
     ++reads_;
     const size_t n = static_cast<size_t>(got);
     std::string_view bytes(buf, n);
-    core_->OnClientBytes(bytes, NowNs());
-    sink->OnBytes(n, 0);
+    sink->OnBytes(n, 0);  // observed as framed, in RouteClientBytes
     if (!RouteClientBytes(bytes)) return;
     if (n < ThreadContext::kScratch && !hup_[kClient]) {
       readable_[kClient] = false;
@@ -578,6 +578,7 @@ bool Connection::RouteClientBytes(std::string_view chunk) {
     run_commands = 0;
   };
   resp::Request req;
+  const int64_t now = NowNs();
   while (!in.empty()) {
     if (routed_outstanding_ + run_commands >= kMaxRoutedPerClient) {
       flush_run(in.data());
@@ -609,6 +610,7 @@ bool Connection::RouteClientBytes(std::string_view chunk) {
       flush_run(cmd_begin);
       held_.clear();
       thread_->sink()->OnEvent(analytics::SessionEvent::kClientProtocolError, id_);
+      core_->OnClientProtocolError();
       QueueLocal("-ERR " + framer_.error() + "\r\n", /*close_after=*/true);
       return false;
     }
@@ -617,11 +619,14 @@ bool Connection::RouteClientBytes(std::string_view chunk) {
     bool close_after = false;
     bool replay = false;
     Verdict v = Verdict::kPin;
+    const commands::CommandInfo& info = core_->Resolve(req);
     if (held_.size() + static_cast<size_t>(in.data() - cmd_begin) > po.max_shared_request) {
       reason = PinReason::kLargeRequest;
     } else {
-      v = Decide(req, &reason, &local, &close_after, &replay);
+      v = Decide(req, info, &reason, &local, &close_after, &replay);
     }
+    // Observed now unless pinned (BeginPin hands the held bytes over), before a local reply.
+    if (v != Verdict::kPin) core_->OnFramedRequest(req, info, now);
     const std::string_view rest(cmd_begin, static_cast<size_t>(in.data() - cmd_begin));
     if (v == Verdict::kShare) {
       if (held_.empty()) {
@@ -658,15 +663,14 @@ bool Connection::RouteClientBytes(std::string_view chunk) {
   return true;
 }
 
-Connection::Verdict Connection::Decide(const resp::Request& req, PinReason* reason,
+Connection::Verdict Connection::Decide(const resp::Request& req,
+                                       const commands::CommandInfo& info, PinReason* reason,
                                        std::string* local, bool* close_after, bool* replay) {
   if (req.inline_form || req.args.empty()) {
     *reason = PinReason::kInline;
     return Verdict::kPin;
   }
   const commands::CommandTable& table = *thread_->server()->table();
-  const commands::CommandInfo& info =
-      table.Find(req.args[0], req.args.size() > 1 ? req.args[1] : std::string_view());
   if (info.id == 0) {
     *reason = PinReason::kUnknown;
     return Verdict::kPin;
@@ -861,6 +865,9 @@ void Connection::SendToClient(std::string_view bytes) {
 }
 
 void Connection::BeginPin(PinReason reason) {
+  // From the pinned command on, the session observes the client's bytes as they come (dedicated
+  // mode); those read so far wait in held_.
+  core_->OnClientBytes(held_, NowNs());
   mode_ = Mode::kSwitching;
   up_.waiting = false;
   thread_->pool_stats()->pins[static_cast<size_t>(reason)].Add(1);

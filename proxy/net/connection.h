@@ -127,8 +127,8 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
   // Frames a chunk the client sent (shared mode); false when reading must stop (pin, error,
   // QUIT).
   bool RouteClientBytes(std::string_view chunk);
-  Verdict Decide(const resp::Request& req, PinReason* reason, std::string* local,
-                 bool* close_after, bool* replay);
+  Verdict Decide(const resp::Request& req, const commands::CommandInfo& info, PinReason* reason,
+                 std::string* local, bool* close_after, bool* replay);
   // Sends (or buffers, up to max_client_buffer) reply bytes to the client, observing them.
   void SendToClient(std::string_view bytes);
   void Owe(uint32_t routed);

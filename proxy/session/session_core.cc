@@ -161,15 +161,28 @@ void SessionCore::OnClientBytes(std::string_view bytes, int64_t now_ns) {
   for (;;) {
     resp::ScanStatus st = requests_.Next(&bytes, &req);
     if (st == resp::ScanStatus::kCommand) {
-      OnRequest(req, now_ns);
+      OnRequest(req, Resolve(req), now_ns);
       if (!observing_) return;
       continue;
     }
-    if (st == resp::ScanStatus::kError) {
-      Lose("client protocol error", SessionEvent::kClientProtocolError);
-    }
+    if (st == resp::ScanStatus::kError) OnClientProtocolError();
     return;
   }
+}
+
+void SessionCore::OnClientProtocolError() {
+  Lose("client protocol error", SessionEvent::kClientProtocolError);
+}
+
+const CommandInfo& SessionCore::Resolve(const resp::Request& req) {
+  // The capture policy already looked the name up (multibulk form); containers need their
+  // subcommand too.
+  const CommandInfo* found = req.inline_form ? nullptr : policy_info_;
+  policy_info_ = nullptr;
+  if (found && !found->has_subcommands) return *found;
+  std::string_view name = req.args.empty() ? std::string_view() : req.args[0];
+  std::string_view sub = req.args.size() > 1 ? req.args[1] : std::string_view();
+  return table_->Find(name, sub);
 }
 
 void SessionCore::OnUpstreamBytes(std::string_view bytes, int64_t now_ns) {
@@ -190,19 +203,11 @@ void SessionCore::OnUpstreamBytes(std::string_view bytes, int64_t now_ns) {
   }
 }
 
-void SessionCore::OnRequest(const resp::Request& req, int64_t now_ns) {
+void SessionCore::OnRequest(const resp::Request& req, const CommandInfo& info, int64_t now_ns) {
   if (pending_count_ >= kMaxPending) {
     Lose("too many commands in flight", SessionEvent::kObservationLost);
     return;
   }
-  std::string_view name = req.args.empty() ? std::string_view() : req.args[0];
-  std::string_view sub = req.args.size() > 1 ? req.args[1] : std::string_view();
-  // The capture policy already looked the name up (multibulk form); containers need their
-  // subcommand too.
-  const CommandInfo* found = req.inline_form ? nullptr : policy_info_;
-  policy_info_ = nullptr;
-  const CommandInfo& info =
-      (found && !found->has_subcommands) ? *found : table_->Find(name, sub);
   const SessionRole role = info.role;
 
   Pending p{};

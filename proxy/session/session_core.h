@@ -62,6 +62,22 @@ class SessionCore {
   // Bytes just read from the upstream (they are forwarded to the client unchanged).
   void OnUpstreamBytes(std::string_view bytes, int64_t now_ns);
 
+  // Shared upstream connections frame the client's commands themselves (the connection's
+  // scanner): one scan serves routing and observation. UseCapturePolicy gives that scanner
+  // this session's capture policy; Resolve gives the table entry of each command it returns,
+  // and OnFramedRequest observes it, as OnClientBytes would have. Commands not handed over
+  // this way are passed later as bytes (OnClientBytes) instead, in order.
+  void UseCapturePolicy(resp::RequestScanner* scanner) {
+    scanner->SetCapturePolicy(&SessionCore::CapturePolicy, this);
+  }
+  const commands::CommandInfo& Resolve(const resp::Request& req);
+  void OnFramedRequest(const resp::Request& req, const commands::CommandInfo& info,
+                       int64_t now_ns) {
+    if (observing_) OnRequest(req, info, now_ns);
+  }
+  // The client's bytes are not Redis protocol (the framing scanner said so).
+  void OnClientProtocolError();
+
   bool observing() const { return observing_; }
   // True while a reply frame has been partly forwarded: closing now would cut it.
   bool reply_in_progress() const { return replies_.frame_in_progress(); }
@@ -105,7 +121,7 @@ class SessionCore {
     uint64_t len;
   };
 
-  void OnRequest(const resp::Request& req, int64_t now_ns);
+  void OnRequest(const resp::Request& req, const commands::CommandInfo& info, int64_t now_ns);
   void OnReply(const resp::ReplyInfo& reply, int64_t now_ns);
   bool HandlePush(const resp::ReplyInfo& reply);
   void Emit(const Pending& p, const resp::ReplyInfo& reply, int64_t end_ns, uint32_t extra_flags,
