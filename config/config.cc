@@ -1,5 +1,11 @@
 #include "config/config.h"
 
+#include <sched.h>
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -31,10 +37,40 @@ std::string BracketIfV6(const std::string& host) {
 
 }  // namespace
 
-int DefaultThreads() {
-  unsigned n = std::thread::hardware_concurrency();
-  return n == 0 ? 1 : static_cast<int>(n < 4 ? n : 4);
+int CpusWithinQuota(int cpus, std::string_view cpu_max) {
+  std::istringstream in{std::string(cpu_max)};
+  std::string quota;
+  double period = 0;
+  if (!(in >> quota >> period) || quota == "max" || period <= 0) return cpus;
+  double q = 0;
+  try {
+    q = std::stod(quota);
+  } catch (const std::exception&) {
+    return cpus;
+  }
+  if (q <= 0) return cpus;
+  return std::clamp(static_cast<int>(std::ceil(q / period)), 1, std::max(cpus, 1));
 }
+
+int UsableCpus() {
+  int cpus = 0;
+  cpu_set_t set;
+  if (::sched_getaffinity(0, sizeof(set), &set) == 0) cpus = CPU_COUNT(&set);
+  if (cpus <= 0) cpus = static_cast<int>(std::thread::hardware_concurrency());
+  if (cpus <= 0) cpus = 1;
+  std::ifstream v2("/sys/fs/cgroup/cpu.max");
+  std::string line;
+  if (std::getline(v2, line)) return CpusWithinQuota(cpus, line);
+  std::ifstream quota("/sys/fs/cgroup/cpu/cpu.cfs_quota_us");
+  std::ifstream period("/sys/fs/cgroup/cpu/cpu.cfs_period_us");
+  std::string q, p;
+  if (std::getline(quota, q) && std::getline(period, p) && q != "-1") {
+    return CpusWithinQuota(cpus, q + " " + p);
+  }
+  return cpus;
+}
+
+int DefaultThreads() { return std::clamp(UsableCpus() / 2, 1, 4); }
 
 std::string HostPort::ToString() const { return BracketIfV6(host) + ":" + std::to_string(port); }
 

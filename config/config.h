@@ -21,8 +21,15 @@ inline constexpr uint64_t kKiB = 1024;
 inline constexpr uint64_t kMiB = 1024 * kKiB;
 inline constexpr uint64_t kGiB = 1024 * kMiB;
 
-// Default IO thread count: the number of hardware threads, at least 1, at most 4.
+// Default IO thread count: half the CPUs respscope may use (UsableCpus), at least 1, at most 4.
+// A sidecar shares its CPUs with the application (and often Redis): on a 2-core machine one
+// IO thread serves more than two (bench/RESULTS.md), as twemproxy's one thread does.
 int DefaultThreads();
+// The CPUs this process may run on (affinity mask), lowered to its cgroup's CPU quota (v2
+// cpu.max, v1 cpu.cfs_quota_us), rounded up.
+int UsableCpus();
+// cpus lowered to the quota in cgroup v2 `cpu.max` text ("max 100000", "150000 100000").
+int CpusWithinQuota(int cpus, std::string_view cpu_max);
 // Upper bound for `threads` in the file and for --threads.
 inline constexpr int kMaxThreads = 256;
 

@@ -618,7 +618,7 @@ TEST(LoaderTest, ExampleFileLoadsAndMatchesDefaults) {
   // The example shows the defaults, except where it shows a feature off by default.
   EXPECT_EQ(c.listen, defaults.listen);
   EXPECT_EQ(c.upstream, defaults.upstream);
-  EXPECT_EQ(c.threads, 2);
+  EXPECT_EQ(c.threads, 1);  // the default depends on the machine; the example shows one
   EXPECT_EQ(c.admin.listen, defaults.admin.listen);
   EXPECT_EQ(c.admin.token, "");
   EXPECT_EQ(c.upstream_pooling, defaults.upstream_pooling);
@@ -837,6 +837,20 @@ TEST(ValidateTest, WarnsAboutAnOpenAdminApiWithoutToken) {
   Config local = LoadConfigString("admin: {listen: \"[::1]:9190\"}\n", "t", kNoEnv);
   Validate(local);
   EXPECT_TRUE(local.warnings.empty());
+}
+
+TEST(DefaultThreadsTest, CgroupQuotaLowersTheCpus) {
+  EXPECT_EQ(CpusWithinQuota(8, "max 100000"), 8);
+  EXPECT_EQ(CpusWithinQuota(8, "100000 100000"), 1);
+  EXPECT_EQ(CpusWithinQuota(8, "150000 100000"), 2);  // 1.5 CPUs: rounded up
+  EXPECT_EQ(CpusWithinQuota(8, "50000 100000"), 1);   // half a CPU: still one thread's worth
+  EXPECT_EQ(CpusWithinQuota(2, "400000 100000"), 2);  // never above the affinity mask
+  EXPECT_EQ(CpusWithinQuota(4, ""), 4);
+  EXPECT_EQ(CpusWithinQuota(4, "garbage"), 4);
+  EXPECT_EQ(CpusWithinQuota(4, "-1 100000"), 4);      // cgroup v1: no quota
+  const int usable = UsableCpus();
+  EXPECT_GE(usable, 1);
+  EXPECT_EQ(DefaultThreads(), std::clamp(usable / 2, 1, 4));
 }
 
 }  // namespace
