@@ -33,6 +33,10 @@ enum ObservationFlag : uint32_t {
   kObsArgsTruncated = 1u << 8,  // more arguments than the scanner tracks; keys may be missing
   kObsReplyTruncated = 1u << 9, // reply_raw was not captured (over the capture limit)
   kObsNoReply = 1u << 10,       // CLIENT REPLY OFF/SKIP: nothing came back, latency unknown
+  // How the command reached Redis (upstream_pooling): neither bit = the client's own
+  // connection for its whole life (dedicated).
+  kObsShared = 1u << 11,  // over an upstream connection shared with other clients
+  kObsPinned = 1u << 12,  // over the client's own connection, after it left the shared ones
 };
 
 struct Observation {
@@ -82,6 +86,10 @@ struct Observation {
   // address "ip:port").
   uint64_t client_id = 0;
   std::string_view client_name;
+  // With kObsPinned: why the client left the shared connections ("blocking", "transaction",
+  // ... the reason label of respscope_pins_total). NUL-terminated, static storage: a sink may
+  // keep the pointer.
+  const char* pin_reason = nullptr;
 };
 
 // Connection-level events that are not commands.

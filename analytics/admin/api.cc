@@ -258,9 +258,16 @@ std::string ClientsJson(const engine::Snapshot& s) {
             [](auto* a, auto* b) { return a->second.commands > b->second.commands; });
   json::array arr;
   for (const auto* row : rows) {
-    arr.push_back(json::object{{"client", row->first},
-                               {"commands", row->second.commands},
-                               {"errors", row->second.errors}});
+    const recorder::ClientView& c = row->second;
+    json::object o{{"client", row->first},
+                   {"commands", c.commands},
+                   {"errors", c.errors},
+                   {"mode", c.mode()},
+                   {"commands_by_mode", json::object{{"shared", c.shared},
+                                                     {"pinned", c.pinned},
+                                                     {"dedicated", c.dedicated()}}}};
+    if (!c.pin_reason.empty()) o["pin_reason"] = c.pin_reason;
+    arr.push_back(std::move(o));
   }
   return json::serialize(json::object{{"clients", arr}});
 }

@@ -212,6 +212,14 @@ void Recorder::Record(const Observation& obs) {
   }
   ClientSlot& client = *cp;
   client.commands.Inc();
+  if (obs.flags & analytics::kObsShared) {
+    client.shared.Inc();
+  } else if (obs.flags & analytics::kObsPinned) {
+    client.pinned.Inc();
+    if (obs.pin_reason != nullptr && client.pin_reason.load(std::memory_order_relaxed) != obs.pin_reason) {
+      client.pin_reason.store(obs.pin_reason, std::memory_order_relaxed);
+    }
+  }
   if (error) {
     client.errors.Inc();
     RecordError(obs);

@@ -111,6 +111,9 @@ void Recorder::CollectInto(StatsView& view) const {
     ClientView& v = view.clients[c->name];
     v.commands += commands;
     v.errors += c->errors.Load();
+    v.shared += c->shared.Load();
+    v.pinned += c->pinned.Load();
+    if (const char* reason = c->pin_reason.load(std::memory_order_relaxed)) v.pin_reason = reason;
   }
 
   EventTotals& e = view.events;

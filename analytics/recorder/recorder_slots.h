@@ -37,6 +37,8 @@ struct Recorder::PatternSlot {
 struct Recorder::ClientSlot {
   std::string name;
   Counter commands, errors;
+  Counter shared, pinned;                          // commands by upstream mode (kObsShared/Pinned)
+  std::atomic<const char*> pin_reason{nullptr};    // the last pinned command's reason (static)
 };
 
 struct ErrorSample {

@@ -57,6 +57,16 @@ struct ErrorView {
 struct ClientView {
   uint64_t commands = 0;
   uint64_t errors = 0;
+  // Commands by how they reached Redis; the rest went over dedicated connections.
+  uint64_t shared = 0, pinned = 0;
+  std::string pin_reason;  // why a pinned connection of this client left the shared ones
+  uint64_t dedicated() const { return commands - shared - pinned; }
+  // "shared", "pinned", "dedicated", or "mixed" when its commands took more than one way.
+  const char* mode() const {
+    int ways = (shared > 0) + (pinned > 0) + (dedicated() > 0);
+    if (ways > 1) return "mixed";
+    return shared > 0 ? "shared" : pinned > 0 ? "pinned" : "dedicated";
+  }
 };
 
 struct EventTotals {

@@ -514,6 +514,7 @@ void Connection::StartShared() {
   core_ = std::make_unique<session::SessionCore>(server->table(), thread_->sink(), id_, peer_,
                                                  &server->options().session);
   core_->UseCapturePolicy(&framer_);
+  core_->SetUpstreamMode(analytics::kObsShared, nullptr);
   mode_ = Mode::kShared;
   connected_ = true;  // nothing of its own to connect
   shared_ = pool->Assign();
@@ -867,6 +868,7 @@ void Connection::SendToClient(std::string_view bytes) {
 void Connection::BeginPin(PinReason reason) {
   // From the pinned command on, the session observes the client's bytes as they come (dedicated
   // mode); those read so far wait in held_.
+  core_->SetUpstreamMode(analytics::kObsPinned, PinReasonName(reason));
   core_->OnClientBytes(held_, NowNs());
   mode_ = Mode::kSwitching;
   up_.waiting = false;

@@ -215,6 +215,7 @@ void SessionCore::OnRequest(const resp::Request& req, const CommandInfo& info, i
   p.request_bytes = req.wire_bytes;
   p.command_id = info.id;
   p.kind = Kind::kNormal;
+  p.flags |= mode_flag_;
   if (info.flags & commands::kFlagRead) p.flags |= analytics::kObsRead;
   if (info.flags & commands::kFlagWrite) p.flags |= analytics::kObsWrite;
   if (info.flags & commands::kFlagPubSub) p.flags |= analytics::kObsPubSub;
@@ -609,6 +610,7 @@ void SessionCore::Emit(const Pending& p, const resp::ReplyInfo& reply, int64_t e
   o.reply_integer = reply.integer;
   o.client_id = client_id_;
   o.client_name = client_name_.empty() ? std::string_view(peer_) : std::string_view(client_name_);
+  o.pin_reason = (o.flags & analytics::kObsPinned) ? pin_reason_ : nullptr;
   sink_->Record(o);
 }
 

@@ -77,6 +77,12 @@ class SessionCore {
   }
   // The client's bytes are not Redis protocol (the framing scanner said so).
   void OnClientProtocolError();
+  // How the client's commands from now on reach Redis: analytics::kObsShared or kObsPinned
+  // (with the pin reason, static storage), or 0 for a dedicated connection (the default).
+  void SetUpstreamMode(uint32_t mode_flag, const char* pin_reason) {
+    mode_flag_ = mode_flag;
+    pin_reason_ = pin_reason;
+  }
 
   bool observing() const { return observing_; }
   // True while a reply frame has been partly forwarded: closing now would cut it.
@@ -142,6 +148,8 @@ class SessionCore {
   uint64_t client_id_;
   std::string peer_;
   std::string client_name_;
+  uint32_t mode_flag_ = 0;              // analytics::kObsShared / kObsPinned / 0
+  const char* pin_reason_ = nullptr;
   const commands::CommandInfo* policy_info_ = nullptr;  // the capture policy's lookup
 
   resp::RequestScanner requests_;

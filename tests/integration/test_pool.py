@@ -12,8 +12,10 @@ nothing of Redis's behaviour lost.
 - Faults: the shared connection killed from Redis's side with 100 clients in flight; a client
   that stops reading (closed at limits.max_inflight_bytes_per_client, the others unaffected);
   protocol garbage from one client among many.
-- Metrics: upstream connections by kind, pins by reason, commands per shared write.
+- Metrics: upstream connections by kind, pins by reason, commands per shared write; each
+  client's upstream mode in /api/v1/clients.
 """
+import json
 import random
 import socket
 import threading
@@ -290,6 +292,61 @@ class Pool(unittest.TestCase):
                 g.send(resp_command("SET", "k%d" % i, "v") + resp_command("GET", "k%d" % i))
             for g in good:
                 self.assertEqual(g.read_frames(2), [b"+OK\r\n", b"$1\r\nv\r\n"])
+
+    def test_clients_api_shows_each_clients_mode(self):
+        def rows(rs):
+            status, body = rs.http("/api/v1/clients")
+            self.assertEqual(status, 200, body)
+            return {r["client"]: r for r in json.loads(body)["clients"]}
+
+        def settled(rs, name, pred):
+            got = {}
+
+            def check():
+                got.update(rows(rs))
+                return name in got and pred(got[name])
+            harness_until(check, 10)
+            self.assertIn(name, got)
+            return got[name]
+
+        with harness.Redis() as redis, self.respscope(redis) as rs:
+            plain = RawClient(rs.port)
+            plain.send(resp_command("SET", "a", "1") + resp_command("GET", "a"))
+            self.assertEqual(plain.read_frames(2), [b"+OK\r\n", b"$1\r\n1\r\n"])
+            row = settled(rs, "127.0.0.1", lambda r: r["commands"] >= 2)
+            self.assertEqual(row["mode"], "shared", row)
+            self.assertEqual(row["commands_by_mode"], {"shared": 2, "pinned": 0, "dedicated": 0})
+            self.assertNotIn("pin_reason", row)
+
+            blocker = RawClient(rs.port)
+            blocker.send(resp_command("BLPOP", "nothing", "0.05"))
+            self.assertEqual(blocker.read_frames(1), [b"*-1\r\n"])
+            row = settled(rs, "127.0.0.1", lambda r: r["commands_by_mode"]["pinned"] >= 1)
+            self.assertEqual(row["mode"], "mixed", row)
+            self.assertEqual(row["commands_by_mode"]["shared"], 2)
+            self.assertEqual(row["pin_reason"], "blocking")
+
+            named = RawClient(rs.port)
+            named.send(resp_command("CLIENT", "SETNAME", "worker"))
+            self.assertEqual(named.read_frames(1), [b"+OK\r\n"])
+            named.send(resp_command("GET", "a") + resp_command("GET", "a"))
+            self.assertEqual(len(named.read_frames(2)), 2)
+            row = settled(rs, "worker", lambda r: r["commands"] >= 2)
+            self.assertEqual(row["mode"], "pinned", row)
+            self.assertEqual(row["commands_by_mode"]["shared"], 0)
+            self.assertEqual(row["pin_reason"], "client")
+            for c in (plain, blocker, named):
+                c.close()
+
+        with harness.Redis() as redis, \
+                self.respscope(redis, env={"RESPSCOPE_UPSTREAM_POOLING": "dedicated"}) as rs:
+            c = RawClient(rs.port)
+            c.send(resp_command("GET", "a"))
+            self.assertEqual(c.read_frames(1), [b"$-1\r\n"])
+            row = settled(rs, "127.0.0.1", lambda r: r["commands"] >= 1)
+            self.assertEqual(row["mode"], "dedicated", row)
+            self.assertEqual(row["commands_by_mode"], {"shared": 0, "pinned": 0, "dedicated": 1})
+            c.close()
 
 
 def harness_until(pred, timeout):
