@@ -85,8 +85,16 @@ int Run(const config::Config& cfg) {
   for (const auto& w : budget.warnings) spdlog::warn("{}", w);
 
   net::ServerOptions so;
-  so.listen_host = cfg.listen.host;
-  so.listen_port = cfg.listen.port;
+  so.listen.clear();
+  for (const config::ListenAddress& l : cfg.listen) {
+    net::ListenSpec spec;
+    spec.unix_socket = l.IsUnix();
+    spec.host = l.tcp.host;
+    spec.port = l.tcp.port;
+    spec.path = l.unix_path;
+    spec.mode = cfg.listen_unix_mode;
+    so.listen.push_back(std::move(spec));
+  }
   so.upstream = ResolveUpstream(cfg.upstream);
   so.threads = cfg.threads;
   so.max_clients = budget.max_clients;
@@ -108,9 +116,9 @@ int Run(const config::Config& cfg) {
   server.Start();
   analytics.Start(&server);
   spdlog::info(
-      "respscope {} listening on {}:{} -> {} ({} IO threads, upstream_pooling {}, at most {} "
+      "respscope {} listening on {} -> {} ({} IO threads, upstream_pooling {}, at most {} "
       "clients, descriptor limit {})",
-      RESPSCOPE_VERSION, so.listen_host, server.bound_port(), so.upstream.display, so.threads,
+      RESPSCOPE_VERSION, server.ListenText(), so.upstream.display, so.threads,
       config::ToString(cfg.upstream_pooling), so.max_clients, budget.limit);
 
   // Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the live rules.

@@ -20,20 +20,11 @@ namespace respscope::net {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-namespace {
-std::string EndpointText(const asio::ip::tcp::socket& s) {
-  error_code ec;
-  auto ep = s.remote_endpoint(ec);
-  if (ec) return "unknown";
-  auto addr = ep.address();
-  std::string host = addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string();
-  return host + ":" + std::to_string(ep.port());
-}
-}  // namespace
-
-Connection::Connection(ThreadContext* thread, asio::ip::tcp::socket client, uint64_t id)
+Connection::Connection(ThreadContext* thread, asio::generic::stream_protocol::socket client,
+                       uint64_t id, ClientKind kind)
     : thread_(thread),
       client_(std::move(client)),
+      kind_(kind),
       upstream_(thread->io()),
       connect_timer_(thread->io()),
       id_(id) {}
@@ -41,9 +32,9 @@ Connection::Connection(ThreadContext* thread, asio::ip::tcp::socket client, uint
 Connection::~Connection() = default;
 
 void Connection::Start() {
-  peer_ = EndpointText(client_);
+  peer_ = ClientPeerName(client_, kind_ == ClientKind::kUnix);
   error_code ec;
-  client_.set_option(asio::ip::tcp::no_delay(true), ec);
+  if (kind_ == ClientKind::kTcp) client_.set_option(asio::ip::tcp::no_delay(true), ec);
   thread_->sink()->OnEvent(analytics::SessionEvent::kClientConnected, id_);
   if (thread_->pool()) {
     StartShared();

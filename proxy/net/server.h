@@ -2,8 +2,9 @@
 //
 // `threads` IO threads, each with its own io_context, its own scratch buffer, its own Poller
 // (the epoll set of its connections' sockets, see poller.h), its own ObservationSink and the
-// list of its connections. The acceptor runs on thread 0 and hands each
-// accepted socket to the next thread round robin; a connection stays on its thread for life.
+// list of its connections. The listeners (listener.h: TCP addresses, Unix socket files) accept
+// on thread 0 and hand each accepted socket to the next thread round robin; a connection stays
+// on its thread for life.
 //
 // Thread: Start()/BeginDrain()/Stop() are called from the main thread; everything else runs on
 // the IO threads.
@@ -23,6 +24,7 @@
 #include "common/descriptors.h"
 #include "proxy/commands/command_table.h"
 #include "proxy/net/connection.h"
+#include "proxy/net/listener.h"
 #include "proxy/net/pool.h"
 #include "proxy/net/poller.h"
 #include "proxy/session/session_core.h"
@@ -30,8 +32,8 @@
 namespace respscope::net {
 
 struct ServerOptions {
-  std::string listen_host = "127.0.0.1";
-  uint16_t listen_port = 6380;
+  // Where clients connect: one or more TCP addresses and Unix socket files.
+  std::vector<ListenSpec> listen{ListenSpec{}};
   UpstreamAddress upstream;
   // upstream_pooling: auto. Off: every client gets its own upstream connection (dedicated).
   bool pooling = false;
@@ -99,7 +101,8 @@ class Server {
          std::vector<analytics::ObservationSink*> sinks);
   ~Server();
 
-  // Binds and starts the IO threads. Throws std::system_error when the address is taken.
+  // Binds every listener and starts the IO threads. Throws std::runtime_error naming the
+  // address when one cannot be bound (taken, a live Unix socket, ...); nothing is left bound.
   void Start();
   // Stops accepting; connections stop reading their clients and close once their replies are
   // delivered. Returns at once; poll active_connections().
@@ -107,7 +110,10 @@ class Server {
   // Closes everything and joins the threads.
   void Stop();
 
+  // The port of the first TCP listener (the real one when 0 was asked), 0 when none.
   uint16_t bound_port() const { return bound_port_; }
+  // "127.0.0.1:6380, unix:///run/respscope.sock", with bound ports (for the start-up line).
+  std::string ListenText() const;
   size_t active_connections() const { return active_.load(std::memory_order_relaxed); }
   bool upstream_up() const { return upstream_up_.load(std::memory_order_relaxed); }
 
@@ -121,22 +127,24 @@ class Server {
   void OnClosed() { active_.fetch_sub(1, std::memory_order_relaxed); }
 
  private:
-  void Accept();
+  void Accept(Listener* listener);
   // accept() failed: out of descriptors -> shed the pending connections with the spare
   // descriptor, count, log (rate limited) and back off; other errors that would repeat at
   // once -> log and back off; a connection aborted before accept -> go on.
-  void OnAcceptError(const boost::system::error_code& ec);
+  void OnAcceptError(Listener* listener, const boost::system::error_code& ec);
+  void CloseListeners();
 
   ServerOptions options_;
   std::shared_ptr<const commands::CommandTable> table_;
   std::vector<std::unique_ptr<ThreadContext>> threads_;
   std::vector<std::thread> workers_;
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
-  std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+  // Created by Start() on the main thread; then used on thread 0 only.
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::string listen_text_;
   // Accept loop state, thread 0 only.
   common::SpareDescriptor spare_;
   common::LogThrottle accept_log_{std::chrono::seconds(10)};
-  std::unique_ptr<boost::asio::steady_timer> accept_backoff_;
   size_t next_thread_ = 0;
   uint64_t next_id_ = 1;
   uint16_t bound_port_ = 0;
