@@ -11,6 +11,7 @@
 #include "proxy/app/analytics_wiring.h"
 #include "proxy/commands/command_table.h"
 #include "proxy/net/server.h"
+#include "proxy/net/upstream_resolver.h"
 
 namespace respscope::app {
 
@@ -30,17 +31,9 @@ net::UpstreamAddress ResolveUpstream(const config::UpstreamUrl& url) {
     throw std::runtime_error("upstream " + a.display +
                              ": rediss:// (TLS) is not supported by this build yet");
   }
-  // Resolve once at start-up: the data plane connects to an address, never does DNS.
-  asio::io_context io;
-  asio::ip::tcp::resolver resolver(io);
-  boost::system::error_code ec;
-  auto results = resolver.resolve(url.host, std::to_string(url.port), ec);
-  if (ec || results.empty()) {
-    throw std::runtime_error("cannot resolve upstream host '" + url.host + "': " + ec.message());
-  }
-  a.host = results.begin()->endpoint().address().to_string();
-  a.port = url.port;
-  return a;
+  // Resolve once at start-up: the data plane connects to an address, never does DNS. A name
+  // that does not resolve yet is retried in the background (net::UpstreamResolver).
+  return net::ResolveTcpUpstream(std::move(a), url.host, url.port);
 }
 
 // The command table: built in, refreshed from the upstream's own COMMAND when reachable.
@@ -125,6 +118,8 @@ int Run(const config::Config& cfg) {
   asio::io_context signals_io;
   asio::signal_set stop_signals(signals_io, SIGTERM, SIGINT);
   asio::signal_set hup(signals_io, SIGHUP);
+  net::UpstreamResolver resolver(signals_io, &server, so.upstream);
+  resolver.Start();
   stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: draining {} connections (at most {} ms)", sig,
@@ -142,6 +137,7 @@ int Run(const config::Config& cfg) {
   };
   arm_hup();
   signals_io.run();
+  resolver.Stop();
 
   server.BeginDrain();
   auto deadline = std::chrono::steady_clock::now() + cfg.limits.drain_timeout;

@@ -42,16 +42,21 @@ void Connection::Start() {
   }
 
   const ServerOptions& opts = thread_->server()->options();
+  const UpstreamAddress& up = thread_->upstream();
   asio::generic::stream_protocol::endpoint ep;
-  if (opts.upstream.unix_socket) {
-    ep = asio::local::stream_protocol::endpoint(opts.upstream.path);
+  if (!up.unresolved.empty()) {
+    FailConnect(up.unresolved);
+    return;
+  }
+  if (up.unix_socket) {
+    ep = asio::local::stream_protocol::endpoint(up.path);
   } else {
-    asio::ip::address addr = asio::ip::make_address(opts.upstream.host, ec);
+    asio::ip::address addr = asio::ip::make_address(up.host, ec);
     if (ec) {
-      FailConnect("bad address " + opts.upstream.host);
+      FailConnect("bad address " + up.host);
       return;
     }
-    ep = asio::ip::tcp::endpoint(addr, opts.upstream.port);
+    ep = asio::ip::tcp::endpoint(addr, up.port);
   }
   auto self = shared_from_this();
   connect_timer_.expires_after(opts.connect_timeout);
@@ -77,7 +82,7 @@ void Connection::OnConnected(const error_code& ec) {
   Server* server = thread_->server();
   server->SetUpstreamUp(true);
   error_code ignored;
-  if (!server->options().upstream.unix_socket) {
+  if (!thread_->upstream().unix_socket) {
     upstream_.set_option(asio::ip::tcp::no_delay(true), ignored);
   }
   // Both sockets leave Asio's reactor for the thread's poller.

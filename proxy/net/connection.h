@@ -53,6 +53,9 @@ struct UpstreamAddress {
   uint16_t port = 6379;
   std::string path;
   std::string display;  // for messages: "redis://127.0.0.1:6379" (no credentials)
+  // Set while the URL's host name does not resolve: why. Every connect fails at once with it
+  // (host then holds the name, not an address).
+  std::string unresolved;
 };
 
 class ThreadContext;

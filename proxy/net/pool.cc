@@ -80,17 +80,20 @@ void ConnectUpstream(ThreadContext* thread, std::function<void(int, std::string)
   st->done = std::move(done);
   asio::generic::stream_protocol::endpoint ep;
   error_code ec;
-  if (opts.upstream.unix_socket) {
-    ep = asio::local::stream_protocol::endpoint(opts.upstream.path);
+  const UpstreamAddress& up = thread->upstream();
+  if (!up.unresolved.empty()) {
+    asio::post(thread->io(), [st, why = up.unresolved] { st->Finish(-1, why); });
+    return;
+  }
+  if (up.unix_socket) {
+    ep = asio::local::stream_protocol::endpoint(up.path);
   } else {
-    asio::ip::address addr = asio::ip::make_address(opts.upstream.host, ec);
+    asio::ip::address addr = asio::ip::make_address(up.host, ec);
     if (ec) {
-      asio::post(thread->io(), [st, host = opts.upstream.host] {
-        st->Finish(-1, "bad address " + host);
-      });
+      asio::post(thread->io(), [st, host = up.host] { st->Finish(-1, "bad address " + host); });
       return;
     }
-    ep = asio::ip::tcp::endpoint(addr, opts.upstream.port);
+    ep = asio::ip::tcp::endpoint(addr, up.port);
   }
   st->timer.expires_after(opts.connect_timeout);
   st->timer.async_wait([st](const error_code& ec) {
@@ -99,7 +102,7 @@ void ConnectUpstream(ThreadContext* thread, std::function<void(int, std::string)
     st->socket.close(ignored);
     st->Finish(-1, "connect timeout");
   });
-  const bool tcp = !opts.upstream.unix_socket;
+  const bool tcp = !up.unix_socket;
   st->socket.async_connect(ep, [st, tcp](const error_code& ec) {
     if (st->finished) return;
     if (ec) {

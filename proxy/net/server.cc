@@ -32,6 +32,7 @@ void ThreadContext::Start() {
   ArmTick();
   poller_.Start();
   const ServerOptions& opts = server_->options();
+  upstream_ = opts.upstream;
   read_size_ = std::clamp<size_t>(opts.max_inflight, 1, kScratch);
   if (opts.pooling) {
     pool_ = std::make_shared<UpstreamPool>(this, opts.pool, &pool_stats_);
@@ -98,6 +99,12 @@ void Server::Start() {
   for (auto& l : listeners_) asio::post(io0, [this, l = l.get()] { Accept(l); });
 }
 
+void Server::SetUpstream(const UpstreamAddress& address) {
+  for (auto& t : threads_) {
+    asio::post(t->io(), [ctx = t.get(), address] { ctx->SetUpstream(address); });
+  }
+}
+
 std::string Server::ListenText() const { return listen_text_; }
 
 void Server::Accept(Listener* listener) {
@@ -159,9 +166,9 @@ void Server::OnAcceptError(Listener* listener, const error_code& ec) {
   }
   if (auto suppressed = accept_log_.Allow()) {
     spdlog::warn(
-        "client listener {}: accept failed: {}; pausing accepts for {} ms ({} similar "
+        "client listener: accept failed: {}; pausing accepts on {} for {} ms ({} similar "
         "lines suppressed)",
-        listener->ToString(), what, kAcceptBackoff.count(), *suppressed);
+        what, listener->ToString(), kAcceptBackoff.count(), *suppressed);
   }
   listener->backoff().expires_after(kAcceptBackoff);
   listener->backoff().async_wait([this, listener](const error_code& wait_ec) {

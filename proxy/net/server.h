@@ -65,6 +65,10 @@ class ThreadContext {
   // The shared upstream connections and spares of this thread; null in dedicated mode.
   UpstreamPool* pool() { return pool_.get(); }
   PoolStats* pool_stats() { return &pool_stats_; }
+  // Where upstream connections of this thread go: options().upstream until Server::SetUpstream
+  // changes it.
+  const UpstreamAddress& upstream() const { return upstream_; }
+  void SetUpstream(UpstreamAddress a) { upstream_ = std::move(a); }
   // How much one read of a dedicated connection may take (scratch size, or less by the limit).
   size_t read_size() const { return read_size_; }
 
@@ -89,6 +93,7 @@ class ThreadContext {
   Poller poller_{io_};
   std::unique_ptr<char[]> scratch_{new char[kScratch]};
   size_t read_size_ = kScratch;
+  UpstreamAddress upstream_;
   PoolStats pool_stats_;
   std::shared_ptr<UpstreamPool> pool_;
   std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections_;
@@ -121,6 +126,9 @@ class Server {
   const ServerOptions& options() const { return options_; }
   const std::shared_ptr<const commands::CommandTable>& table() const { return table_; }
   void SetUpstreamUp(bool up) { upstream_up_.store(up, std::memory_order_relaxed); }
+  // A new upstream address for connections made from now on (a host name that resolves at
+  // last). Any thread; each IO thread takes it in order with its other work.
+  void SetUpstream(const UpstreamAddress& address);
 
   // The pool's counters of every IO thread (empty in dedicated mode): for the metrics.
   std::vector<const PoolStats*> pool_stats() const;
