@@ -64,6 +64,15 @@ def read_until_close(port, send=b"", timeout=5.0):
         s.close()
 
 
+def assert_upstream_down(test, rs):
+    """/readyz and respscope_upstream_up both say the upstream is down; /healthz stays ok."""
+    test.assertTrue(until(lambda: rs.http("/readyz")[0] == 503, 10), "readyz still ready")
+    test.assertTrue(until(lambda: value(parse_metrics(rs.http("/metrics")[1]),
+                                        "respscope_upstream_up") == 0, 10),
+                    "respscope_upstream_up still 1")
+    test.assertEqual(rs.http("/healthz"), (200, "ok"))
+
+
 class UpstreamUnreachable(unittest.TestCase):
     def test_nothing_listening(self):
         port = harness.free_port()
@@ -77,6 +86,7 @@ class UpstreamUnreachable(unittest.TestCase):
                 print("unreachable upstream ->", data)
                 self.assertRegex(data, rb"^-ERR respscope: [^\r\n]*127\.0\.0\.1:%d[^\r\n]*"
                                        rb"\r\n(<reset>)?$" % port, "one error reply, a close")
+            assert_upstream_down(self, rs)
             self.assertTrue(rs.alive())
             self.assertEqual(rs.stop(), 0)
 
@@ -104,6 +114,7 @@ class UpstreamUnreachable(unittest.TestCase):
                 self.assertRegex(data, rb"^-ERR respscope: [^\r\n]*127\.0\.0\.1:%d[^\r\n]*"
                                        rb"timeout[^\r\n]*\r\n(<reset>)?$" % port)
                 self.assertLess(took, 5.0)
+                assert_upstream_down(self, rs)
         finally:
             for f in fillers:
                 f.close()
@@ -271,10 +282,7 @@ class DnsFailure(unittest.TestCase):
                 self.assertRegex(data, rb"^-ERR respscope: upstream redis://nonexistent\.invalid:"
                                        rb"6379 unreachable \(cannot resolve host "
                                        rb"'nonexistent\.invalid': [^\r\n]+\)\r\n(<reset>)?$")
-            self.assertTrue(until(lambda: rs.http("/readyz")[0] == 503, 10), "readyz")
-            self.assertTrue(until(lambda: value(parse_metrics(rs.http("/metrics")[1]),
-                                                "respscope_upstream_up") == 0, 10))
-            self.assertEqual(rs.http("/healthz"), (200, "ok"))
+            assert_upstream_down(self, rs)
             self.assertIn("cannot resolve host 'nonexistent.invalid'", rs.log())
             self.assertTrue(rs.alive())
             self.assertEqual(rs.stop(), 0)
