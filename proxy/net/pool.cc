@@ -77,7 +77,12 @@ void PoolStats::RecordWrite(uint32_t commands) {
 void ConnectUpstream(ThreadContext* thread, std::function<void(int, std::string)> done) {
   const ServerOptions& opts = thread->server()->options();
   auto st = std::make_shared<ConnectState>(thread->io());
-  st->done = std::move(done);
+  // Every failed attempt is one respscope_upstream_connect_errors_total: the shared
+  // connection's retries and the spares' count as much as a dedicated client's connect.
+  st->done = [thread, done = std::move(done)](int fd, std::string error) {
+    if (fd < 0) thread->sink()->OnEvent(analytics::SessionEvent::kUpstreamConnectFailed, 0);
+    done(fd, std::move(error));
+  };
   asio::generic::stream_protocol::endpoint ep;
   error_code ec;
   const UpstreamAddress& up = thread->upstream();

@@ -65,11 +65,16 @@ def read_until_close(port, send=b"", timeout=5.0):
 
 
 def assert_upstream_down(test, rs):
-    """/readyz and respscope_upstream_up both say the upstream is down; /healthz stays ok."""
+    """/readyz and respscope_upstream_up both say the upstream is down, the failed connects are
+    counted in respscope_upstream_connect_errors_total (in either pooling mode); /healthz stays
+    ok."""
     test.assertTrue(until(lambda: rs.http("/readyz")[0] == 503, 10), "readyz still ready")
     test.assertTrue(until(lambda: value(parse_metrics(rs.http("/metrics")[1]),
                                         "respscope_upstream_up") == 0, 10),
                     "respscope_upstream_up still 1")
+    test.assertTrue(until(lambda: (value(parse_metrics(rs.http("/metrics")[1]),
+                                         "respscope_upstream_connect_errors_total") or 0) > 0,
+                          10), "respscope_upstream_connect_errors_total still 0")
     test.assertEqual(rs.http("/healthz"), (200, "ok"))
 
 
