@@ -8,7 +8,8 @@
 - limits.max_clients counts Unix clients too;
 - a stale socket file (nobody listening) is replaced; a live one (a second respscope) and a
   file that is not a socket are refused with a clear error and left as they were;
-- the socket file is removed when respscope exits.
+- the socket file is removed when respscope exits;
+- an upstream reached over a Unix socket (upstream: unix:///path) with the Unix listener.
 """
 import json
 import os
@@ -193,6 +194,56 @@ class UnixListener(unittest.TestCase):
             seen = until(unix_client_seen, 10)
             print("clients seen over the socket:", seen)
             self.assertTrue(seen, "no unix:pid= client in /api/v1/clients")
+
+    def test_upstream_over_unix_socket(self):
+        """upstream: unix:///path (redis-server --unixsocket) with a Unix socket listener too:
+        plain commands, a transaction (a pinned connection under upstream_pooling: auto),
+        blocking and pub/sub reach Redis, and every connection respscope has open to Redis is
+        on Redis's socket (its CLIENT LIST)."""
+        redis_sock = os.path.join(self.dir, "redis.sock")
+        with harness.Redis(extra=["--unixsocket", redis_sock, "--unixsocketperm", "700"]) as redis:
+            self.assertTrue(until(lambda: os.path.exists(redis_sock), 10))
+            rs = harness.Respscope("unix://" + redis_sock, unix_socket=self.path)
+            try:
+                wait_unix(self.path, rs)
+                import redis as redispy
+                r = redispy.Redis(unix_socket_path=self.path, socket_timeout=10)
+                self.assertTrue(r.set("up:unix", "yes"))
+                self.assertEqual(r.get("up:unix"), b"yes")
+                pipe = r.pipeline(transaction=True)
+                pipe.incr("up:n")
+                pipe.incr("up:n")
+                self.assertEqual(pipe.execute(), [1, 2])
+                self.assertEqual(r.blpop(["up:empty"], timeout=0.2), None)
+                ps = r.pubsub()
+                ps.subscribe("up:chan")
+                self.assertEqual(ps.get_message(timeout=5)["type"], "subscribe")
+                tcp = harness.RawClient(rs.port)
+                tcp.send(harness.resp_command("PUBLISH", "up:chan", "hi"))
+                self.assertEqual(tcp.read_frames(1), [b":1\r\n"])
+                msg = ps.get_message(timeout=5)
+                self.assertEqual((msg["type"], msg["data"]), ("message", b"hi"))
+                tcp.send(harness.resp_command("GET", "up:unix"))
+                self.assertEqual(tcp.read_frames(1), [b"$3\r\nyes\r\n"])
+                self.assertEqual(rs.http("/readyz")[0], 200)
+
+                # Redis's view: respscope's connections all arrived on its Unix socket; this
+                # test's own check is the only TCP one.
+                direct = redispy.Redis(port=redis.port, socket_timeout=10)
+                clients = direct.client_list()
+                via_socket = [c for c in clients if c.get("laddr", "").startswith(redis_sock)]
+                via_tcp = [c for c in clients if not c.get("laddr", "").startswith(redis_sock)]
+                print("Redis sees %d connections on its socket, %d over TCP" % (
+                    len(via_socket), len(via_tcp)))
+                self.assertGreaterEqual(len(via_socket), 2)
+                self.assertEqual(len(via_tcp), 1, via_tcp)
+                direct.close()
+                ps.close()
+                r.close()
+                tcp.close()
+            finally:
+                log = rs.log()
+                self.assertEqual(rs.stop(), 0, log[-2000:])
 
     def test_mode_and_unix_only(self):
         with harness.Redis() as redis:
