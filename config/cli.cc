@@ -21,7 +21,7 @@ struct Option {
 };
 
 constexpr Option kOptions[] = {
-    {"--config", "-c", "FILE"},   {"--listen", "", "HOST:PORT"}, {"--upstream", "", "URL"},
+    {"--config", "-c", "FILE"},   {"--listen", "", "HOST:PORT or unix:///PATH"}, {"--upstream", "", "URL"},
     {"--upstream-pooling", "", "MODE"},
     {"--admin", "", "HOST:PORT"}, {"--threads", "", "N"},        {"--log-level", "", "LEVEL"},
     {"--check-config", "", ""},   {"--version", "", ""},         {"--help", "-h", ""},
@@ -81,7 +81,7 @@ CommandLine ParseCommandLine(int argc, const char* const argv[]) {
       if (value.empty()) throw UsageError("--config: expected a file name (got nothing)");
       cli.config_file = std::string(value);
     } else if (name == "--listen") {
-      cli.listen = ParseFlagValue(name, value, ParseHostPort);
+      cli.listen = ParseFlagValue(name, value, ParseListenList);
     } else if (name == "--upstream") {
       cli.upstream = ParseFlagValue(name, value, ParseUpstreamUrl);
     } else if (name == "--upstream-pooling") {
@@ -110,11 +110,13 @@ CommandLine ParseCommandLine(int argc, const char* const argv[]) {
 }
 
 std::string Usage() {
-  return R"(usage: respscope [--config FILE] [--listen HOST:PORT] [--upstream URL] [--admin HOST:PORT]
+  return R"(usage: respscope [--config FILE] [--listen ADDR[,ADDR]] [--upstream URL] [--admin HOST:PORT]
                  [--upstream-pooling auto|dedicated] [--threads N] [--log-level LEVEL] [--check-config] [--version] [--help]
 
   -c, --config FILE       YAML configuration (every key: config/respscope.example.yaml)
-      --listen HOST:PORT  where applications connect (default 127.0.0.1:6380)
+      --listen ADDR[,ADDR]
+                          where applications connect: HOST:PORT or unix:///PATH, or
+                          several separated by commas (default 127.0.0.1:6380)
       --upstream URL      redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://... (TLS) or
                           unix:///PATH (default redis://127.0.0.1:6379)
       --upstream-pooling MODE

@@ -1,7 +1,7 @@
 // The command line, and the one place that applies the precedence
 //   built-in defaults < --config file < flags < RESPSCOPE_* environment overrides.
 //
-//   respscope [--config FILE] [--listen HOST:PORT] [--upstream URL] [--admin HOST:PORT]
+//   respscope [--config FILE] [--listen ADDR[,ADDR]] [--upstream URL] [--admin HOST:PORT]
 //             [--threads N] [--log-level LEVEL] [--check-config] [--version] [--help]
 //
 // main() needs one call:
@@ -15,6 +15,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.h"
 #include "config/env.h"
@@ -33,7 +34,7 @@ class UsageError : public std::runtime_error {
 // "--flag=VALUE"; a repeated option keeps its last value.
 struct CommandLine {
   std::optional<std::string> config_file;  // --config / -c
-  std::optional<HostPort> listen;
+  std::optional<std::vector<ListenAddress>> listen;  // comma-separated in one --listen
   std::optional<UpstreamUrl> upstream;
   std::optional<UpstreamPooling> upstream_pooling;
   std::optional<HostPort> admin;

@@ -65,7 +65,7 @@ TEST(CommandLineTest, ParsesEveryFlagInBothForms) {
           "[::1]:9", "--threads=8", "--log-level", "DEBUG", "--check-config"});
   CommandLine cli = ParseCommandLine(a.argc(), a.argv());
   EXPECT_EQ(cli.config_file, "r.yaml");
-  EXPECT_EQ(cli.listen, (HostPort{"0.0.0.0", 7000}));
+  EXPECT_EQ(cli.listen->at(0).tcp, (HostPort{"0.0.0.0", 7000}));
   EXPECT_EQ(cli.upstream->ToString(), "redis://h:1/2");
   EXPECT_EQ(cli.admin, (HostPort{"::1", 9}));
   EXPECT_EQ(cli.threads, 8);
@@ -94,7 +94,7 @@ TEST(CommandLineTest, Errors) {
   EXPECT_EQ(UsageErrorOf({"-x"}), "unknown option '-x'");
   EXPECT_EQ(UsageErrorOf({"config.yaml"}),
             "unexpected argument 'config.yaml' (options start with --)");
-  EXPECT_EQ(UsageErrorOf({"--listen"}), "--listen needs a value (HOST:PORT)");
+  EXPECT_EQ(UsageErrorOf({"--listen"}), "--listen needs a value (HOST:PORT or unix:///PATH)");
   EXPECT_EQ(UsageErrorOf({"--config="}), "--config: expected a file name (got nothing)");
   EXPECT_EQ(UsageErrorOf({"--check-config=yes"}), "--check-config takes no value");
   EXPECT_EQ(UsageErrorOf({"--threads", "x"}), "--threads: expected an integer (got 'x')");
@@ -120,7 +120,7 @@ TEST(PrecedenceTest, DefaultsThenFileThenFlagsThenEnvironment) {
   // File only.
   Args file_only({"--config", file.path()});
   Config c = LoadEffectiveConfig(file_only.argc(), file_only.argv(), no_env);
-  EXPECT_EQ(c.listen.port, 7001);
+  EXPECT_EQ(c.listen.at(0).tcp.port, 7001);
   EXPECT_EQ(c.upstream.host, "file-redis");
   EXPECT_EQ(c.admin.listen.port, 7002);
   EXPECT_EQ(c.admin.token, "file-token");
@@ -134,7 +134,7 @@ TEST(PrecedenceTest, DefaultsThenFileThenFlagsThenEnvironment) {
               "redis://flag-redis", "--admin", "127.0.0.1:8002", "--threads", "1", "--log-level",
               "trace"});
   c = LoadEffectiveConfig(flags.argc(), flags.argv(), no_env);
-  EXPECT_EQ(c.listen.port, 8001);
+  EXPECT_EQ(c.listen.at(0).tcp.port, 8001);
   EXPECT_EQ(c.upstream.host, "flag-redis");
   EXPECT_EQ(c.admin.listen.port, 8002);
   EXPECT_EQ(c.threads, 1);
@@ -148,7 +148,7 @@ TEST(PrecedenceTest, DefaultsThenFileThenFlagsThenEnvironment) {
                           {"RESPSCOPE_ADMIN", "127.0.0.1:9002"},
                           {"RESPSCOPE_ADMIN_TOKEN", "env-token"}});
   c = LoadEffectiveConfig(flags.argc(), flags.argv(), env);
-  EXPECT_EQ(c.listen.port, 9001);
+  EXPECT_EQ(c.listen.at(0).tcp.port, 9001);
   EXPECT_EQ(c.upstream.host, "env-redis");
   EXPECT_EQ(c.admin.listen.port, 9002);
   EXPECT_EQ(c.admin.token, "env-token");
@@ -159,7 +159,7 @@ TEST(PrecedenceTest, DefaultsThenFileThenFlagsThenEnvironment) {
   Args no_file({"--threads", "2"});
   c = LoadEffectiveConfig(no_file.argc(), no_file.argv(),
                           MapEnv({{"RESPSCOPE_LISTEN", "[::1]:1"}}));
-  EXPECT_EQ(c.listen, (HostPort{"::1", 1}));
+  EXPECT_EQ(c.listen.at(0).tcp, (HostPort{"::1", 1}));
   EXPECT_EQ(c.upstream, UpstreamUrl{});
   EXPECT_EQ(c.threads, 2);
   EXPECT_TRUE(c.config_file.empty());

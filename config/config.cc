@@ -74,6 +74,10 @@ int DefaultThreads() { return std::clamp(UsableCpus() / 2, 1, 4); }
 
 std::string HostPort::ToString() const { return BracketIfV6(host) + ":" + std::to_string(port); }
 
+std::string ListenAddress::ToString() const {
+  return IsUnix() ? "unix://" + unix_path : tcp.ToString();
+}
+
 std::string UpstreamUrl::ToString(bool redact_password) const {
   std::string out(config::ToString(scheme));
   out += "://";

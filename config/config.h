@@ -44,6 +44,22 @@ struct HostPort {
   friend bool operator==(const HostPort&, const HostPort&) = default;
 };
 
+// Where applications connect: a TCP address, or a Unix domain socket path ("unix:///path").
+struct ListenAddress {
+  HostPort tcp;           // when unix_path is empty
+  std::string unix_path;  // absolute; set: a Unix socket listener
+
+  bool IsUnix() const { return !unix_path.empty(); }
+  // "127.0.0.1:6380", "[::1]:6380", "unix:///var/run/respscope/respscope.sock".
+  std::string ToString() const;
+  friend bool operator==(const ListenAddress&, const ListenAddress&) = default;
+};
+
+// Unix socket paths must fit sockaddr_un::sun_path (108 bytes with the terminating NUL).
+inline constexpr size_t kMaxUnixPath = 107;
+// At most this many listeners (`listen` as a list).
+inline constexpr size_t kMaxListeners = 8;
+
 enum class UpstreamScheme : uint8_t { kRedis, kRediss, kUnix };
 
 // Parsed upstream URL: redis://[user:pass@]host[:port][/db], rediss://... (TLS),
@@ -257,7 +273,11 @@ struct PoolConfig {
 };
 
 struct Config {
-  HostPort listen{"127.0.0.1", 6380};
+  // One listener or several (a TCP address and a Unix socket at once, say).
+  std::vector<ListenAddress> listen{ListenAddress{HostPort{"127.0.0.1", 6380}, {}}};
+  // Permission bits of the Unix socket files respscope creates (connecting needs write
+  // permission on the socket): owner and group read/write by default.
+  uint32_t listen_unix_mode = 0660;
   UpstreamUrl upstream;
   UpstreamPooling upstream_pooling = UpstreamPooling::kAuto;
   PoolConfig pool;

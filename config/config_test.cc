@@ -196,6 +196,14 @@ const InvalidCase kInvalid[] = {
      "t.yaml:1:9: listen: IPv6 addresses need brackets, like [::1]:6380 (got '::1:6380')"},
     {"ListenPortOutOfRange", "listen: 127.0.0.1:70000\n",
      "t.yaml:1:9: listen: port must be a number between 0 and 65535 (got '70000')"},
+    {"ListenUnixRelative", "listen: unix:r.sock\n",
+     "t.yaml:1:9: listen: the socket path must be absolute (got 'r.sock')"},
+    {"ListenListDuplicate", "listen: [unix:///a.sock, 127.0.0.1:1, \"unix:/a.sock\"]\n",
+     "t.yaml:1:39: listen[2]: listen address unix:///a.sock given twice"},
+    {"ListenListEmpty", "listen: []\n", "t.yaml:1:9: listen: expected at least one listen address"},
+    {"ListenUnixModeNotOctal", "listen_unix_mode: 0999\n",
+     "t.yaml:1:19: listen_unix_mode: expected permission bits in octal like 0660 or 0600 (got "
+     "'0999')"},
     {"AdminListenBadIpv4", "admin:\n  listen: 300.0.0.1:9190\n",
      "t.yaml:2:11: admin.listen: invalid host '300.0.0.1'"},
     {"UpstreamBadScheme", "upstream: http://x:1\n",
@@ -277,10 +285,53 @@ INSTANTIATE_TEST_SUITE_P(Loader, InvalidConfigTest, testing::ValuesIn(kInvalid),
                            return std::string(info.param.name);
                          });
 
+TEST(LoaderTest, ListenForms) {
+  Config c = LoadConfigString(
+      "listen: [127.0.0.1:6380, unix:///var/run/respscope/respscope.sock]\n"
+      "listen_unix_mode: 0600\n",
+      "t.yaml", kNoEnv);
+  ASSERT_EQ(c.listen.size(), 2u);
+  EXPECT_EQ(c.listen[0].tcp, (HostPort{"127.0.0.1", 6380}));
+  EXPECT_EQ(c.listen[1].unix_path, "/var/run/respscope/respscope.sock");
+  EXPECT_EQ(c.listen_unix_mode, 0600u);
+  c = LoadConfigString("listen: unix:///tmp/a.sock\n", "t.yaml", kNoEnv);
+  ASSERT_EQ(c.listen.size(), 1u);
+  EXPECT_TRUE(c.listen[0].IsUnix());
+  EXPECT_EQ(c.listen_unix_mode, 0660u);  // the default
+  c = LoadConfigString("listen: \"127.0.0.1:1,unix:///tmp/a.sock\"\n", "t.yaml", kNoEnv);
+  EXPECT_EQ(c.listen.size(), 2u);
+}
+
+TEST(ValidateTest, UnixListenerChecks) {
+  Config c = LoadConfigString(
+      "listen: unix:///tmp/r.sock\nupstream: unix:///tmp/r.sock\n", "t.yaml", kNoEnv);
+  try {
+    Validate(c);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "t.yaml:2:11: upstream unix:///tmp/r.sock is respscope's own listen address "
+              "unix:///tmp/r.sock (from t.yaml:1:9): it would proxy to itself");
+  }
+  c = LoadConfigString("listen: [0.0.0.0:7000, 127.0.0.1:7000]\n", "t.yaml", kNoEnv);
+  try {
+    Validate(c);
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(std::string(e.what()),
+              "t.yaml:1:9: listen 0.0.0.0:7000 and 127.0.0.1:7000 cannot both be bound");
+  }
+  // A Unix socket next to TCP, and a Unix socket alone, are fine (the admin port is not hit).
+  c = LoadConfigString("listen: [127.0.0.1:7000, unix:///tmp/r.sock]\n", "t.yaml", kNoEnv);
+  EXPECT_NO_THROW(Validate(c));
+  c = LoadConfigString("listen: unix:///tmp/r.sock\n", "t.yaml", kNoEnv);
+  EXPECT_NO_THROW(Validate(c));
+}
+
 TEST(LoaderTest, EmptyInputIsAllDefaults) {
   for (const char* text : {"", "# only a comment\n", "limits:\nanalytics:\n"}) {
     Config c = LoadConfigString(text, "t.yaml", kNoEnv);
-    EXPECT_EQ(c.listen, (HostPort{"127.0.0.1", 6380}));
+    EXPECT_EQ(c.listen.at(0).tcp, (HostPort{"127.0.0.1", 6380}));
     EXPECT_EQ(c.upstream, UpstreamUrl{});
     EXPECT_EQ(c.upstream.ToString(), "redis://127.0.0.1:6379");
     EXPECT_EQ(c.admin.listen, (HostPort{"127.0.0.1", 9190}));
@@ -367,7 +418,7 @@ alerts:
 logging: {level: warning, format: text}
 )";
   Config c = LoadConfigString(yaml, "full.yaml", kNoEnv);
-  EXPECT_EQ(c.listen, (HostPort{"::1", 7000}));
+  EXPECT_EQ(c.listen.at(0).tcp, (HostPort{"::1", 7000}));
   EXPECT_EQ(c.origins.listen, "full.yaml:2:9");
   EXPECT_EQ(c.upstream.scheme, UpstreamScheme::kRediss);
   EXPECT_EQ(c.upstream.username, "app");
@@ -755,7 +806,7 @@ TEST(LoaderTest, ExampleFileDocumentsEveryKey) {
 
 TEST(LoaderTest, MinimalFileLoads) {
   Config c = LoadConfigFile(std::string(RESPSCOPE_CONFIG_DIR) + "/minimal.yaml", kNoEnv);
-  EXPECT_EQ(c.listen, (HostPort{"0.0.0.0", 6380}));
+  EXPECT_EQ(c.listen.at(0).tcp, (HostPort{"0.0.0.0", 6380}));
   EXPECT_EQ(c.upstream.ToString(), "redis://127.0.0.1:6379");
   Config from_env = LoadConfigFile(std::string(RESPSCOPE_CONFIG_DIR) + "/minimal.yaml",
                                    MapEnv({{"REDIS_URL", "redis://redis:6379/1"}}));

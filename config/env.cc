@@ -103,7 +103,7 @@ void ApplyEnvOverrides(Config& config, const EnvGetter& env) {
     config.origins.upstream = "RESPSCOPE_UPSTREAM";
   }
   if (auto v = get("RESPSCOPE_LISTEN")) {
-    config.listen = ParseOverride("RESPSCOPE_LISTEN", *v, ParseHostPort);
+    config.listen = ParseOverride("RESPSCOPE_LISTEN", *v, ParseListenList);
     config.origins.listen = "RESPSCOPE_LISTEN";
   }
   if (auto v = get("RESPSCOPE_ADMIN")) {

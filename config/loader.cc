@@ -154,6 +154,7 @@ class Loader {
   uint64_t Size(const Field& f, uint64_t lo, uint64_t hi);
   std::string Glob(const Field& f);
   std::vector<std::string> GlobList(const Field& f);
+  std::vector<ListenAddress> ListenList(const Field& f);
 
   void Admin(const Field& f);
   void Limits(const Field& f);
@@ -308,6 +309,25 @@ std::vector<std::string> Loader::GlobList(const Field& f) {
   return out;
 }
 
+// `listen`: one address, comma-separated addresses (as RESPSCOPE_LISTEN), or a list.
+std::vector<ListenAddress> Loader::ListenList(const Field& f) {
+  constexpr const char* kExpected = "HOST:PORT or unix:///PATH";
+  if (!f.value.IsSequence()) return Convert(f, kExpected, ParseListenList);
+  std::vector<ListenAddress> out;
+  List(f, [&](const Field& item) {
+    ListenAddress a = Convert(item, kExpected, ParseListenAddress);
+    if (std::find(out.begin(), out.end(), a) != out.end()) {
+      FailAt(item, "listen address " + a.ToString() + " given twice");
+    }
+    out.push_back(std::move(a));
+  });
+  if (out.empty()) FailAt(f, "expected at least one listen address");
+  if (out.size() > kMaxListeners) {
+    FailAt(f, "at most " + std::to_string(kMaxListeners) + " listen addresses");
+  }
+  return out;
+}
+
 void Loader::LoadRoot(const YAML::Node& root) {
   Field f{root, root.Mark(), ""};
   if (!root.IsNull() && !root.IsMap()) {
@@ -318,8 +338,12 @@ void Loader::LoadRoot(const YAML::Node& root) {
   Map(f, {
              {"listen",
               [&](const Field& v) {
-                c.listen = Convert(v, "HOST:PORT", ParseHostPort);
+                c.listen = ListenList(v);
                 c.origins.listen = Where(v.mark);
+              }},
+             {"listen_unix_mode",
+              [&](const Field& v) {
+                c.listen_unix_mode = Convert(v, "an octal mode like 0660", ParseFileMode);
               }},
              {"upstream",
               [&](const Field& v) {

@@ -29,21 +29,46 @@ bool ReachesSelf(const UpstreamUrl& url, const HostPort& own) {
 
 void Validate(Config& config) {
   const Origins& o = config.origins;
-  if (BindClash(config.listen, config.admin.listen)) {
-    if (o.admin_listen != "default") {
-      throw ConfigError(o.admin_listen, "admin.listen " + config.admin.listen.ToString() +
-                                            " clashes with listen " + config.listen.ToString() +
-                                            " (from " + o.listen + ")");
+  if (config.listen.empty()) throw ConfigError(o.listen, "listen: at least one address is needed");
+  for (const ListenAddress& listen : config.listen) {
+    if (listen.IsUnix()) {
+      if (!config.upstream.IsTcp() && config.upstream.path == listen.unix_path) {
+        throw ConfigError(o.upstream, "upstream " + config.upstream.ToString() +
+                                          " is respscope's own listen address " +
+                                          listen.ToString() + " (from " + o.listen +
+                                          "): it would proxy to itself");
+      }
+      continue;
     }
-    throw ConfigError(o.listen, "listen " + config.listen.ToString() +
-                                    " clashes with admin.listen " + config.admin.listen.ToString() +
-                                    " (from " + o.admin_listen + ")");
+    if (BindClash(listen.tcp, config.admin.listen)) {
+      if (o.admin_listen != "default") {
+        throw ConfigError(o.admin_listen, "admin.listen " + config.admin.listen.ToString() +
+                                              " clashes with listen " + listen.ToString() +
+                                              " (from " + o.listen + ")");
+      }
+      throw ConfigError(o.listen, "listen " + listen.ToString() + " clashes with admin.listen " +
+                                      config.admin.listen.ToString() + " (from " +
+                                      o.admin_listen + ")");
+    }
+    if (ReachesSelf(config.upstream, listen.tcp)) {
+      throw ConfigError(o.upstream, "upstream " + config.upstream.ToString() +
+                                        " is respscope's own listen address " +
+                                        listen.ToString() + " (from " + o.listen +
+                                        "): it would proxy to itself");
+    }
   }
-  if (ReachesSelf(config.upstream, config.listen)) {
-    throw ConfigError(o.upstream, "upstream " + config.upstream.ToString() +
-                                      " is respscope's own listen address " +
-                                      config.listen.ToString() + " (from " + o.listen +
-                                      "): it would proxy to itself");
+  for (size_t i = 0; i < config.listen.size(); ++i) {
+    for (size_t j = i + 1; j < config.listen.size(); ++j) {
+      const ListenAddress& a = config.listen[i];
+      const ListenAddress& b = config.listen[j];
+      if (!a.IsUnix() && !b.IsUnix() && BindClash(a.tcp, b.tcp)) {
+        throw ConfigError(o.listen, "listen " + a.ToString() + " and " + b.ToString() +
+                                        " cannot both be bound");
+      }
+      if (a.IsUnix() && a == b) {
+        throw ConfigError(o.listen, "listen " + a.ToString() + " given twice");
+      }
+    }
   }
   if (ReachesSelf(config.upstream, config.admin.listen)) {
     throw ConfigError(o.upstream, "upstream " + config.upstream.ToString() +

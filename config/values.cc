@@ -236,6 +236,82 @@ HostPort ParseHostPort(std::string_view text) {
   return out;
 }
 
+ListenAddress ParseListenAddress(std::string_view text) {
+  if (text.size() < 5 || !EqualsNoCase(text.substr(0, 5), "unix:")) {
+    return ListenAddress{ParseHostPort(text), {}};
+  }
+  std::string_view path = text.substr(5);
+  if (path.starts_with("//")) {
+    path.remove_prefix(2);
+    if (!path.starts_with("/")) {
+      throw ValueError("a unix socket address has no host; write unix:///ABSOLUTE/PATH (got " +
+                       Quote(text) + ")");
+    }
+  }
+  if (path.empty()) throw ValueError("missing socket path in " + Quote(text));
+  if (path.front() != '/') {
+    throw ValueError("the socket path must be absolute (got " + Quote(path) + ")");
+  }
+  if (path.back() == '/') {
+    throw ValueError("the socket path names a directory (got " + Quote(path) + ")");
+  }
+  if (path.find('\0') != std::string_view::npos || path.find('?') != std::string_view::npos ||
+      path.find('#') != std::string_view::npos) {
+    throw ValueError("unexpected '?', '#' or NUL in the socket path " + Quote(path));
+  }
+  if (path.size() > kMaxUnixPath) {
+    throw ValueError("the socket path is " + std::to_string(path.size()) +
+                     " bytes long; the system allows at most " + std::to_string(kMaxUnixPath) +
+                     " (got " + Quote(path) + ")");
+  }
+  return ListenAddress{HostPort{}, std::string(path)};
+}
+
+std::vector<ListenAddress> ParseListenList(std::string_view text) {
+  std::vector<ListenAddress> out;
+  size_t start = 0;
+  while (true) {
+    size_t comma = text.find(',', start);
+    std::string_view item =
+        text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+    if (item.empty()) throw ValueError("empty listen address in " + Quote(text));
+    ListenAddress a = ParseListenAddress(item);
+    if (std::find(out.begin(), out.end(), a) != out.end()) {
+      throw ValueError("listen address " + Quote(item) + " given twice");
+    }
+    out.push_back(std::move(a));
+    if (out.size() > kMaxListeners) {
+      throw ValueError("at most " + std::to_string(kMaxListeners) + " listen addresses");
+    }
+    if (comma == std::string_view::npos) break;
+    start = comma + 1;
+  }
+  return out;
+}
+
+uint32_t ParseFileMode(std::string_view text) {
+  const std::string expected =
+      "expected permission bits in octal like 0660 or 0600 (got " + Quote(text) + ")";
+  std::string_view digits = text;
+  if (digits.size() > 2 && digits[0] == '0' && (digits[1] == 'o' || digits[1] == 'O')) {
+    digits.remove_prefix(2);
+  }
+  if (digits.empty() || digits.size() > 4) throw ValueError(expected);
+  uint32_t mode = 0;
+  for (char c : digits) {
+    if (c < '0' || c > '7') throw ValueError(expected);
+    mode = mode * 8 + static_cast<uint32_t>(c - '0');
+  }
+  if (mode > 0777) throw ValueError("setuid, setgid and sticky bits are not allowed: " + expected);
+  return mode;
+}
+
+std::string FormatFileMode(uint32_t mode) {
+  char buf[8];
+  std::snprintf(buf, sizeof(buf), "0%03o", static_cast<unsigned>(mode & 0777));
+  return buf;
+}
+
 UpstreamUrl ParseUpstreamUrl(std::string_view text) {
   static const std::string kForms =
       "expected redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://... or unix:///PATH";

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.h"
 #include "config/error.h"
@@ -26,6 +27,19 @@ uint64_t ParseSize(std::string_view text);
 
 // "HOST:PORT" or "[IPV6]:PORT"; port 0..65535.
 HostPort ParseHostPort(std::string_view text);
+
+// A listen address: "HOST:PORT" (as ParseHostPort) or "unix:///ABSOLUTE/PATH" (also
+// "unix:/ABSOLUTE/PATH"; the path at most kMaxUnixPath bytes, taken as written: no
+// percent-decoding, no query).
+ListenAddress ParseListenAddress(std::string_view text);
+// One or more listen addresses separated by commas (the --listen flag and RESPSCOPE_LISTEN):
+// "127.0.0.1:6380,unix:///run/respscope.sock". Empty items, duplicates and more than
+// kMaxListeners are errors.
+std::vector<ListenAddress> ParseListenList(std::string_view text);
+// Permission bits in octal like chmod: "0660", "660", "0o660"; at most 0777.
+uint32_t ParseFileMode(std::string_view text);
+// "0660".
+std::string FormatFileMode(uint32_t mode);
 
 // See UpstreamUrl. Error messages start with "invalid URL: " and never repeat the URL, which may
 // hold a password.

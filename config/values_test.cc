@@ -124,6 +124,62 @@ TEST(HostPortTest, Rejects) {
   }
 }
 
+TEST(ListenAddressTest, Forms) {
+  EXPECT_EQ(ParseListenAddress("127.0.0.1:6380"), (ListenAddress{HostPort{"127.0.0.1", 6380}, {}}));
+  ListenAddress u = ParseListenAddress("unix:///var/run/respscope/respscope.sock");
+  EXPECT_TRUE(u.IsUnix());
+  EXPECT_EQ(u.unix_path, "/var/run/respscope/respscope.sock");
+  EXPECT_EQ(u.ToString(), "unix:///var/run/respscope/respscope.sock");
+  EXPECT_EQ(ParseListenAddress("UNIX:/tmp/r.sock").unix_path, "/tmp/r.sock");
+  EXPECT_EQ(ParseListenAddress("unix:///" + std::string(106, 'a')).unix_path.size(), 107u);
+  std::vector<ListenAddress> both = ParseListenList("127.0.0.1:6380,unix:///tmp/r.sock");
+  ASSERT_EQ(both.size(), 2u);
+  EXPECT_FALSE(both[0].IsUnix());
+  EXPECT_EQ(both[1].unix_path, "/tmp/r.sock");
+  EXPECT_EQ(ParseListenList("[::1]:1").at(0).tcp, (HostPort{"::1", 1}));
+}
+
+TEST(ListenAddressTest, Rejects) {
+  const std::pair<std::string, std::string> cases[] = {
+      {"unix://host/tmp/r.sock",
+       "a unix socket address has no host; write unix:///ABSOLUTE/PATH (got "
+       "'unix://host/tmp/r.sock')"},
+      {"unix:", "missing socket path in 'unix:'"},
+      {"unix:relative.sock", "the socket path must be absolute (got 'relative.sock')"},
+      {"unix:///tmp/", "the socket path names a directory (got '/tmp/')"},
+      {"unix:///tmp/r.sock?mode=1", "unexpected '?', '#' or NUL in the socket path "
+                                    "'/tmp/r.sock?mode=1'"},
+      {"unix:///" + std::string(107, 'a'),
+       "the socket path is 108 bytes long; the system allows at most 107 (got '/" +
+           std::string(63, 'a') + "...')"},
+  };
+  for (const auto& [text, error] : cases) {
+    EXPECT_EQ(ErrorOf([&] { ParseListenAddress(text); }), error) << text;
+  }
+  EXPECT_EQ(ErrorOf([] { ParseListenList("127.0.0.1:1,,unix:///a"); }),
+            "empty listen address in '127.0.0.1:1,,unix:///a'");
+  EXPECT_EQ(ErrorOf([] { ParseListenList("unix:///a,unix:/a"); }),
+            "listen address 'unix:/a' given twice");
+  EXPECT_EQ(ErrorOf([] { ParseListenList("unix:///a,6380"); }),
+            "expected HOST:PORT like 127.0.0.1:6380 or [::1]:6380 (got '6380')");
+}
+
+TEST(FileModeTest, ParsesAndFormats) {
+  EXPECT_EQ(ParseFileMode("0660"), 0660u);
+  EXPECT_EQ(ParseFileMode("660"), 0660u);
+  EXPECT_EQ(ParseFileMode("0o600"), 0600u);
+  EXPECT_EQ(ParseFileMode("0777"), 0777u);
+  EXPECT_EQ(FormatFileMode(0660), "0660");
+  EXPECT_EQ(FormatFileMode(07), "0007");
+  EXPECT_EQ(ErrorOf([] { ParseFileMode("0680"); }),
+            "expected permission bits in octal like 0660 or 0600 (got '0680')");
+  EXPECT_EQ(ErrorOf([] { ParseFileMode("rw-rw----"); }),
+            "expected permission bits in octal like 0660 or 0600 (got 'rw-rw----')");
+  EXPECT_EQ(ErrorOf([] { ParseFileMode("4755"); }),
+            "setuid, setgid and sticky bits are not allowed: expected permission bits in octal "
+            "like 0660 or 0600 (got '4755')");
+}
+
 struct UrlCase {
   const char* text;
   UpstreamUrl want;
@@ -304,7 +360,10 @@ TEST(EnvOverrideTest, AppliesEachVariable) {
                                {"RESPSCOPE_ADMIN", "[::1]:7002"},
                                {"RESPSCOPE_ADMIN_TOKEN", "tok"}}));
   EXPECT_EQ(c.upstream.ToString(), "rediss://db:7000");
-  EXPECT_EQ(c.listen, (HostPort{"0.0.0.0", 7001}));
+  EXPECT_EQ(c.listen.at(0).tcp, (HostPort{"0.0.0.0", 7001}));
+  ApplyEnvOverrides(c, MapEnv({{"RESPSCOPE_LISTEN", "0.0.0.0:7001,unix:///run/r.sock"}}));
+  ASSERT_EQ(c.listen.size(), 2u);
+  EXPECT_EQ(c.listen[1].unix_path, "/run/r.sock");
   EXPECT_EQ(c.admin.listen, (HostPort{"::1", 7002}));
   EXPECT_EQ(c.admin.token, "tok");
   EXPECT_EQ(c.origins.upstream, "RESPSCOPE_UPSTREAM");
@@ -318,7 +377,7 @@ TEST(EnvOverrideTest, EmptyVariablesAreIgnored) {
   c.admin.token = "from-file";
   ApplyEnvOverrides(c, MapEnv({{"RESPSCOPE_ADMIN_TOKEN", ""}, {"RESPSCOPE_LISTEN", ""}}));
   EXPECT_EQ(c.admin.token, "from-file");
-  EXPECT_EQ(c.listen, (HostPort{"127.0.0.1", 6380}));
+  EXPECT_EQ(c.listen.at(0).tcp, (HostPort{"127.0.0.1", 6380}));
   EXPECT_EQ(c.origins.listen, "default");
 }
 

@@ -119,7 +119,7 @@ std::shared_ptr<const Snapshot> Engine::Refresh(bool periodic) {
   s->sequence = ++sequence_;
   s->slow_threshold_ns = options_.slow_threshold_ns;
   s->sample_rate = sample_rate_;
-  s->upstream_up = upstream_up_;
+  s->upstream_up = upstream_up_source_ ? upstream_up_source_() : upstream_up_;
   s->redis = redis_;
   s->queues = queues_;
   if (pool_source_) {
@@ -196,6 +196,11 @@ void Engine::UpdateRedis(RedisInfo info) {
 void Engine::SetUpstreamUp(bool up) {
   std::lock_guard lock(mu_);
   upstream_up_ = up;
+}
+
+void Engine::SetUpstreamUpSource(std::function<bool()> source) {
+  std::lock_guard lock(mu_);
+  upstream_up_source_ = std::move(source);
 }
 
 void Engine::SetAlertRules(std::vector<AlertRule> rules) {

@@ -67,6 +67,9 @@ class Engine {
   void UpdateQueues(std::vector<QueueMetrics> queues);
   void UpdateRedis(RedisInfo info);
   void SetUpstreamUp(bool up);
+  // When set, read at every merge instead of the last SetUpstreamUp(): the one flag /readyz
+  // answers from, so respscope_upstream_up and readiness never disagree.
+  void SetUpstreamUpSource(std::function<bool()> source);
   // Read at every merge and scrape (on the engine's or the scraper's thread).
   void SetPoolSource(std::function<PoolMetrics()> source);
   void SetAlertRules(std::vector<AlertRule> rules);  // SIGHUP
@@ -98,6 +101,7 @@ class Engine {
   std::vector<QueueMetrics> queues_;
   RedisInfo redis_;
   bool upstream_up_ = true;
+  std::function<bool()> upstream_up_source_;
   std::function<PoolMetrics()> pool_source_;
   double sample_rate_;
   uint64_t sequence_ = 0;

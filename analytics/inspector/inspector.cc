@@ -34,6 +34,13 @@ engine::DurationHistogram ToEngine(const analytics::jobs::HistogramSnapshot& h) 
 
 }  // namespace
 
+std::chrono::milliseconds RetryDelay(int failures, std::chrono::milliseconds interval) {
+  const std::chrono::milliseconds cap = std::min(kRetryMax, interval);
+  std::chrono::milliseconds d = kRetryMin;
+  for (int i = 1; i < failures && d < cap; ++i) d *= 2;
+  return std::min(d, cap);
+}
+
 Inspector::Inspector(InspectorOptions options, engine::Engine* engine,
                      analytics::jobs::JobTracker* jobs, std::function<void(bool up)> on_upstream_up)
     : options_(std::move(options)),
@@ -64,7 +71,7 @@ QueueDepths Inspector::Depths() const {
 }
 
 // Queue depth per state for every discovered queue, as BullMQ's getJobCounts() counts them.
-void Inspector::PollDepths(SideChannel& side) {
+bool Inspector::PollDepths(SideChannel& side) {
   static const std::pair<const char*, const char*> kStates[] = {
       {"waiting", "wait"},
       {"active", "active"},
@@ -80,6 +87,9 @@ void Inspector::PollDepths(SideChannel& side) {
     for (const auto& [state, suffix] : kStates) {
       std::string key = prefix + ":" + queue + ":" + suffix;
       std::string type = side.CommandRaw({"TYPE", key});
+      // The connection broke and one reconnect failed: stop here rather than wait a connect
+      // timeout per key; the next round retries.
+      if (type.empty()) return false;
       std::string raw;
       if (type.rfind("+list", 0) == 0) {
         raw = side.CommandRaw({"LLEN", key});
@@ -96,6 +106,28 @@ void Inspector::PollDepths(SideChannel& side) {
   }
   std::lock_guard lock(depth_mu_);
   depths_ = std::move(fresh);
+  return true;
+}
+
+std::chrono::milliseconds Inspector::AfterAttempt(bool up, const std::string& error) {
+  if (up) {
+    if (failures_ > 0) {
+      spdlog::info("side channel: upstream {} answers again after {} failed attempt(s)",
+                   options_.upstream.ToString(), failures_);
+    }
+    failures_ = 0;
+    return options_.interval;
+  }
+  ++failures_;
+  std::chrono::milliseconds next = RetryDelay(failures_, options_.interval);
+  if (auto suppressed = down_log_.Allow()) {
+    spdlog::warn(
+        "side channel: upstream {} not reachable ({}); {} failed attempt(s) in a row, next in "
+        "{} ms; INFO figures, queue depths and respscope_upstream_up wait for it ({} similar "
+        "lines suppressed)",
+        options_.upstream.ToString(), error, failures_, next.count(), *suppressed);
+  }
+  return next;
 }
 
 void Inspector::PublishQueues() {
@@ -122,6 +154,7 @@ void Inspector::Loop() {
   while (!stop_) {
     lock.unlock();
     std::string raw = side.CommandRaw({"INFO"});
+    std::string error = raw.empty() ? side.error() : std::string();
     engine::RedisInfo info;
     // Any reply means Redis is reachable (applications authenticate themselves): an error here
     // (NOAUTH, NOPERM without credentials in the URL) only costs the INFO figures.
@@ -139,14 +172,18 @@ void Inspector::Loop() {
       info.keyspace_misses = InfoField(raw, "keyspace_misses");
     }
     engine_->UpdateRedis(info);
-    engine_->SetUpstreamUp(info.up);
     if (jobs_) {
-      if (info.up && raw[0] == '$') PollDepths(side);
+      if (info.up && raw[0] == '$' && !PollDepths(side)) {
+        info.up = false;
+        error = side.error();
+      }
       PublishQueues();
     }
+    engine_->SetUpstreamUp(info.up);
     if (on_upstream_up_) on_upstream_up_(info.up);
+    std::chrono::milliseconds wait = AfterAttempt(info.up, error);
     lock.lock();
-    cv_.wait_for(lock, options_.interval, [&] { return stop_; });
+    cv_.wait_for(lock, wait, [&] { return stop_; });
   }
 }
 

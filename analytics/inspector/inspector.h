@@ -3,6 +3,12 @@
 // and, when the job tracker is on, counts the jobs of every discovered BullMQ / Bull queue per
 // state (as BullMQ's getJobCounts() does) and publishes the queues' metrics to the engine.
 //
+// When the upstream does not answer (refused, timeout, a name that does not resolve), the next
+// attempt comes after a bounded exponential backoff (RetryDelay) instead of a full interval, so
+// readiness comes back soon after the upstream does, and a dead upstream costs one connect
+// attempt per backoff step at most. Failures are logged on the first one and then at most once
+// a minute (with a count), recovery once.
+//
 // Thread: Start() runs the loop on a thread of its own (blocking hiredis calls with timeouts);
 // Depths() may be called from any thread; Start() and Stop() from the owner's thread.
 #pragma once
@@ -16,6 +22,7 @@
 #include <string>
 #include <thread>
 
+#include "common/descriptors.h"
 #include "config/config.h"
 
 namespace respscope::engine {
@@ -28,6 +35,12 @@ class JobTracker;
 namespace respscope::inspector {
 
 class SideChannel;
+
+// The wait before attempt `failures` + 1 after `failures` (>= 1) failed attempts in a row:
+// kRetryMin, doubling, at most min(kRetryMax, interval).
+inline constexpr std::chrono::milliseconds kRetryMin{250};
+inline constexpr std::chrono::milliseconds kRetryMax{5000};
+std::chrono::milliseconds RetryDelay(int failures, std::chrono::milliseconds interval);
 
 // "prefix:queue" -> state -> jobs. States are named as in the API: waiting, active, paused,
 // delayed, prioritized, completed, failed, waiting_children.
@@ -64,7 +77,10 @@ class Inspector {
 
  private:
   void Loop();
-  void PollDepths(SideChannel& side);
+  // False when the side channel failed half way (the depths are left as they were).
+  bool PollDepths(SideChannel& side);
+  // Logs the outcome of an attempt (throttled) and returns the wait before the next one.
+  std::chrono::milliseconds AfterAttempt(bool up, const std::string& error);
   void PublishQueues();
 
   InspectorOptions options_;
@@ -80,6 +96,8 @@ class Inspector {
   std::condition_variable cv_;
   bool stop_ = false;
   bool warned_refused_ = false;  // the INFO refusal is logged once (inspector thread only)
+  int failures_ = 0;             // failed attempts in a row (inspector thread only)
+  common::LogThrottle down_log_{std::chrono::minutes(1)};
 };
 
 }  // namespace respscope::inspector

@@ -282,6 +282,7 @@ engine::PoolMetrics PoolMetricsOf(const net::Server& server) {
 
 void AnalyticsWiring::Start(net::Server* server) {
   impl_->engine->SetPoolSource([server] { return PoolMetricsOf(*server); });
+  impl_->engine->SetUpstreamUpSource([server] { return server->upstream_up(); });
   if (!impl_->enabled) {
     spdlog::warn("RESPSCOPE_ANALYTICS=off: commands are forwarded, not observed");
   }

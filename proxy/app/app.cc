@@ -12,6 +12,7 @@
 #include "proxy/app/analytics_wiring.h"
 #include "proxy/commands/command_table.h"
 #include "proxy/net/server.h"
+#include "proxy/net/upstream_resolver.h"
 
 namespace respscope::app {
 
@@ -31,17 +32,9 @@ net::UpstreamAddress ResolveUpstream(const config::UpstreamUrl& url) {
     throw std::runtime_error("upstream " + a.display +
                              ": rediss:// (TLS) is not supported by this build yet");
   }
-  // Resolve once at start-up: the data plane connects to an address, never does DNS.
-  asio::io_context io;
-  asio::ip::tcp::resolver resolver(io);
-  boost::system::error_code ec;
-  auto results = resolver.resolve(url.host, std::to_string(url.port), ec);
-  if (ec || results.empty()) {
-    throw std::runtime_error("cannot resolve upstream host '" + url.host + "': " + ec.message());
-  }
-  a.host = results.begin()->endpoint().address().to_string();
-  a.port = url.port;
-  return a;
+  // Resolve once at start-up: the data plane connects to an address, never does DNS. A name
+  // that does not resolve yet is retried in the background (net::UpstreamResolver).
+  return net::ResolveTcpUpstream(std::move(a), url.host, url.port);
 }
 
 // The command table: built in, refreshed from the upstream's own COMMAND when reachable.
@@ -86,8 +79,16 @@ int Run(const config::Config& cfg) {
   for (const auto& w : budget.warnings) spdlog::warn("{}", w);
 
   net::ServerOptions so;
-  so.listen_host = cfg.listen.host;
-  so.listen_port = cfg.listen.port;
+  so.listen.clear();
+  for (const config::ListenAddress& l : cfg.listen) {
+    net::ListenSpec spec;
+    spec.unix_socket = l.IsUnix();
+    spec.host = l.tcp.host;
+    spec.port = l.tcp.port;
+    spec.path = l.unix_path;
+    spec.mode = cfg.listen_unix_mode;
+    so.listen.push_back(std::move(spec));
+  }
   so.upstream = ResolveUpstream(cfg.upstream);
   so.threads = cfg.threads;
   so.max_clients = budget.max_clients;
@@ -111,15 +112,17 @@ int Run(const config::Config& cfg) {
   server.Start();
   analytics.Start(&server);
   spdlog::info(
-      "respscope {} listening on {}:{} -> {} ({} IO threads, upstream_pooling {}, at most {} "
+      "respscope {} listening on {} -> {} ({} IO threads, upstream_pooling {}, at most {} "
       "clients, descriptor limit {})",
-      RESPSCOPE_VERSION, so.listen_host, server.bound_port(), so.upstream.display, so.threads,
+      RESPSCOPE_VERSION, server.ListenText(), so.upstream.display, so.threads,
       config::ToString(cfg.upstream_pooling), so.max_clients, budget.limit);
 
   // Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the live rules.
   asio::io_context signals_io;
   asio::signal_set stop_signals(signals_io, SIGTERM, SIGINT);
   asio::signal_set hup(signals_io, SIGHUP);
+  net::UpstreamResolver resolver(signals_io, &server, so.upstream);
+  resolver.Start();
   stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: draining {} connections (at most {} ms)", sig,
@@ -137,6 +140,7 @@ int Run(const config::Config& cfg) {
   };
   arm_hup();
   signals_io.run();
+  resolver.Stop();
 
   // The drain: clients are served until they leave or go idle; in the last second of
   // drain_timeout (its last quarter when shorter) respscope stops reading them and delivers

@@ -20,20 +20,11 @@ namespace respscope::net {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-namespace {
-std::string EndpointText(const asio::ip::tcp::socket& s) {
-  error_code ec;
-  auto ep = s.remote_endpoint(ec);
-  if (ec) return "unknown";
-  auto addr = ep.address();
-  std::string host = addr.is_v6() ? "[" + addr.to_string() + "]" : addr.to_string();
-  return host + ":" + std::to_string(ep.port());
-}
-}  // namespace
-
-Connection::Connection(ThreadContext* thread, asio::ip::tcp::socket client, uint64_t id)
+Connection::Connection(ThreadContext* thread, asio::generic::stream_protocol::socket client,
+                       uint64_t id, ClientKind kind)
     : thread_(thread),
       client_(std::move(client)),
+      kind_(kind),
       upstream_(thread->io()),
       connect_timer_(thread->io()),
       id_(id) {}
@@ -41,9 +32,9 @@ Connection::Connection(ThreadContext* thread, asio::ip::tcp::socket client, uint
 Connection::~Connection() = default;
 
 void Connection::Start() {
-  peer_ = EndpointText(client_);
+  peer_ = ClientPeerName(client_, kind_ == ClientKind::kUnix);
   error_code ec;
-  client_.set_option(asio::ip::tcp::no_delay(true), ec);
+  if (kind_ == ClientKind::kTcp) client_.set_option(asio::ip::tcp::no_delay(true), ec);
   thread_->sink()->OnEvent(analytics::SessionEvent::kClientConnected, id_);
   if (thread_->pool()) {
     StartShared();
@@ -51,16 +42,21 @@ void Connection::Start() {
   }
 
   const ServerOptions& opts = thread_->server()->options();
+  const UpstreamAddress& up = thread_->upstream();
   asio::generic::stream_protocol::endpoint ep;
-  if (opts.upstream.unix_socket) {
-    ep = asio::local::stream_protocol::endpoint(opts.upstream.path);
+  if (!up.unresolved.empty()) {
+    FailConnect(up.unresolved);
+    return;
+  }
+  if (up.unix_socket) {
+    ep = asio::local::stream_protocol::endpoint(up.path);
   } else {
-    asio::ip::address addr = asio::ip::make_address(opts.upstream.host, ec);
+    asio::ip::address addr = asio::ip::make_address(up.host, ec);
     if (ec) {
-      FailConnect("bad address " + opts.upstream.host);
+      FailConnect("bad address " + up.host);
       return;
     }
-    ep = asio::ip::tcp::endpoint(addr, opts.upstream.port);
+    ep = asio::ip::tcp::endpoint(addr, up.port);
   }
   auto self = shared_from_this();
   connect_timer_.expires_after(opts.connect_timeout);
@@ -86,7 +82,7 @@ void Connection::OnConnected(const error_code& ec) {
   Server* server = thread_->server();
   server->SetUpstreamUp(true);
   error_code ignored;
-  if (!server->options().upstream.unix_socket) {
+  if (!thread_->upstream().unix_socket) {
     upstream_.set_option(asio::ip::tcp::no_delay(true), ignored);
   }
   // Both sockets leave Asio's reactor for the thread's poller.

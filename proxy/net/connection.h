@@ -53,15 +53,23 @@ struct UpstreamAddress {
   uint16_t port = 6379;
   std::string path;
   std::string display;  // for messages: "redis://127.0.0.1:6379" (no credentials)
+  // Set while the URL's host name does not resolve: why. Every connect fails at once with it
+  // (host then holds the name, not an address).
+  std::string unresolved;
 };
 
 class ThreadContext;
+
+// What kind of listener accepted the client: TCP (TCP_NODELAY, "host:port" peer) or a Unix
+// socket ("unix:pid=N" peer).
+enum class ClientKind : uint8_t { kTcp, kUnix };
 
 class Connection : public Pollable, public std::enable_shared_from_this<Connection> {
  public:
   static constexpr int kReadsPerWake = 16;
 
-  Connection(ThreadContext* thread, boost::asio::ip::tcp::socket client, uint64_t id);
+  Connection(ThreadContext* thread, boost::asio::generic::stream_protocol::socket client,
+             uint64_t id, ClientKind kind);
   ~Connection() override;
 
   void Start();
@@ -144,7 +152,8 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
   // The last thing owed is a shared reply: more shared replies may join its run.
   bool OwesRouted() const { return !owed_.empty() && owed_.back().routed > 0; }
   ThreadContext* thread_;
-  boost::asio::ip::tcp::socket client_;
+  boost::asio::generic::stream_protocol::socket client_;
+  ClientKind kind_;
   boost::asio::generic::stream_protocol::socket upstream_;
   boost::asio::steady_timer connect_timer_;
   uint64_t id_;

@@ -77,20 +77,28 @@ void PoolStats::RecordWrite(uint32_t commands) {
 void ConnectUpstream(ThreadContext* thread, std::function<void(int, std::string)> done) {
   const ServerOptions& opts = thread->server()->options();
   auto st = std::make_shared<ConnectState>(thread->io());
-  st->done = std::move(done);
+  // Every failed attempt is one respscope_upstream_connect_errors_total: the shared
+  // connection's retries and the spares' count as much as a dedicated client's connect.
+  st->done = [thread, done = std::move(done)](int fd, std::string error) {
+    if (fd < 0) thread->sink()->OnEvent(analytics::SessionEvent::kUpstreamConnectFailed, 0);
+    done(fd, std::move(error));
+  };
   asio::generic::stream_protocol::endpoint ep;
   error_code ec;
-  if (opts.upstream.unix_socket) {
-    ep = asio::local::stream_protocol::endpoint(opts.upstream.path);
+  const UpstreamAddress& up = thread->upstream();
+  if (!up.unresolved.empty()) {
+    asio::post(thread->io(), [st, why = up.unresolved] { st->Finish(-1, why); });
+    return;
+  }
+  if (up.unix_socket) {
+    ep = asio::local::stream_protocol::endpoint(up.path);
   } else {
-    asio::ip::address addr = asio::ip::make_address(opts.upstream.host, ec);
+    asio::ip::address addr = asio::ip::make_address(up.host, ec);
     if (ec) {
-      asio::post(thread->io(), [st, host = opts.upstream.host] {
-        st->Finish(-1, "bad address " + host);
-      });
+      asio::post(thread->io(), [st, host = up.host] { st->Finish(-1, "bad address " + host); });
       return;
     }
-    ep = asio::ip::tcp::endpoint(addr, opts.upstream.port);
+    ep = asio::ip::tcp::endpoint(addr, up.port);
   }
   st->timer.expires_after(opts.connect_timeout);
   st->timer.async_wait([st](const error_code& ec) {
@@ -99,7 +107,7 @@ void ConnectUpstream(ThreadContext* thread, std::function<void(int, std::string)
     st->socket.close(ignored);
     st->Finish(-1, "connect timeout");
   });
-  const bool tcp = !opts.upstream.unix_socket;
+  const bool tcp = !up.unix_socket;
   st->socket.async_connect(ep, [st, tcp](const error_code& ec) {
     if (st->finished) return;
     if (ec) {

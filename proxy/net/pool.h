@@ -98,7 +98,8 @@ struct PoolStats {
 };
 
 // Connects to the upstream without blocking the thread: `done(fd, error)` gets a connected,
-// non-blocking descriptor (the caller owns it) or -1 and the reason.
+// non-blocking descriptor (the caller owns it) or -1 and the reason. A failure is also counted
+// on the thread's sink (SessionEvent::kUpstreamConnectFailed).
 void ConnectUpstream(ThreadContext* thread, std::function<void(int fd, std::string error)> done);
 
 class UpstreamPool;

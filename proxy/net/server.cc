@@ -34,6 +34,7 @@ void ThreadContext::Start() {
   ArmTick();
   poller_.Start();
   const ServerOptions& opts = server_->options();
+  upstream_ = opts.upstream;
   read_size_ = std::clamp<size_t>(opts.max_inflight, 1, kScratch);
   if (opts.pooling) {
     pool_ = std::make_shared<UpstreamPool>(this, opts.pool, &pool_stats_);
@@ -93,36 +94,44 @@ std::vector<const PoolStats*> Server::pool_stats() const {
 
 void Server::Start() {
   asio::io_context& io0 = threads_[0]->io();
-  asio::ip::tcp::endpoint ep(asio::ip::make_address(options_.listen_host), options_.listen_port);
-  acceptor_ = std::make_unique<asio::ip::tcp::acceptor>(io0);
-  acceptor_->open(ep.protocol());
-  acceptor_->set_option(asio::socket_base::reuse_address(true));
-  acceptor_->bind(ep);
-  acceptor_->listen(asio::socket_base::max_listen_connections);
-  bound_port_ = acceptor_->local_endpoint().port();
-  accept_backoff_ = std::make_unique<asio::steady_timer>(io0);
+  for (const ListenSpec& spec : options_.listen) {
+    // On a failure the listeners made so far close (socket files removed) with the Server.
+    listeners_.push_back(std::make_unique<Listener>(io0, spec));
+    Listener& l = *listeners_.back();
+    if (!l.unix_socket() && bound_port_ == 0) bound_port_ = l.port();
+    listen_text_ += (listen_text_.empty() ? "" : ", ") + l.ToString();
+  }
+  if (listeners_.empty()) throw std::invalid_argument("no listen address");
   for (auto& t : threads_) guards_.push_back(asio::make_work_guard(t->io()));
   for (auto& t : threads_) asio::post(t->io(), [ctx = t.get()] { ctx->Start(); });
   for (auto& t : threads_) {
     workers_.emplace_back([ctx = t.get()] { ctx->io().run(); });
   }
-  asio::post(io0, [this] { Accept(); });
+  for (auto& l : listeners_) asio::post(io0, [this, l = l.get()] { Accept(l); });
 }
 
-void Server::Accept() {
+void Server::SetUpstream(const UpstreamAddress& address) {
+  for (auto& t : threads_) {
+    asio::post(t->io(), [ctx = t.get(), address] { ctx->SetUpstream(address); });
+  }
+}
+
+std::string Server::ListenText() const { return listen_text_; }
+
+void Server::Accept(Listener* listener) {
   if (draining_.load()) return;
   ThreadContext* target = threads_[next_thread_].get();
   next_thread_ = (next_thread_ + 1) % threads_.size();
-  acceptor_->async_accept(target->io(), [this, target](const error_code& ec,
-                                                         asio::ip::tcp::socket socket) {
+  listener->acceptor().async_accept(target->io(), [this, target, listener](
+                                                      const error_code& ec,
+                                                      Listener::Socket socket) {
     if (ec == asio::error::operation_aborted || draining_.load()) return;
     if (!ec) {
       uint64_t id = next_id_++;
       if (active_.load(std::memory_order_relaxed) >= options_.max_clients) {
         // Same words as Redis's own limit, then close.
         auto msg = std::make_shared<std::string>("-ERR max number of clients reached\r\n");
-        auto sock = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
-        target->sink();  // counted on the target thread below
+        auto sock = std::make_shared<Listener::Socket>(std::move(socket));
         asio::post(target->io(), [target, sock, msg, id] {
           target->sink()->OnEvent(analytics::SessionEvent::kClientRejectedMaxClients, id);
           asio::async_write(*sock, asio::buffer(*msg), [sock, msg](const error_code&, size_t) {
@@ -132,17 +141,18 @@ void Server::Accept() {
         });
       } else {
         active_.fetch_add(1, std::memory_order_relaxed);
-        auto sock = std::make_shared<asio::ip::tcp::socket>(std::move(socket));
-        asio::post(target->io(), [target, sock, id] {
-          auto c = std::make_shared<Connection>(target, std::move(*sock), id);
+        auto sock = std::make_shared<Listener::Socket>(std::move(socket));
+        const ClientKind kind = listener->unix_socket() ? ClientKind::kUnix : ClientKind::kTcp;
+        asio::post(target->io(), [target, sock, id, kind] {
+          auto c = std::make_shared<Connection>(target, std::move(*sock), id, kind);
           target->Add(c);
           c->Start();
         });
       }
     } else {
-      return OnAcceptError(ec);
+      return OnAcceptError(listener, ec);
     }
-    Accept();
+    Accept(listener);
   });
 }
 
@@ -153,12 +163,12 @@ constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
 constexpr size_t kShedPerEvent = 256;
 }  // namespace
 
-void Server::OnAcceptError(const error_code& ec) {
-  if (ec == asio::error::connection_aborted) return Accept();  // the client gave up; go on
+void Server::OnAcceptError(Listener* listener, const error_code& ec) {
+  if (ec == asio::error::connection_aborted) return Accept(listener);  // the client gave up
   std::string what;
   if (ec.category() == boost::system::system_category() && common::IsOutOfDescriptors(ec.value())) {
     threads_[0]->sink()->OnEvent(analytics::SessionEvent::kAcceptFdExhausted, 0);
-    size_t shed = spare_.Shed(acceptor_->native_handle(), kShedPerEvent);
+    size_t shed = spare_.Shed(listener->acceptor().native_handle(), kShedPerEvent);
     what = "out of file descriptors (" + ec.message() + "): closed " + std::to_string(shed) +
            " pending connection(s) unserved; " + std::to_string(active_.load()) +
            " clients open, limits.max_clients " + std::to_string(options_.max_clients);
@@ -167,25 +177,25 @@ void Server::OnAcceptError(const error_code& ec) {
   }
   if (auto suppressed = accept_log_.Allow()) {
     spdlog::warn(
-        "client listener: accept failed: {}; pausing accepts for {} ms ({} similar "
+        "client listener: accept failed: {}; pausing accepts on {} for {} ms ({} similar "
         "lines suppressed)",
-        what, kAcceptBackoff.count(), *suppressed);
+        what, listener->ToString(), kAcceptBackoff.count(), *suppressed);
   }
-  accept_backoff_->expires_after(kAcceptBackoff);
-  accept_backoff_->async_wait([this](const error_code& wait_ec) {
-    if (wait_ec != asio::error::operation_aborted) Accept();
+  listener->backoff().expires_after(kAcceptBackoff);
+  listener->backoff().async_wait([this, listener](const error_code& wait_ec) {
+    if (wait_ec != asio::error::operation_aborted) Accept(listener);
   });
+}
+
+// Thread 0. Unix socket files go with their listeners: a client that finds no file knows at
+// once that nobody will answer.
+void Server::CloseListeners() {
+  for (auto& l : listeners_) l->Close();
 }
 
 void Server::BeginDrain() {
   if (draining_.exchange(true)) return;
-  if (acceptor_) {
-    asio::post(threads_[0]->io(), [this] {
-      error_code ignored;
-      acceptor_->close(ignored);
-      accept_backoff_->cancel();
-    });
-  }
+  if (!listeners_.empty()) asio::post(threads_[0]->io(), [this] { CloseListeners(); });
   if (options_.drain_idle.count() == 0) {
     FinishDrain();
     return;
@@ -208,11 +218,7 @@ void Server::Stop() {
     asio::post(t->io(), [ctx = t.get(), this] {
       ctx->CloseAll();
       ctx->Stop();
-      if (acceptor_ && ctx == threads_[0].get()) {
-        error_code ignored;
-        acceptor_->close(ignored);
-        accept_backoff_->cancel();
-      }
+      if (ctx == threads_[0].get()) CloseListeners();
     });
   }
   guards_.clear();
@@ -222,6 +228,7 @@ void Server::Stop() {
   }
   for (auto& w : workers_) w.join();
   workers_.clear();
+  CloseListeners();  // the threads are joined: safe here, in case the posted close did not run
 }
 
 }  // namespace respscope::net

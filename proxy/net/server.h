@@ -2,8 +2,9 @@
 //
 // `threads` IO threads, each with its own io_context, its own scratch buffer, its own Poller
 // (the epoll set of its connections' sockets, see poller.h), its own ObservationSink and the
-// list of its connections. The acceptor runs on thread 0 and hands each
-// accepted socket to the next thread round robin; a connection stays on its thread for life.
+// list of its connections. The listeners (listener.h: TCP addresses, Unix socket files) accept
+// on thread 0 and hand each accepted socket to the next thread round robin; a connection stays
+// on its thread for life.
 //
 // Thread: Start()/BeginDrain()/Stop() are called from the main thread; everything else runs on
 // the IO threads.
@@ -23,6 +24,7 @@
 #include "common/descriptors.h"
 #include "proxy/commands/command_table.h"
 #include "proxy/net/connection.h"
+#include "proxy/net/listener.h"
 #include "proxy/net/pool.h"
 #include "proxy/net/poller.h"
 #include "proxy/session/session_core.h"
@@ -30,8 +32,8 @@
 namespace respscope::net {
 
 struct ServerOptions {
-  std::string listen_host = "127.0.0.1";
-  uint16_t listen_port = 6380;
+  // Where clients connect: one or more TCP addresses and Unix socket files.
+  std::vector<ListenSpec> listen{ListenSpec{}};
   UpstreamAddress upstream;
   // upstream_pooling: auto. Off: every client gets its own upstream connection (dedicated).
   bool pooling = false;
@@ -65,6 +67,10 @@ class ThreadContext {
   // The shared upstream connections and spares of this thread; null in dedicated mode.
   UpstreamPool* pool() { return pool_.get(); }
   PoolStats* pool_stats() { return &pool_stats_; }
+  // Where upstream connections of this thread go: options().upstream until Server::SetUpstream
+  // changes it.
+  const UpstreamAddress& upstream() const { return upstream_; }
+  void SetUpstream(UpstreamAddress a) { upstream_ = std::move(a); }
   // How much one read of a dedicated connection may take (scratch size, or less by the limit).
   size_t read_size() const { return read_size_; }
 
@@ -93,6 +99,7 @@ class ThreadContext {
   Poller poller_{io_};
   std::unique_ptr<char[]> scratch_{new char[kScratch]};
   size_t read_size_ = kScratch;
+  UpstreamAddress upstream_;
   PoolStats pool_stats_;
   std::shared_ptr<UpstreamPool> pool_;
   std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections_;
@@ -105,7 +112,8 @@ class Server {
          std::vector<analytics::ObservationSink*> sinks);
   ~Server();
 
-  // Binds and starts the IO threads. Throws std::system_error when the address is taken.
+  // Binds every listener and starts the IO threads. Throws std::runtime_error naming the
+  // address when one cannot be bound (taken, a live Unix socket, ...); nothing is left bound.
   void Start();
   // Stops accepting; the connections keep being served, each closed once it is idle
   // (ServerOptions::drain_idle; at once when that is 0, as FinishDrain). Returns at once; poll
@@ -116,7 +124,10 @@ class Server {
   // Closes everything and joins the threads.
   void Stop();
 
+  // The port of the first TCP listener (the real one when 0 was asked), 0 when none.
   uint16_t bound_port() const { return bound_port_; }
+  // "127.0.0.1:6380, unix:///run/respscope.sock", with bound ports (for the start-up line).
+  std::string ListenText() const;
   size_t active_connections() const { return active_.load(std::memory_order_relaxed); }
   bool upstream_up() const { return upstream_up_.load(std::memory_order_relaxed); }
 
@@ -124,28 +135,33 @@ class Server {
   const ServerOptions& options() const { return options_; }
   const std::shared_ptr<const commands::CommandTable>& table() const { return table_; }
   void SetUpstreamUp(bool up) { upstream_up_.store(up, std::memory_order_relaxed); }
+  // A new upstream address for connections made from now on (a host name that resolves at
+  // last). Any thread; each IO thread takes it in order with its other work.
+  void SetUpstream(const UpstreamAddress& address);
 
   // The pool's counters of every IO thread (empty in dedicated mode): for the metrics.
   std::vector<const PoolStats*> pool_stats() const;
   void OnClosed() { active_.fetch_sub(1, std::memory_order_relaxed); }
 
  private:
-  void Accept();
+  void Accept(Listener* listener);
   // accept() failed: out of descriptors -> shed the pending connections with the spare
   // descriptor, count, log (rate limited) and back off; other errors that would repeat at
   // once -> log and back off; a connection aborted before accept -> go on.
-  void OnAcceptError(const boost::system::error_code& ec);
+  void OnAcceptError(Listener* listener, const boost::system::error_code& ec);
+  void CloseListeners();
 
   ServerOptions options_;
   std::shared_ptr<const commands::CommandTable> table_;
   std::vector<std::unique_ptr<ThreadContext>> threads_;
   std::vector<std::thread> workers_;
   std::vector<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> guards_;
-  std::unique_ptr<boost::asio::ip::tcp::acceptor> acceptor_;
+  // Created by Start() on the main thread; then used on thread 0 only.
+  std::vector<std::unique_ptr<Listener>> listeners_;
+  std::string listen_text_;
   // Accept loop state, thread 0 only.
   common::SpareDescriptor spare_;
   common::LogThrottle accept_log_{std::chrono::seconds(10)};
-  std::unique_ptr<boost::asio::steady_timer> accept_backoff_;
   size_t next_thread_ = 0;
   uint64_t next_id_ = 1;
   uint16_t bound_port_ = 0;

@@ -3,14 +3,15 @@
 // woken by another connection, Lua via defineCommand (EVALSHA, EVAL on NOSCRIPT), binary and
 // large values. Driven by test_ioredis.py, run against Redis directly and through respscope.
 //
-// Usage: node ioredis_client.js PORT
+// Usage: node ioredis_client.js PORT|/SOCKET/PATH (a path: ioredis's {path} option, a Unix socket)
 // Prints one JSON line {"ok": bool, "checks": {name: true | "why it failed"}}; exit code 0 iff ok.
 "use strict";
 const path = require("path");
 const { createRequire } = require("module");
 const Redis = createRequire(path.join(__dirname, "node", "package.json"))("ioredis");
 
-const port = Number(process.argv[2]);
+const target = process.argv[2];
+const address = target.startsWith("/") ? { path: target } : { host: "127.0.0.1", port: Number(target) };
 const checks = {};
 
 function check(name, cond, detail) {
@@ -18,7 +19,7 @@ function check(name, cond, detail) {
 }
 
 function client(protocol, extra) {
-  return new Redis({ host: "127.0.0.1", port, protocol, maxRetriesPerRequest: 0,
+  return new Redis({ ...address, protocol, maxRetriesPerRequest: 0,
                      retryStrategy: () => null, lazyConnect: false, ...extra });
 }
 

@@ -22,6 +22,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 import unittest
 
 import yaml
@@ -165,8 +166,11 @@ class DeployManifests(unittest.TestCase):
         app = [c for c in pod["containers"] if c["name"] != "respscope"]
         self.assertEqual(len(app), 1)
         redis_url = {e["name"]: e.get("value") for e in app[0]["env"]}["REDIS_URL"]
-        self.assertEqual(redis_url, "redis://" + config["listen"])
-        self.assertTrue(config["listen"].startswith("127.0.0.1:"), "loopback only")
+        if config["listen"].startswith("unix://"):
+            self.check_unix_socket(name, pod, rs, app[0], config, redis_url)
+        else:
+            self.assertEqual(redis_url, "redis://" + config["listen"])
+            self.assertTrue(config["listen"].startswith("127.0.0.1:"), "loopback only")
         # Security context: non-root, read-only root filesystem, no capabilities.
         sc = rs["securityContext"]
         self.assertTrue(sc["runAsNonRoot"])
@@ -192,10 +196,35 @@ class DeployManifests(unittest.TestCase):
         self.assertGreater(pod["terminationGracePeriodSeconds"], drain, name)
         return deployment, rs
 
+    def check_unix_socket(self, name, pod, rs, app, config, redis_url):
+        """The socket's directory is one emptyDir mounted writable in both containers, the
+        application's REDIS_URL is the socket, and the application may connect: the socket's
+        group bits allow it and the pod's fsGroup is respscope's group."""
+        path = config["listen"][len("unix://"):]
+        self.assertEqual(redis_url, config["listen"], name)
+        folder = os.path.dirname(path)
+
+        def volume_at(container):
+            found = [m for m in container.get("volumeMounts", []) if m["mountPath"] == folder]
+            self.assertEqual(len(found), 1, "%s: %s mounts %s" % (name, container["name"], folder))
+            self.assertFalse(found[0].get("readOnly", False))
+            return found[0]["name"]
+        vol = volume_at(rs)
+        self.assertEqual(volume_at(app), vol)
+        volumes = {v["name"]: v for v in pod["volumes"]}
+        self.assertIn("emptyDir", volumes[vol])
+        mode = int(str(config.get("listen_unix_mode", "0660")), 8)
+        self.assertEqual(mode & 0o060, 0o060, "the group may connect")
+        self.assertEqual(mode & 0o007, 0, "others may not")
+        self.assertEqual(pod["securityContext"]["fsGroup"], rs["securityContext"]["runAsGroup"])
+        socket_env = {e["name"]: e.get("value") for e in app["env"]}.get("REDIS_SOCKET")
+        self.assertEqual(socket_env, path)
+
     def test_native_and_classic_pods_fit_together(self):
         secret = find(self.docs["secret.example.yaml"], "Secret")
         monitor = find(self.docs["podmonitor.yaml"], "PodMonitor")
-        for name, native in (("native-sidecar.yaml", True), ("sidecar.yaml", False)):
+        for name, native in (("native-sidecar.yaml", True), ("sidecar.yaml", False),
+                             ("unix-socket-sidecar.yaml", True)):
             deployment, rs = self.check_pod(name, self.docs[name], native)
             labels = deployment["spec"]["template"]["metadata"]["labels"]
             for k, v in monitor["spec"]["selector"]["matchLabels"].items():
@@ -211,7 +240,7 @@ class DeployManifests(unittest.TestCase):
                 self.assertIn(ref["key"], secret["stringData"])
 
     def test_embedded_configs_pass_check_config(self):
-        for name in ("native-sidecar.yaml", "sidecar.yaml"):
+        for name in ("native-sidecar.yaml", "sidecar.yaml", "unix-socket-sidecar.yaml"):
             text = find(self.docs[name], "ConfigMap")["data"]["respscope.yaml"]
             with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
                 f.write(text)
@@ -230,6 +259,44 @@ class DeployManifests(unittest.TestCase):
         out = subprocess.run([harness.RESPSCOPE_BIN, "--check-config", "--config", f.name],
                              capture_output=True, text=True, timeout=30, env=env)
         self.assertNotEqual(out.returncode, 0)
+
+    def test_unix_socket_config_serves(self):
+        """The Unix-socket ConfigMap's respscope.yaml, run for real (the socket path moved
+        into a temporary directory, the admin port to a free one): redis-cli reaches Redis
+        through the socket, whose mode is the one the manifest asks for."""
+        text = find(self.docs["unix-socket-sidecar.yaml"], "ConfigMap")["data"]["respscope.yaml"]
+        config = yaml.safe_load(text)
+        tmp = tempfile.mkdtemp(prefix="respscope-k8s-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        path = os.path.join(tmp, "respscope.sock")
+        admin = harness.free_port()
+        text = text.replace(config["listen"], "unix://" + path).replace(
+            config["admin"]["listen"], "127.0.0.1:%d" % admin)
+        cfg = os.path.join(tmp, "respscope.yaml")
+        with open(cfg, "w") as f:
+            f.write(text)
+        with harness.Redis() as redis:
+            env = {k: v for k, v in os.environ.items() if not k.startswith("RESPSCOPE_")}
+            env.update(RESPSCOPE_ADMIN_TOKEN="t0ken", RESPSCOPE_UPSTREAM=redis.url(),
+                       RESPSCOPE_HASH_KEY="k")
+            rs = harness.Process([harness.RESPSCOPE_BIN, "--config", cfg], "respscope", env=env)
+            try:
+                def pong():
+                    out = subprocess.run(["redis-cli", "-s", path, "PING"], capture_output=True,
+                                         text=True, timeout=10)
+                    return out.stdout.strip() == "PONG"
+                ok = False
+                for _ in range(100):
+                    if pong():
+                        ok = True
+                        break
+                    time.sleep(0.1)
+                self.assertTrue(ok, rs.log()[-2000:])
+                mode = os.stat(path).st_mode & 0o777
+                self.assertEqual(mode, int(config["listen_unix_mode"], 8))
+            finally:
+                self.assertEqual(rs.stop(), 0)
+            self.assertFalse(os.path.exists(path))
 
 
 if __name__ == "__main__":

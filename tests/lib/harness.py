@@ -171,11 +171,14 @@ class Redis(Process):
 
 class Respscope(Process):
     def __init__(self, upstream, config_text=None, extra=(), env=None, threads=2, binary=None,
-                 nofile=None):
-        """nofile: (soft, hard) RLIMIT_NOFILE for respscope alone, set between fork and exec."""
+                 nofile=None, unix_socket=None):
+        """nofile: (soft, hard) RLIMIT_NOFILE for respscope alone, set between fork and exec.
+        unix_socket: a path respscope listens on too, besides its TCP port."""
         self.port = free_port()
         self.admin_port = free_port()
-        argv = [binary or RESPSCOPE_BIN, "--listen", f"127.0.0.1:{self.port}", "--upstream", upstream,
+        self.unix_socket = unix_socket
+        listen = f"127.0.0.1:{self.port}" + (f",unix://{unix_socket}" if unix_socket else "")
+        argv = [binary or RESPSCOPE_BIN, "--listen", listen, "--upstream", upstream,
                 "--admin", f"127.0.0.1:{self.admin_port}", "--threads", str(threads)]
         self.config_path = None
         if config_text is not None:
