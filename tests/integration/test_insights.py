@@ -6,7 +6,8 @@ the cause and waits for the finding to clear. Windows are shortened through the 
 configuration so that each incident takes seconds. Also: /api/v1/health says degraded while a
 warning stands and healthy once it cleared; a healthy mixed workload (cache with TTLs,
 pipelined reads, one long-lived client) raises nothing of severity warning or above; the
-dashboard and the HTML report carry the Insights section.
+dashboard and the HTML report carry the Insights section; with insights.enabled false the same
+incidents raise nothing while the other analytics go on.
 
 The queue kinds (queue_backlog, stalled_jobs, slow_jobs, job_failures, unbounded_job_history)
 run with real BullMQ in tests/e2e/test_insights_bullmq.py.
@@ -322,6 +323,31 @@ insights:
         self.assertGreater(c["commands"][0]["extra_time_ms_per_s"], 0)
         status, _ = self.rs.http("/api/v1/correlations?at=-1")
         self.assertEqual(status, 400)
+
+
+class Disabled(InsightCase):
+    config = CONFIG.replace("insights:\n", "insights:\n  enabled: false\n", 1)
+
+    def test_no_finding_while_the_incidents_happen(self):
+        c = self.client
+        c.mset({f"item:{i}": "v" for i in range(40)})
+        n = 0
+        deadline = time.time() + 8  # more than two windows
+        while time.time() < deadline:
+            c.keys("item:*")  # keys_command
+            p = c.pipeline(transaction=False)
+            for _ in range(400):  # no_ttl_pattern
+                n += 1
+                p.set(f"cart:{n}", "items")
+            p.execute()
+            for i in range(40):  # n_plus_one
+                self.assertEqual(c.get(f"item:{i}"), b"v")
+            self.assertEqual(self.findings(), [])
+            time.sleep(0.1)
+        self.assertEqual(json.loads(self.rs.http("/api/v1/health")[1])["status"], "healthy")
+        # The rest of analytics still runs.
+        metrics = self.rs.http("/metrics")[1]
+        self.assertIn('respscope_commands_total{command="keys",result="ok"}', metrics)
 
 
 class Healthy(InsightCase):
