@@ -33,10 +33,16 @@ enum ObservationFlag : uint32_t {
   kObsArgsTruncated = 1u << 8,  // more arguments than the scanner tracks; keys may be missing
   kObsReplyTruncated = 1u << 9, // reply_raw was not captured (over the capture limit)
   kObsNoReply = 1u << 10,       // CLIENT REPLY OFF/SKIP: nothing came back, latency unknown
+  // Expiry options of SET / GETEX (CommandInfo::expiry_options_from): EX, PX, EXAT, PXAT or
+  // KEEPTTL give (or keep) the key an expiry; GETEX PERSIST removes it. Commands that are
+  // about expiry by their name alone (SETEX, EXPIRE, PERSIST, ...) carry neither bit: the
+  // analytics read their name.
+  kObsTtlSet = 1u << 11,
+  kObsTtlCleared = 1u << 12,
   // How the command reached Redis (upstream_pooling): neither bit = the client's own
   // connection for its whole life (dedicated).
-  kObsShared = 1u << 11,  // over an upstream connection shared with other clients
-  kObsPinned = 1u << 12,  // over the client's own connection, after it left the shared ones
+  kObsShared = 1u << 13,  // over an upstream connection shared with other clients
+  kObsPinned = 1u << 14,  // over the client's own connection, after it left the shared ones
 };
 
 struct Observation {

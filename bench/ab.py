@@ -2,12 +2,13 @@
 """Quick A/B of respscope variants under redis-benchmark, for optimisation work.
 
     python3 bench/ab.py [--test get] [--pipeline 16] [--rounds 5] [-n 300000] \
-        [--variant NAME=BINARY[,ENV=VALUE...]]... [--direct] [--twemproxy]
+        [--variant NAME=BINARY[,ENV=VALUE...]]... [--config NAME=FILE]... [--direct] [--twemproxy]
 
 Starts one redis-server and one respscope per variant on free loopback ports (default variants:
 `on` = build/respscope, `off` = build/respscope with RESPSCOPE_ANALYTICS=off), pre-fills the
 keys, then runs `redis-benchmark -c 50 -P N -r 100000 -t TEST` against every variant in turn,
-rotating the order each round, and prints the median requests/s, the ratio to the first variant,
+rotating the order each round (`--config NAME=FILE` starts variant NAME with that YAML file,
+e.g. bench/insights-off.yaml), and prints the median requests/s, the ratio to the first variant,
 the proxy's CPU per command and Redis's own CPU per command behind it (`redis`: what the
 proxy's way of talking to Redis costs Redis; for `direct` both columns are Redis's). This is the tool for one change at a time; the full, recorded
 comparison with twemproxy is bench/run.py.
@@ -45,12 +46,21 @@ def main():
     ap.add_argument("-n", type=int, default=300000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--variant", action="append", default=[])
+    ap.add_argument("--config", action="append", default=[], metavar="NAME=FILE",
+                    help="start variant NAME with --config FILE")
     ap.add_argument("--direct", action="store_true", help="also measure redis-server directly")
     ap.add_argument("--twemproxy", action="store_true", help="also measure nutcracker")
     args = ap.parse_args()
     binary = os.environ.get("RESPSCOPE_BIN", os.path.join(ROOT, "build", "respscope"))
     variants = [parse_variant(v) for v in args.variant] or [
         ("on", binary, {}), ("off", binary, {"RESPSCOPE_ANALYTICS": "off"})]
+    configs = {}
+    for c in args.config:
+        name, _, path = c.partition("=")
+        if name not in {v[0] for v in variants} or not path:
+            ap.error(f"--config {c}: no variant named {name!r}, or no file")
+        with open(path) as f:
+            configs[name] = f.read()
     tmp = tempfile.mkdtemp(prefix="respscope-ab-")
     redis = harness.Redis()
     procs = []
@@ -62,7 +72,8 @@ def main():
         for name, path, env in variants:
             copy = os.path.join(tmp, name)  # a rebuild meanwhile must not change what runs
             shutil.copy(path, copy)
-            p = harness.Respscope(redis.url(), threads=args.threads, env=env, binary=copy)
+            p = harness.Respscope(redis.url(), config_text=configs.get(name), threads=args.threads,
+                                  env=env, binary=copy)
             procs.append(p)
             ports[name], pids[name] = p.port, p.pid
         if args.twemproxy:

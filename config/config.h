@@ -203,6 +203,9 @@ struct AlertRule {
 
 // insights: the thresholds of the findings (/api/v1/insights). Defaults from the seeds.
 struct InsightsConfig {
+  // false: no findings, and the recorder keeps no per-pattern key-lifetime or read-run
+  // evidence (what no_ttl_pattern and n_plus_one need; see bench/RESULTS.md for its cost).
+  bool enabled = true;
   Duration window = std::chrono::minutes(1);  // evidence window, and one baseline window
   uint64_t full_scan_bytes = 64 * kKiB;       // keys_command: a whole-collection read this big
   uint64_t big_value_bytes = 100 * kKiB;      // big_value: bytes per call of a pattern
@@ -222,6 +225,9 @@ struct InsightsConfig {
   uint32_t regression_min_calls = 20;
   double churn_connections_per_command = 0.5;  // connection_churn
   uint32_t churn_min_connections = 20;
+  uint32_t no_ttl_min_keys = 1000;       // no_ttl_pattern: new keys without expiry per window
+  uint32_t n_plus_one_min_reads = 200;   // n_plus_one: sequential single-key reads per window
+  uint32_t job_history_min_jobs = 1000;  // unbounded_job_history: jobs in a finished set
 };
 
 enum class ChannelType : uint8_t { kWebhook, kSlack };

@@ -586,7 +586,9 @@ std::string ReadFile(const std::string& path) {
 TEST(LoaderTest, InsightsAndNotifications) {
   Config c = LoadConfigString(R"(
 insights: {window: 5s, warmup: 0s, min_lookups: 20, slow_job: 2s, very_slow_job: 4s,
-           job_failure_warning: 0.2, regression_min: 500us, baseline_windows: 3}
+           job_failure_warning: 0.2, regression_min: 500us, baseline_windows: 3,
+           enabled: false, no_ttl_min_keys: 300, n_plus_one_min_reads: 50,
+           job_history_min_jobs: 70}
 notifications:
   - {name: ops, type: webhook, url: "http://127.0.0.1:9/hook", min_severity: error,
      hmac_secret_env: HOOK_KEY, timeout: 2s, max_attempts: 3, backoff: 100ms}
@@ -603,6 +605,11 @@ alerts:
   EXPECT_EQ(c.insights.regression_min, microseconds(500));
   EXPECT_EQ(c.insights.baseline_windows, 3u);
   EXPECT_EQ(c.insights.big_value_bytes, Config{}.insights.big_value_bytes);
+  EXPECT_FALSE(c.insights.enabled);
+  EXPECT_TRUE(Config{}.insights.enabled);
+  EXPECT_EQ(c.insights.no_ttl_min_keys, 300u);
+  EXPECT_EQ(c.insights.n_plus_one_min_reads, 50u);
+  EXPECT_EQ(c.insights.job_history_min_jobs, 70u);
   ASSERT_EQ(c.notifications.size(), 2u);
   EXPECT_EQ(c.notifications[0].type, ChannelType::kWebhook);
   EXPECT_EQ(c.notifications[0].min_severity, Severity::kError);

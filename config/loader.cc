@@ -724,6 +724,7 @@ void Loader::Insights(const Field& f) {
   InsightsConfig& i = config_.insights;
   auto count = [&](const Field& v) { return static_cast<uint32_t>(Integer(v, 1, 100'000'000)); };
   Map(f, {
+             {"enabled", [&](const Field& v) { i.enabled = Bool(v); }},
              {"window", [&](const Field& v) { i.window = DurationIn(v, seconds(1), hours(1)); }},
              {"full_scan_bytes", [&](const Field& v) { i.full_scan_bytes = Size(v, 1, kGiB); }},
              {"big_value_bytes", [&](const Field& v) { i.big_value_bytes = Size(v, 1, kGiB); }},
@@ -751,6 +752,9 @@ void Loader::Insights(const Field& f) {
              {"churn_connections_per_command",
               [&](const Field& v) { i.churn_connections_per_command = Number(v, 0.001, 1); }},
              {"churn_min_connections", [&](const Field& v) { i.churn_min_connections = count(v); }},
+             {"no_ttl_min_keys", [&](const Field& v) { i.no_ttl_min_keys = count(v); }},
+             {"n_plus_one_min_reads", [&](const Field& v) { i.n_plus_one_min_reads = count(v); }},
+             {"job_history_min_jobs", [&](const Field& v) { i.job_history_min_jobs = count(v); }},
          });
   if (i.very_slow_job < i.slow_job) {
     FailAt(f, "very_slow_job (" + FormatDuration(i.very_slow_job) + ") is shorter than slow_job (" +

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "analytics/recorder/distinct_sketch.h"
+
 namespace respscope::engine {
 
 Engine::Engine(EngineOptions options, std::vector<std::shared_ptr<recorder::Recorder>> shards)
@@ -79,6 +81,16 @@ void Engine::FoldPatterns(recorder::StatsView& stats) {
 void Engine::Build(Snapshot& s) {
   for (const auto& shard : shards_) shard->CollectInto(s.stats);
   FoldPatterns(s.stats);
+  // Distinct keys written without an expiry: the shards' sketches were merged by name; the
+  // registers are not kept in the snapshot.
+  for (auto& [name, p] : s.stats.patterns) {
+    if (p.no_ttl_registers.size() == recorder::DistinctSketch::kRegisters) {
+      recorder::DistinctSketch::Registers regs;
+      std::copy(p.no_ttl_registers.begin(), p.no_ttl_registers.end(), regs.begin());
+      p.no_ttl_keys = recorder::DistinctSketch::Estimate(regs);
+    }
+    std::vector<uint8_t>().swap(p.no_ttl_registers);
+  }
   for (const auto& [name, c] : s.stats.commands) {
     s.commands += c.ok + c.error;
     s.errors += c.error;
@@ -133,8 +145,10 @@ std::shared_ptr<const Snapshot> Engine::Refresh(bool periodic) {
                                   &s->health_reasons);
   if (periodic) {
     history_.Observe(*s);
-    findings_ = insights_.Evaluate(*s);
-    baselines_ = insights_.Baselines();
+    if (options_.insights.enabled) {
+      findings_ = insights_.Evaluate(*s);
+      baselines_ = insights_.Baselines();
+    }
     s->insights = findings_;  // insight alerts read them
     std::vector<FiringAlert> firing = alerts_.Evaluate(*s, window_);
     std::vector<AlertEvent> events = AlertTransitions(firing_, firing, s->wall_ms);

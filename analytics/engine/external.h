@@ -27,6 +27,14 @@ struct QueueMetrics {
   DurationHistogram wait;                        // added -> active
   DurationHistogram process;                     // active -> completed/failed
   std::map<std::string, int64_t> depth;          // state -> jobs (inspector), gauge
+  // Cumulative, from the jobs module (analytics/jobs/job_types.h JobRetentionCounts): adds
+  // whose options were read and of them those without removeOnComplete / removeOnFail;
+  // completions / final failures whose keepJobs was read and of them those keeping every job.
+  uint64_t adds_read = 0, adds_keep_completed = 0, adds_keep_failed = 0;
+  uint64_t completed_read = 0, completed_keep_all = 0, failed_read = 0, failed_keep_all = 0;
+  // Unix ms since when the longest-runnable known job waits (may be in the future for a
+  // delayed job not yet due); -1: none known.
+  int64_t oldest_runnable_ms = -1;
 };
 
 // The admin HTTP server's own connections (analytics/admin fills it on every scrape).

@@ -79,8 +79,16 @@ Insights::Reading Insights::Read(const Snapshot& s) const {
   r.flushes = calls("flushall") + calls("flushdb");
   r.connections_opened = s.stats.events.connections_opened;
   for (const auto& [name, p] : s.stats.patterns) {
-    r.patterns[name] = {p.read + p.write + p.other, p.hits, p.misses,
-                        p.bytes_in + p.bytes_out,   p.read, p.bytes_out};
+    PatternReading& pr = r.patterns[name];
+    pr = {p.read + p.write + p.other, p.hits, p.misses, p.bytes_in + p.bytes_out,
+          p.read, p.bytes_out};
+    pr.no_ttl_writes = p.no_ttl_writes;
+    pr.ttl_sets = p.ttl_sets;
+    pr.deletes = p.deletes;
+    pr.no_ttl_keys = p.no_ttl_keys;
+    pr.runs = p.runs;
+    pr.run_reads = p.run_reads;
+    pr.run_gap_ns = p.run_gap_ns;
   }
   for (const auto& k : s.hot_keys) r.hot_keys[k.key] = k.count;
   for (const auto& q : s.queues) {
@@ -92,12 +100,166 @@ Insights::Reading Insights::Read(const Snapshot& s) const {
     qr.process_count = q.process.count;
     qr.process_sum = q.process.sum_seconds;
     if (auto it = q.depth.find("waiting"); it != q.depth.end()) qr.waiting = it->second;
+    if (auto it = q.depth.find("completed"); it != q.depth.end()) qr.completed_depth = it->second;
+    if (auto it = q.depth.find("failed"); it != q.depth.end()) qr.failed_depth = it->second;
+    qr.oldest_runnable_ms = q.oldest_runnable_ms;
+    qr.adds_read = q.adds_read;
+    qr.adds_keep_completed = q.adds_keep_completed;
+    qr.adds_keep_failed = q.adds_keep_failed;
+    qr.completed_read = q.completed_read;
+    qr.completed_keep_all = q.completed_keep_all;
+    qr.failed_read = q.failed_read;
+    qr.failed_keep_all = q.failed_keep_all;
   }
   for (const auto& [name, c] : s.stats.clients) r.clients[name] = c.commands;
   for (const auto& name : FullReadCommands()) {
     if (uint64_t n = calls(name)) r.full_reads[name] = n;
   }
   return r;
+}
+
+bool Insights::Ignored(std::string_view pattern) const {
+  for (const auto& prefix : options_.hot_key_ignore_prefixes) {
+    if (pattern.size() > prefix.size() && pattern.compare(0, prefix.size(), prefix) == 0 &&
+        pattern[prefix.size()] == ':') {
+      return true;
+    }
+  }
+  return false;
+}
+
+void Insights::PatternLifecycleFindings(const std::string& name, const PatternReading& p,
+                                        const PatternReading& pb,
+                                        const recorder::PatternView& view,
+                                        std::vector<Finding>& out, double window_s) const {
+  // no_ttl_pattern: distinct keys written without an expiry keep growing (net of deletes) and
+  // are not expired afterwards (fewer expiries than half the new keys).
+  const double new_keys = std::max(0.0, p.no_ttl_keys - pb.no_ttl_keys);
+  const uint64_t writes = Delta(p.no_ttl_writes, pb.no_ttl_writes);
+  const uint64_t expiries = Delta(p.ttl_sets, pb.ttl_sets);
+  const uint64_t deletes = Delta(p.deletes, pb.deletes);
+  const double growth = new_keys - double(deletes);
+  if (writes > 0 && growth >= double(options_.no_ttl_min_keys) &&
+      double(expiries) < 0.5 * new_keys) {
+    Finding& f = out.emplace_back();
+    f.kind = "no_ttl_pattern";
+    f.severity = growth >= 100.0 * double(options_.no_ttl_min_keys) ? "critical" : "warning";
+    f.subject = name;
+    f.window_s = window_s;
+    f.evidence["new_keys_without_ttl"] = std::round(new_keys);
+    f.evidence["writes_without_ttl"] = static_cast<double>(writes);
+    f.evidence["expiries"] = static_cast<double>(expiries);
+    f.evidence["deletes"] = static_cast<double>(deletes);
+    f.evidence["keys_without_ttl_since_start"] = std::round(p.no_ttl_keys);
+    f.recommendation =
+        "Keys of " + name + " are written without an expiry and never expired afterwards, and " +
+        Fmt("about %.0f", new_keys) +
+        " new ones appeared in the window: they stay in Redis until memory runs out. Give them "
+        "a TTL (SET ... EX <seconds>, or EXPIRE after HSET / LPUSH / SADD / ZADD / XADD), or "
+        "delete them when they are done with (a cleanup job, XTRIM / LTRIM for streams and "
+        "lists).";
+  }
+
+  // n_plus_one: runs of sequential single-key reads of the pattern by one connection.
+  const uint64_t reads = Delta(p.run_reads, pb.run_reads);
+  const uint64_t runs = Delta(p.runs, pb.runs);
+  if (reads >= options_.n_plus_one_min_reads && reads > 0 && runs > 0) {
+    const uint64_t gaps = reads > runs ? reads - runs : 0;
+    const double gap_ms =
+        gaps > 0 ? double(Delta(p.run_gap_ns, pb.run_gap_ns)) / double(gaps) / 1e6 : 0.0;
+    const std::string command = view.run_command.empty() ? "get" : view.run_command;
+    const std::string client = view.run_client.empty() ? "a client" : view.run_client;
+    Finding& f = out.emplace_back();
+    f.kind = "n_plus_one";
+    f.severity = "warning";
+    f.subject = name;
+    f.window_s = window_s;
+    f.evidence["sequential_reads"] = static_cast<double>(reads);
+    f.evidence["sequences"] = static_cast<double>(runs);
+    f.evidence["reads_per_sequence"] = double(reads) / double(runs);
+    f.evidence["avg_gap_ms"] = gap_ms;
+    f.evidence["round_trips_saved"] = static_cast<double>(reads - runs);
+    f.details["client"] = client;
+    f.details["command"] = command;
+    const bool strings = command == "get";
+    f.recommendation =
+        client + " reads " + name + " one key at a time (" + command + "), waiting for each " +
+        "reply: " + Fmt("%.0f reads in %.0f sequences", double(reads), double(runs)) +
+        " in the window. Fetch each sequence in one round trip -- " +
+        (strings ? std::string("MGET") : std::string("a pipeline (or HMGET / MGET)")) +
+        " -- which saves " + Fmt("%.0f", double(reads - runs)) + " round trips.";
+  }
+}
+
+void Insights::JobHistoryFinding(const std::string& name, const QueueReading& q,
+                                 const QueueReading& qb, std::vector<Finding>& out,
+                                 double window_s) const {
+  // unbounded_job_history, per finished set: it holds at least job_history_min_jobs jobs and
+  // grew over the window (the inspector's depth; without it, the jobs kept in the window),
+  // while most jobs are kept -- the workers' keepJobs over the window says so when any was
+  // read, else the options of the jobs added in the window.
+  struct Side {
+    const char* set;
+    const char* option;
+    int64_t depth, base_depth;
+    uint64_t kept, read, adds_kept, adds_read, kept_total;
+  };
+  const Side sides[] = {
+      {"completed", "removeOnComplete", q.completed_depth, qb.completed_depth,
+       Delta(q.completed_keep_all, qb.completed_keep_all),
+       Delta(q.completed_read, qb.completed_read),
+       Delta(q.adds_keep_completed, qb.adds_keep_completed), Delta(q.adds_read, qb.adds_read),
+       q.completed_keep_all},
+      {"failed", "removeOnFail", q.failed_depth, qb.failed_depth,
+       Delta(q.failed_keep_all, qb.failed_keep_all), Delta(q.failed_read, qb.failed_read),
+       Delta(q.adds_keep_failed, qb.adds_keep_failed), Delta(q.adds_read, qb.adds_read),
+       q.failed_keep_all},
+  };
+  Finding f;
+  std::string sets, options;
+  double worst = 0;
+  for (const Side& side : sides) {
+    const bool depth_known = side.depth >= 0 && side.base_depth >= 0;
+    const double stored = side.depth >= 0 ? double(side.depth) : double(side.kept_total);
+    const double growth =
+        depth_known ? double(side.depth - side.base_depth) : double(side.kept);
+    bool keeps = false;
+    if (side.read > 0) {
+      keeps = 2 * side.kept >= side.read;
+    } else if (side.adds_read > 0) {
+      keeps = 2 * side.adds_kept >= side.adds_read;
+    }
+    if (!keeps || growth <= 0 || stored < double(options_.job_history_min_jobs)) continue;
+    const std::string set = side.set;
+    f.evidence[set + "_jobs"] = stored;
+    f.evidence[set + "_growth"] = growth;
+    if (side.read > 0) {
+      f.evidence[set + "_kept_share"] = double(side.kept) / double(side.read);
+    }
+    if (side.adds_read > 0) {
+      f.evidence[std::string("added_without_") + side.option + "_share"] =
+          double(side.adds_kept) / double(side.adds_read);
+    }
+    sets += (sets.empty() ? "" : " and ") + set;
+    options += (options.empty() ? "" : ", ") +
+               std::string(side.set[0] == 'c' ? "removeOnComplete: {count: 1000}"
+                                              : "removeOnFail: {age: 7 * 24 * 3600}");
+    worst = std::max(worst, stored);
+  }
+  if (sets.empty()) return;
+  f.kind = "unbounded_job_history";
+  f.severity = worst >= 100.0 * double(options_.job_history_min_jobs) ? "critical" : "warning";
+  f.subject = name;
+  f.window_s = window_s;
+  f.details["sets"] = sets;
+  f.details["suggested"] = "{" + options + "}";
+  f.recommendation =
+      "Finished jobs of " + name + " are never removed: the " + sets + " set" +
+      (sets.find(" and ") != std::string::npos ? "s keep" : " keeps") +
+      " growing. Add {" + options +
+      "} to the job options (or the queue's defaultJobOptions, or the worker's options) so "
+      "that Redis keeps a bounded history.";
+  out.push_back(std::move(f));
 }
 
 const Insights::Reading* Insights::Base(int64_t now_ms) const {
@@ -394,6 +556,7 @@ std::vector<Finding> Insights::Evaluate(const Snapshot& s) {
     keyed_commands += calls;
     if (name == "other") continue;
     const auto& view = s.stats.patterns.at(name);
+    if (!Ignored(name)) PatternLifecycleFindings(name, p, pb, view, out, window_s);
     const uint64_t bytes = Delta(p.bytes, pb.bytes);
     // keys_command (full reads): the pattern's reads reply full_scan_bytes on average and
     // the reads are whole-collection ones: its largest values came from one, or none came from
@@ -490,11 +653,7 @@ std::vector<Finding> Insights::Evaluate(const Snapshot& s) {
   if (keyed_commands >= options_.hot_key_min_commands && keyed_commands > 0) {
     const double scale = s.sample_rate > 0 ? 1.0 / s.sample_rate : 1.0;
     for (const auto& k : s.hot_keys) {
-      bool ignored = false;
-      for (const auto& prefix : options_.hot_key_ignore_prefixes) {
-        if (k.pattern.rfind(prefix + ":", 0) == 0) ignored = true;
-      }
-      if (ignored) continue;
+      if (Ignored(k.pattern)) continue;
       auto b_it = base.hot_keys.find(k.key);
       uint64_t count = Delta(k.count, b_it == base.hot_keys.end() ? 0 : b_it->second);
       double share = std::min(1.0, count * scale / double(keyed_commands));
@@ -531,17 +690,27 @@ std::vector<Finding> Insights::Evaluate(const Snapshot& s) {
         if (qb.waiting >= 0) f.evidence["waiting_growth"] = double(q.waiting - qb.waiting);
         f.evidence["added"] = static_cast<double>(added);
         f.evidence["finished"] = static_cast<double>(finished);
+        // The oldest known waiting job (jobs module): only while jobs are waiting at all and
+        // it is due (a delayed job's time may lie ahead).
+        std::string oldest;
+        if (q.oldest_runnable_ms >= 0 && q.oldest_runnable_ms <= now) {
+          const double age_s = double(now - q.oldest_runnable_ms) / 1000.0;
+          f.evidence["oldest_waiting_age_s"] = age_s;
+          oldest = " The oldest waiting job has waited " + Fmt("%.0f s", age_s) + ".";
+        }
         f.recommendation =
-            finished == 0
+            (finished == 0
                 ? "Jobs wait in " + name +
                       " but none finished in the window: check that workers are running and "
                       "connected to this Redis, and that the queue is not paused."
                 : "Jobs are added to " + name +
                       " faster than they finish. Add workers or raise their concurrency, or "
                       "make the job cheaper; rate-limit the producer if the backlog is not "
-                      "acceptable.";
+                      "acceptable.") +
+            oldest;
       }
     }
+    JobHistoryFinding(name, q, qb, out, window_s);
     if (uint64_t stalled = Delta(q.stalled, qb.stalled); stalled > 0) {
       Finding& f = add("stalled_jobs", stalled >= 10 ? "critical" : "warning", name);
       f.evidence["stalled"] = static_cast<double>(stalled);

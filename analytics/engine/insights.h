@@ -29,6 +29,9 @@
 namespace respscope::engine {
 
 struct InsightOptions {
+  // insights.enabled: false computes no finding (the Engine does not call Evaluate) and the
+  // recorder keeps no key-lifetime or read-run evidence.
+  bool enabled = true;
   int64_t window_ms = 60'000;  // evidence window (sliding); also the baseline window
   // keys_command: any KEYS call in the window; full reads (SMEMBERS, HGETALL, LRANGE, ZRANGE,
   // ...) whose reply is at least full_scan_bytes.
@@ -65,6 +68,17 @@ struct InsightOptions {
   // connection_churn: connections opened per command over the window.
   double churn_connections_per_command = 0.5;
   uint64_t churn_min_connections = 20;
+  // no_ttl_pattern: a pattern's distinct keys written without an expiry grew by at least this
+  // many over the window, net of its deletes, while fewer expiries than half the new keys were
+  // given (critical at 100 times it). Patterns under hot_key_ignore_prefixes (the queues' own
+  // keys) are left to unbounded_job_history.
+  uint64_t no_ttl_min_keys = 1000;
+  // n_plus_one: at least this many single-key reads of one pattern in runs of sequential reads
+  // (see recorder::RecorderOptions::run_min_reads) over the window.
+  uint64_t n_plus_one_min_reads = 200;
+  // unbounded_job_history: a queue's completed (or failed) set holds at least this many jobs
+  // and grew over the window while most of its jobs are kept (critical at 100 times it).
+  uint64_t job_history_min_jobs = 1000;
 };
 
 class Insights {
@@ -81,11 +95,17 @@ class Insights {
  private:
   struct PatternReading {
     uint64_t calls = 0, hits = 0, misses = 0, bytes = 0, reads = 0, bytes_out = 0;
+    uint64_t no_ttl_writes = 0, ttl_sets = 0, deletes = 0;
+    double no_ttl_keys = 0;
+    uint64_t runs = 0, run_reads = 0, run_gap_ns = 0;
   };
   struct QueueReading {
     uint64_t added = 0, completed = 0, failed = 0, stalled = 0, process_count = 0;
     double process_sum = 0;
-    int64_t waiting = -1;
+    int64_t waiting = -1, completed_depth = -1, failed_depth = -1;
+    int64_t oldest_runnable_ms = -1;
+    uint64_t adds_read = 0, adds_keep_completed = 0, adds_keep_failed = 0;
+    uint64_t completed_read = 0, completed_keep_all = 0, failed_read = 0, failed_keep_all = 0;
   };
   struct Reading {
     int64_t wall_ms = 0;
@@ -119,6 +139,12 @@ class Insights {
   void CloseCorrelationWindow(const Snapshot& s);
 
   Reading Read(const Snapshot& s) const;
+  bool Ignored(std::string_view pattern) const;  // under hot_key_ignore_prefixes
+  void PatternLifecycleFindings(const std::string& name, const PatternReading& p,
+                                const PatternReading& pb, const recorder::PatternView& view,
+                                std::vector<Finding>& out, double window_s) const;
+  void JobHistoryFinding(const std::string& name, const QueueReading& q, const QueueReading& qb,
+                         std::vector<Finding>& out, double window_s) const;
   const Reading* Base(int64_t now_ms) const;
   void CloseLatencyWindow(const Snapshot& s);
   void CloseSeries(Series& series, const recorder::Histogram& now);

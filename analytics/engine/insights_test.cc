@@ -46,6 +46,9 @@ InsightOptions Short() {
   o.churn_min_connections = 5;
   o.regression_min_calls = 10;
   o.regression_min_ms = 1;
+  o.no_ttl_min_keys = 100;
+  o.n_plus_one_min_reads = 50;
+  o.job_history_min_jobs = 100;
   return o;
 }
 
@@ -355,6 +358,14 @@ TEST(Insights, HealthyTrafficRaisesNothing) {
     w.P("user:{id}").hits += 480;
     w.P("user:{id}").misses += 20;
     w.P("user:{id}").bytes_out += 500 * 200;
+    w.P("user:{id}").ttl_sets += 100;  // SET ... EX
+    w.P("counter:{id}").no_ttl_writes += 100;  // INCR of a fixed set of counters
+    w.P("counter:{id}").no_ttl_keys = 20;
+    w.P("user:{id}").runs += 1;  // one short sequence a second
+    w.P("user:{id}").run_reads += 8;
+    q.adds_read += 10;  // removeOnComplete
+    q.completed_read += 10;
+    q.depth["completed"] = 0;
     q.transitions["added"] += 10;
     q.transitions["completed"] += 10;
     q.process.count += 10;
@@ -363,6 +374,194 @@ TEST(Insights, HealthyTrafficRaisesNothing) {
     w.s.hot_keys = {{"user:1", "user:{id}", uint64_t(i + 1) * 5, 0}};
     EXPECT_TRUE(in.Evaluate(w.s).empty());
   }
+}
+
+TEST(Insights, NoTtlPatternWhileKeysWithoutExpiryGrowThenClears) {
+  Insights in(Short());
+  World w;
+  in.Evaluate(w.s);
+  // 60 new keys a second without expiry: 300 in the 5 s window.
+  std::vector<Finding> f;
+  for (int i = 0; i < 6; ++i) {
+    w.Tick();
+    auto& p = w.P("cart:{id}");
+    p.write += 60;
+    p.no_ttl_writes += 60;
+    p.no_ttl_keys += 60;
+    // Next to it: keys written without expiry, each given one afterwards (SET + EXPIRE).
+    auto& later = w.P("report:{id}");
+    later.no_ttl_writes += 60;
+    later.no_ttl_keys += 60;
+    later.ttl_sets += 60;
+    // And lock keys: SET NX then DEL.
+    auto& lock = w.P("lock:{id}");
+    lock.no_ttl_writes += 60;
+    lock.no_ttl_keys += 60;
+    lock.deletes += 60;
+    // Queue keys are left to unbounded_job_history.
+    auto& job = w.P("bull:email:{id}");
+    job.no_ttl_writes += 60;
+    job.no_ttl_keys += 60;
+    f = in.Evaluate(w.s);
+  }
+  const Finding* nt = Find(f, "no_ttl_pattern", "cart:{id}");
+  ASSERT_NE(nt, nullptr);
+  EXPECT_EQ(nt->severity, "warning");
+  EXPECT_EQ(nt->evidence.at("new_keys_without_ttl"), 300);
+  EXPECT_EQ(nt->evidence.at("writes_without_ttl"), 300);
+  EXPECT_NE(nt->recommendation.find("EX"), std::string::npos);
+  EXPECT_NE(nt->recommendation.find("cart:{id}"), std::string::npos);
+  EXPECT_EQ(Find(f, "no_ttl_pattern", "report:{id}"), nullptr);
+  EXPECT_EQ(Find(f, "no_ttl_pattern", "lock:{id}"), nullptr);
+  EXPECT_EQ(Find(f, "no_ttl_pattern", "bull:email:{id}"), nullptr);
+  // The same keys rewritten (no new ones): the count no longer grows, the finding clears.
+  for (int i = 0; i < 7; ++i) {
+    w.Tick();
+    w.P("cart:{id}").no_ttl_writes += 60;
+    f = in.Evaluate(w.s);
+  }
+  EXPECT_EQ(Find(f, "no_ttl_pattern", "cart:{id}"), nullptr);
+}
+
+TEST(Insights, NPlusOneFromSequentialReadRuns) {
+  Insights in(Short());
+  World w;
+  in.Evaluate(w.s);
+  std::vector<Finding> f;
+  for (int i = 0; i < 3; ++i) {
+    w.Tick();
+    auto& p = w.P("product:{id}");
+    p.read += 40;
+    p.runs += 2;  // two loops of 20 reads, 0.2 ms between a reply and the next read
+    p.run_reads += 40;
+    p.run_gap_ns += 38 * 200'000;
+    p.run_client = "web-1";
+    p.run_command = "get";
+    f = in.Evaluate(w.s);
+  }
+  const Finding* n = Find(f, "n_plus_one", "product:{id}");
+  ASSERT_NE(n, nullptr);
+  EXPECT_EQ(n->severity, "warning");
+  EXPECT_EQ(n->evidence.at("sequential_reads"), 120);
+  EXPECT_EQ(n->evidence.at("sequences"), 6);
+  EXPECT_EQ(n->evidence.at("reads_per_sequence"), 20);
+  EXPECT_NEAR(n->evidence.at("avg_gap_ms"), 0.2, 1e-9);
+  EXPECT_EQ(n->evidence.at("round_trips_saved"), 114);
+  EXPECT_EQ(n->details.at("client"), "web-1");
+  EXPECT_NE(n->recommendation.find("MGET"), std::string::npos);
+  // The loop is replaced by MGET: no more runs, the finding clears.
+  for (int i = 0; i < 7; ++i) {
+    w.Tick();
+    w.P("product:{id}").read += 2;
+    f = in.Evaluate(w.s);
+  }
+  EXPECT_EQ(Find(f, "n_plus_one", "product:{id}"), nullptr);
+}
+
+TEST(Insights, FewSequentialReadsSayNothing) {
+  Insights in(Short());
+  World w;
+  in.Evaluate(w.s);
+  w.Tick();
+  w.P("product:{id}").runs += 1;
+  w.P("product:{id}").run_reads += 49;
+  EXPECT_EQ(Find(in.Evaluate(w.s), "n_plus_one", "product:{id}"), nullptr);
+}
+
+TEST(Insights, UnboundedJobHistoryFromOptionsAndDepthThenClears) {
+  Insights in(Short());
+  World w;
+  auto& q = w.Q("email");
+  q.depth["completed"] = 80;
+  q.depth["failed"] = 0;
+  in.Evaluate(w.s);
+  std::vector<Finding> f;
+  for (int i = 0; i < 3; ++i) {
+    w.Tick();
+    q.transitions["added"] += 20;
+    q.transitions["completed"] += 20;
+    q.adds_read += 20;
+    q.adds_keep_completed += 20;  // no removeOnComplete
+    q.adds_keep_failed += 20;
+    q.completed_read += 20;
+    q.completed_keep_all += 20;   // the worker's keepJobs: {count: -1}
+    q.depth["completed"] += 20;
+    f = in.Evaluate(w.s);
+  }
+  const Finding* h = Find(f, "unbounded_job_history", "email");
+  ASSERT_NE(h, nullptr);
+  EXPECT_EQ(h->severity, "warning");
+  EXPECT_EQ(h->evidence.at("completed_jobs"), 140);
+  EXPECT_EQ(h->evidence.at("completed_growth"), 60);
+  EXPECT_EQ(h->evidence.at("completed_kept_share"), 1);
+  EXPECT_EQ(h->evidence.at("added_without_removeOnComplete_share"), 1);
+  EXPECT_EQ(h->details.at("sets"), "completed");  // nothing failed
+  EXPECT_NE(h->recommendation.find("removeOnComplete: {count: 1000}"), std::string::npos);
+  // Jobs now come with removeOnComplete: the set stops growing; the finding clears.
+  for (int i = 0; i < 7; ++i) {
+    w.Tick();
+    q.adds_read += 20;
+    q.completed_read += 20;
+    f = in.Evaluate(w.s);
+  }
+  EXPECT_EQ(Find(f, "unbounded_job_history", "email"), nullptr);
+}
+
+TEST(Insights, JobHistoryTrustsTheWorkersKeepJobsOverTheJobOptions) {
+  // Jobs added without removeOnComplete, but the worker's removeOnComplete bounds them
+  // (keepJobs {count: 0}): no finding even while the set still grows a little.
+  Insights in(Short());
+  World w;
+  auto& q = w.Q("email");
+  q.depth["completed"] = 500;
+  in.Evaluate(w.s);
+  std::vector<Finding> f;
+  for (int i = 0; i < 3; ++i) {
+    w.Tick();
+    q.adds_read += 20;
+    q.adds_keep_completed += 20;
+    q.completed_read += 20;
+    q.depth["completed"] += 1;
+    f = in.Evaluate(w.s);
+  }
+  EXPECT_EQ(Find(f, "unbounded_job_history", "email"), nullptr);
+  // Without depths (no inspector), the failures kept count as growth.
+  Insights in2(Short());
+  World w2;
+  auto& q2 = w2.Q("email");
+  in2.Evaluate(w2.s);
+  for (int i = 0; i < 3; ++i) {
+    w2.Tick();
+    q2.failed_read += 50;
+    q2.failed_keep_all += 50;
+    f = in2.Evaluate(w2.s);
+  }
+  ASSERT_NE(Find(f, "unbounded_job_history", "email"), nullptr);
+  EXPECT_EQ(Find(f, "unbounded_job_history", "email")->details.at("sets"), "failed");
+  EXPECT_NE(Find(f, "unbounded_job_history", "email")->recommendation.find("removeOnFail"),
+            std::string::npos);
+}
+
+TEST(Insights, BacklogSaysHowLongTheOldestJobWaited) {
+  Insights in(Short());
+  World w;
+  auto& q = w.Q("email");
+  q.depth["waiting"] = 500;
+  q.oldest_runnable_ms = w.s.wall_ms - 90'000;
+  std::vector<Finding> f;
+  for (int i = 0; i < 7; ++i) {
+    f = in.Evaluate(w.s);
+    w.Tick();
+  }
+  const Finding* b = Find(f, "queue_backlog", "email");
+  ASSERT_NE(b, nullptr);
+  EXPECT_EQ(b->evidence.at("oldest_waiting_age_s"), 96);  // 90 s + six ticks
+  EXPECT_NE(b->recommendation.find("oldest waiting job has waited 96 s"), std::string::npos);
+  // A delayed job not yet due is no waiting age.
+  q.oldest_runnable_ms = w.s.wall_ms + 60'000;
+  f = in.Evaluate(w.s);
+  ASSERT_NE(Find(f, "queue_backlog", "email"), nullptr);
+  EXPECT_EQ(Find(f, "queue_backlog", "email")->evidence.count("oldest_waiting_age_s"), 0u);
 }
 
 TEST(Insights, CorrelationRanksWhatAddedTheExtraTime) {

@@ -142,6 +142,15 @@ void Inspector::PublishQueues() {
     }
     m.wait = ToEngine(q.wait_seconds);
     m.process = ToEngine(q.process_seconds);
+    const analytics::jobs::JobRetentionCounts& r = q.retention;
+    m.adds_read = r.adds_read;
+    m.adds_keep_completed = r.adds_keep_completed;
+    m.adds_keep_failed = r.adds_keep_failed;
+    m.completed_read = r.completed_read;
+    m.completed_keep_all = r.completed_keep_all;
+    m.failed_read = r.failed_read;
+    m.failed_keep_all = r.failed_keep_all;
+    m.oldest_runnable_ms = q.oldest_runnable_ms;
     if (auto it = depths_.find(q.prefix + ":" + q.name); it != depths_.end()) m.depth = it->second;
     out.push_back(std::move(m));
   }

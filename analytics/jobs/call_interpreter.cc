@@ -134,13 +134,45 @@ std::optional<int64_t> JsonInt(const boost::json::object& o, std::string_view ke
   return std::nullopt;
 }
 
-// Reads `delay` and `attempts` from a job's opts JSON (activation hash, Bull add ARGV[5]).
-void ReadOptsJson(std::string_view json, int64_t* delay, int32_t* attempts) {
+// removeOnComplete / removeOnFail as BullMQ and Bull read them: absent, false (or null) keep
+// every finished job; true, a count or {age, count} bound them.
+Keep KeepOfJsonOption(const boost::json::value* v) {
+  if (v == nullptr || v->is_null() || (v->is_bool() && !v->get_bool())) return Keep::kAll;
+  return Keep::kBounded;
+}
+
+Keep KeepOfMsgpackOption(const MpValue* v) {
+  if (v == nullptr || v->IsNil() || (v->type == MpValue::Type::kBool && !v->boolean)) {
+    return Keep::kAll;
+  }
+  return Keep::kBounded;
+}
+
+// A worker's keepJobs ({count, age}, msgpack map): count -1 (or none) and no age keeps all.
+Keep KeepOfKeepJobs(const MpValue* keep) {
+  if (keep == nullptr || !keep->IsMap()) return Keep::kUnknown;
+  const MpValue* age = keep->Get("age");
+  if (age != nullptr && !age->IsNil()) return Keep::kBounded;
+  const MpValue* count = keep->Get("count");
+  if (count == nullptr || count->IsNil()) return Keep::kAll;
+  auto n = count->AsInt();
+  if (!n) return Keep::kUnknown;
+  return *n < 0 ? Keep::kAll : Keep::kBounded;
+}
+
+// Reads `delay` and `attempts` from a job's opts JSON (activation hash, Bull add ARGV[5]), and
+// its removeOnComplete / removeOnFail when `added` is given.
+void ReadOptsJson(std::string_view json, int64_t* delay, int32_t* attempts,
+                  JobEvent* added = nullptr) {
   if (json.empty() || json.front() != '{') return;
   boost::system::error_code ec;
   boost::json::value v = boost::json::parse(json, ec);
   if (ec || !v.is_object()) return;
   const auto& o = v.get_object();
+  if (added != nullptr) {
+    added->keep_completed = KeepOfJsonOption(o.if_contains("removeOnComplete"));
+    added->keep_failed = KeepOfJsonOption(o.if_contains("removeOnFail"));
+  }
   if (auto d = JsonInt(o, "delay"); d && delay != nullptr) *delay = *d;
   if (auto a = JsonInt(o, "attempts"); a && attempts != nullptr) {
     *attempts = static_cast<int32_t>(std::clamp<int64_t>(*a, -1, INT32_MAX));
@@ -169,6 +201,8 @@ bool AddBullMQ(const Call& call, std::vector<JobEvent>* events) {
   }
   int64_t delay = 0;
   if (opts && opts->IsMap()) {
+    added.keep_completed = KeepOfMsgpackOption(opts->Get("removeOnComplete"));
+    added.keep_failed = KeepOfMsgpackOption(opts->Get("removeOnFail"));
     if (const MpValue* d = opts->Get("delay"); d != nullptr) delay = d->AsInt().value_or(0);
     if (const MpValue* a = opts->Get("attempts"); a != nullptr) {
       added.max_attempts =
@@ -207,7 +241,7 @@ bool AddBull(const Call& call, std::vector<JobEvent>* events) {
   added.job_name = call.Arg(3);
   added.ts_ms = call.ArgInt(6).value_or(-1);
   if (auto opts = call.ArgMsgpack(5); opts) {
-    ReadOptsJson(opts->AsStr().value_or(""), nullptr, &added.max_attempts);
+    ReadOptsJson(opts->AsStr().value_or(""), nullptr, &added.max_attempts, &added);
   }
   events->push_back(added);
   const int64_t delay = call.ArgInt(7).value_or(0);
@@ -300,6 +334,15 @@ bool MoveToFinished(const Call& call, std::vector<JobEvent>* events) {
   e.ts_ms = ts.value_or(-1);
   e.ends_attempt = true;
   if (t == Transition::kFailed) e.reason = call.Arg(4);
+  // keepJobs: Bull ARGV[6]; BullMQ ARGV[8] opts.keepJobs.
+  Keep keep = Keep::kUnknown;
+  if (call.bull()) {
+    const std::optional<MpValue> keep_jobs = call.ArgMsgpack(6);
+    keep = KeepOfKeepJobs(keep_jobs ? &*keep_jobs : nullptr);
+  } else if (auto opts = call.ArgMsgpack(8); opts && opts->IsMap()) {
+    if (const MpValue* k = opts->Get("keepJobs"); k != nullptr) keep = KeepOfKeepJobs(k);
+  }
+  (t == Transition::kCompleted ? e.keep_completed : e.keep_failed) = keep;
   if (!call.bull()) {
     if (auto opts = call.ArgMsgpack(8); opts && opts->IsMap()) {
       if (const MpValue* a = opts->Get("attempts"); a != nullptr) {

@@ -25,6 +25,13 @@
 
 namespace respscope::analytics::jobs {
 
+// What a job's options (add) or a worker's keepJobs (finish) say about keeping finished jobs.
+enum class Keep : uint8_t {
+  kUnknown,  // not on the wire, or unreadable
+  kAll,      // kept forever (no removeOnComplete / removeOnFail, or false; keepJobs count -1)
+  kBounded,  // removed at once, or kept up to a count or an age
+};
+
 struct JobEvent {
   Transition transition = Transition::kAdded;
   // false: the event only carries data (a failure reason from saveStacktrace), no counter.
@@ -48,6 +55,10 @@ struct JobEvent {
   int64_t created_ms = -1;
   int64_t opts_delay_ms = 0;
   int32_t attempts_started = -1;
+  // kAdded: the job's removeOnComplete / removeOnFail. kCompleted / kFailed from
+  // moveToFinished: keep_completed or keep_failed from its keepJobs.
+  Keep keep_completed = Keep::kUnknown;
+  Keep keep_failed = Keep::kUnknown;
 };
 
 struct ScriptCall {

@@ -303,7 +303,8 @@ JobTracker::JobRecord& JobTracker::Touch(uint32_t queue, std::string_view id) {
     return *it->second;
   }
   while (lru_.size() >= max_jobs_) {
-    const JobRecord& victim = lru_.back();
+    JobRecord& victim = lru_.back();
+    Unmark(victim);
     jobs_.erase(JobKey(victim.queue, victim.id));
     lru_.pop_back();
     ++counters_.jobs_evicted;
@@ -316,15 +317,61 @@ JobTracker::JobRecord& JobTracker::Touch(uint32_t queue, std::string_view id) {
   return lru_.front();
 }
 
+void JobTracker::MarkRunnable(JobRecord& r, int64_t since_unix_ms) {
+  Unmark(r);
+  r.runnable_at = queues_[r.queue].runnable.emplace(since_unix_ms, &r);
+  r.indexed = true;
+}
+
+void JobTracker::Unmark(JobRecord& r) {
+  if (!r.indexed) return;
+  queues_[r.queue].runnable.erase(r.runnable_at);
+  r.indexed = false;
+}
+
+void JobTracker::CountRetention(QueueState& q, const JobEvent& e) {
+  JobRetentionCounts& c = q.retention;
+  switch (e.transition) {
+    case Transition::kAdded:
+      if (e.keep_completed == Keep::kUnknown) return;
+      ++c.adds_read;
+      if (e.keep_completed == Keep::kAll) ++c.adds_keep_completed;
+      if (e.keep_failed == Keep::kAll) ++c.adds_keep_failed;
+      return;
+    case Transition::kCompleted:
+      if (e.keep_completed == Keep::kUnknown) return;
+      ++c.completed_read;
+      if (e.keep_completed == Keep::kAll) ++c.completed_keep_all;
+      return;
+    case Transition::kFailed:
+      if (e.keep_failed == Keep::kUnknown) return;
+      ++c.failed_read;
+      if (e.keep_failed == Keep::kAll) ++c.failed_keep_all;
+      return;
+    default:
+      return;
+  }
+}
+
 void JobTracker::Apply(uint32_t queue, const JobEvent& e, int64_t now_ns, int64_t now_unix_ms,
                        std::vector<std::string>* audit) {
   QueueState& q = queues_[queue];
-  if (e.counts) q.transitions[static_cast<size_t>(e.transition)] += e.count;
+  if (e.counts) {
+    q.transitions[static_cast<size_t>(e.transition)] += e.count;
+    CountRetention(q, e);
+  }
+  if (e.transition == Transition::kDrained || e.transition == Transition::kObliterated) {
+    // The queue's waiting jobs are gone (drain also takes the delayed ones when asked): no
+    // record of them may stand for the oldest waiting job.
+    for (auto& [since, record] : q.runnable) record->indexed = false;
+    q.runnable.clear();
+  }
   if (e.job_id.empty()) return;
   JobRecord& r = Touch(queue, e.job_id);
   r.updated_unix_ms = now_unix_ms;
   switch (e.transition) {
     case Transition::kAdded:
+      Unmark(r);
       // A custom id can be reused after removal: start the record afresh.
       r.name = TruncateUtf8(e.job_name, kMaxJobNameBytes);
       r.state = JobState::kUnknown;
@@ -348,8 +395,10 @@ void JobTracker::Apply(uint32_t queue, const JobEvent& e, int64_t now_ns, int64_
         r.ready_ms = -1;
         r.ready_mono_ns = now_ns;
       }
+      MarkRunnable(r, e.ready_ms >= 0 ? e.ready_ms : now_unix_ms);
       break;
     case Transition::kWaitingChildren:
+      Unmark(r);
       r.state = JobState::kWaitingChildren;
       r.not_runnable = true;
       r.ready_ms = r.ready_mono_ns = -1;
@@ -359,6 +408,7 @@ void JobTracker::Apply(uint32_t queue, const JobEvent& e, int64_t now_ns, int64_
       break;
     case Transition::kCompleted:
     case Transition::kFailed: {
+      Unmark(r);
       const double process_s = e.ends_attempt ? EndAttempt(q, r, e, now_ns) : -1;
       r.attempt_open = false;
       r.state = StateOf(e.transition);
@@ -382,6 +432,7 @@ void JobTracker::Apply(uint32_t queue, const JobEvent& e, int64_t now_ns, int64_
       if (!e.reason.empty()) r.failed_reason = Sanitise(e.reason);
       break;
     case Transition::kRemoved:
+      Unmark(r);
       r.state = JobState::kRemoved;
       r.attempt_open = false;
       break;
@@ -415,6 +466,7 @@ void JobTracker::Activate(QueueState& q, JobRecord& r, const JobEvent& e, int64_
   }
   if (wait_s >= 0) q.wait.Observe(wait_s);  // negative: skewed clocks; drop
 
+  Unmark(r);
   r.state = JobState::kActive;
   r.processed_ms = e.processed_ms;
   r.finished_ms = -1;
@@ -493,6 +545,8 @@ JobsSnapshot JobTracker::Snapshot() const {
     qs.prefix = parser_.prefixes()[q.prefix_index];
     qs.name = q.name;
     qs.transitions = q.transitions;
+    qs.retention = q.retention;
+    if (!q.runnable.empty()) qs.oldest_runnable_ms = q.runnable.begin()->first;
     qs.wait_seconds = q.wait.Snap();
     qs.process_seconds = q.process.Snap();
     qs.attempts = q.attempts.Snap();

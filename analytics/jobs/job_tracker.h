@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <functional>
 #include <list>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -105,10 +106,15 @@ class JobTracker {
     double sum = 0;
     uint64_t count = 0;
   };
+  struct JobRecord;
+  // Runnable jobs by the unix ms since when they are runnable (oldest waiting age).
+  using RunnableIndex = std::multimap<int64_t, JobRecord*>;
   struct QueueState {
     uint32_t prefix_index = 0;
     std::string name;
     std::array<uint64_t, kTransitionCount> transitions{};
+    JobRetentionCounts retention;
+    RunnableIndex runnable;  // waiting, prioritized and delayed jobs (bounded by the LRU)
     Histogram wait{kJobDurationBucketsSeconds};
     Histogram process{kJobDurationBucketsSeconds};
     Histogram attempts{kJobAttemptsBuckets};
@@ -130,6 +136,8 @@ class JobTracker {
     int32_t max_attempts = -1;
     std::string failed_reason;
     int64_t updated_unix_ms = 0;
+    bool indexed = false;  // in queues_[queue].runnable at runnable_at
+    RunnableIndex::iterator runnable_at;
   };
   struct Pending;  // per-call scratch prepared outside the lock
 
@@ -139,6 +147,9 @@ class JobTracker {
   // All below: mutex_ held.
   int64_t QueueIndex(uint32_t prefix_index, std::string_view name);  // -1: overflow
   JobRecord& Touch(uint32_t queue, std::string_view id);
+  void MarkRunnable(JobRecord& r, int64_t since_unix_ms);
+  void Unmark(JobRecord& r);
+  void CountRetention(QueueState& q, const JobEvent& e);
   void Apply(uint32_t queue, const JobEvent& e, int64_t now_ns, int64_t now_unix_ms,
              std::vector<std::string>* audit);
   void Activate(QueueState& q, JobRecord& r, const JobEvent& e, int64_t now_ns);

@@ -120,13 +120,13 @@ Obs Eval(const std::string& body, const std::vector<std::string>& keys,
 }
 
 Obs AddJob(std::string_view queue, std::string_view id, int64_t ts_ms, int64_t t_ms = 1000,
-           std::string reply = "") {
+           std::string reply = "", std::string extra_opts = "", int extra_entries = 0) {
   const std::string base = "bull:" + std::string(queue) + ":";
   std::string argv1(1, '\x9a');  // fixarray(10)
   argv1 += MpStr(base) + MpStr(id) + MpStr("email") + MpF64(static_cast<double>(ts_ms));
   for (int i = 0; i < 6; ++i) argv1 += kNil;
-  std::string opts(1, '\x81');  // fixmap(1)
-  opts += MpStr("attempts") + MpUint(3);
+  std::string opts(1, static_cast<char>(0x81 + extra_entries));  // fixmap
+  opts += MpStr("attempts") + MpUint(3) + extra_opts;
   return Eval(kAddBody,
               Keys(base, {"wait", "paused", "meta", "id", "completed", "delayed", "active",
                           "events", "marker"}),
@@ -147,7 +147,8 @@ Obs Activate(std::string_view queue, std::string_view id, int64_t processed_ms, 
 }
 
 Obs Finish(std::string_view queue, std::string_view id, int64_t finished_ms, bool failed,
-           std::string_view reason = "", std::string reply = ":0\r\n", int64_t t_ms = 3000) {
+           std::string_view reason = "", std::string reply = ":0\r\n", int64_t t_ms = 3000,
+           std::string worker_opts = "\x80") {
   const std::string base = "bull:" + std::string(queue) + ":";
   const std::string target = failed ? "failed" : "completed";
   return Eval(
@@ -155,7 +156,7 @@ Obs Finish(std::string_view queue, std::string_view id, int64_t finished_ms, boo
       Keys(base, {"wait", "active", "prioritized", "events", "stalled", "limiter", "delayed",
                   "paused", "meta", "pc", target, std::string(id), "metrics:" + target, "marker"}),
       {std::string(id), std::to_string(finished_ms), failed ? "failedReason" : "returnvalue",
-       failed ? std::string(reason) : "\"ok\"", target, "0", base, "\x80", ""},
+       failed ? std::string(reason) : "\"ok\"", target, "0", base, worker_opts, ""},
       std::move(reply), t_ms);
 }
 
@@ -181,6 +182,59 @@ struct LogCapture {
     return out;
   }
 };
+
+TEST(JobTracker, RetentionFromJobOptionsAndWorkersKeepJobs) {
+  JobTracker tracker;
+  const std::string remove_on_complete = MpStr("removeOnComplete") + "\xc3";  // true
+  const std::string keep_nothing = MpStr("removeOnFail") + "\xc2";              // false
+  tracker.Record(AddJob("mail", "j1", 10'000).get());  // neither option
+  tracker.Record(AddJob("mail", "j2", 10'000, 1000, "", remove_on_complete, 1).get());
+  tracker.Record(AddJob("mail", "j3", 10'000, 1000, "", remove_on_complete + keep_nothing, 2).get());
+  // keepJobs: {count: -1} keeps all, {count: 0} removes, {age: 3600} bounds by age.
+  const std::string keep_all = "\x81" + MpStr("keepJobs") + "\x81" + MpStr("count") + "\xff";
+  const std::string keep_none =
+      "\x81" + MpStr("keepJobs") + "\x81" + MpStr("count") + std::string(1, '\0');
+  const std::string keep_age = "\x81" + MpStr("keepJobs") + "\x81" + MpStr("age") + MpUint(3600);
+  tracker.Record(Activate("mail", "j1", 11'000, 10'000).get());
+  tracker.Record(Finish("mail", "j1", 11'500, false, "", ":0\r\n", 3000, keep_all).get());
+  tracker.Record(Activate("mail", "j2", 11'000, 10'000).get());
+  tracker.Record(Finish("mail", "j2", 11'500, false, "", ":0\r\n", 3000, keep_none).get());
+  tracker.Record(Activate("mail", "j3", 11'000, 10'000).get());
+  tracker.Record(Finish("mail", "j3", 11'500, true, "x", ":0\r\n", 3000, keep_age).get());
+  const JobRetentionCounts r = tracker.Snapshot().queues.at(0).retention;
+  EXPECT_EQ(r.adds_read, 3u);
+  EXPECT_EQ(r.adds_keep_completed, 1u);  // j1
+  EXPECT_EQ(r.adds_keep_failed, 3u);     // false is no option
+  EXPECT_EQ(r.completed_read, 2u);
+  EXPECT_EQ(r.completed_keep_all, 1u);
+  EXPECT_EQ(r.failed_read, 1u);
+  EXPECT_EQ(r.failed_keep_all, 0u);
+}
+
+TEST(JobTracker, OldestRunnableJob) {
+  JobTracker tracker;
+  EXPECT_EQ(tracker.Snapshot().queues.size(), 0u);
+  tracker.Record(AddJob("mail", "j1", 10'000).get());
+  tracker.Record(AddJob("mail", "j2", 12'000).get());
+  tracker.Record(AddJob("mail", "j3", 14'000).get());
+  EXPECT_EQ(tracker.Snapshot().queues.at(0).oldest_runnable_ms, 10'000);
+  tracker.Record(Activate("mail", "j1", 15'000, 10'000).get());
+  EXPECT_EQ(tracker.Snapshot().queues.at(0).oldest_runnable_ms, 12'000);
+  tracker.Record(Activate("mail", "j3", 15'000, 14'000).get());
+  EXPECT_EQ(tracker.Snapshot().queues.at(0).oldest_runnable_ms, 12'000);
+  tracker.Record(Activate("mail", "j2", 15'000, 12'000).get());
+  EXPECT_EQ(tracker.Snapshot().queues.at(0).oldest_runnable_ms, -1);
+}
+
+TEST(JobTracker, EvictedRecordsLeaveTheRunnableIndex) {
+  JobTrackerOptions options;
+  options.max_tracked_jobs = 2;
+  JobTracker tracker(options);
+  tracker.Record(AddJob("mail", "j1", 10'000).get());
+  tracker.Record(AddJob("mail", "j2", 12'000).get());
+  tracker.Record(AddJob("mail", "j3", 14'000).get());  // evicts j1
+  EXPECT_EQ(tracker.Snapshot().queues.at(0).oldest_runnable_ms, 12'000);
+}
 
 TEST(JobTracker, LifecycleCountsDurationsAndRecent) {
   LogCapture log;

@@ -77,10 +77,30 @@ struct HistogramSnapshot {
   uint64_t count = 0;
 };
 
+// What the wire says about keeping finished jobs, cumulative per queue. Adds: the job options
+// (BullMQ's msgpack opts, Bull's opts JSON) with no removeOnComplete / removeOnFail (absent or
+// false) keep every such job forever. Finishes: the keepJobs a worker sends with each
+// moveToFinished (the job's option, else the worker's own) -- {count: -1} and no age keeps all.
+struct JobRetentionCounts {
+  uint64_t adds_read = 0;            // adds whose options could be read
+  uint64_t adds_keep_completed = 0;  // ... of them without removeOnComplete
+  uint64_t adds_keep_failed = 0;     // ... of them without removeOnFail
+  uint64_t completed_read = 0;       // completions whose keepJobs could be read
+  uint64_t completed_keep_all = 0;   // ... of them keeping every completed job
+  uint64_t failed_read = 0;          // final failures whose keepJobs could be read
+  uint64_t failed_keep_all = 0;      // ... of them keeping every failed job
+};
+
 struct QueueJobsSnapshot {
   std::string prefix;  // as configured, e.g. "bull" or "{bq}"
   std::string name;    // the queue name (no ':')
   std::array<uint64_t, kTransitionCount> transitions{};
+  JobRetentionCounts retention;
+  // Unix ms since when the longest-runnable job respscope saw become runnable (waiting,
+  // prioritized, or delayed and due) has not been taken by a worker; -1 when none is known.
+  // May lie in the future (only delayed jobs, not yet due). Jobs that were waiting before
+  // respscope started, or whose records were evicted, are not known.
+  int64_t oldest_runnable_ms = -1;
   HistogramSnapshot wait_seconds;     // bounds: kJobDurationBucketsSeconds
   HistogramSnapshot process_seconds;  // bounds: kJobDurationBucketsSeconds
   HistogramSnapshot attempts;         // bounds: kJobAttemptsBuckets; one per completed/failed job

@@ -619,6 +619,24 @@ TEST_P(JobsReplay, TransitionCountsMatchScenario) {
     }
     std::cout << "[ counts   ] " << exp.run << (hide_bodies ? " (no bodies) " : " ") << qe.queue
               << ": " << summary.str() << "\n";
+    const JobRetentionCounts& keep = q->retention;
+    std::cout << "[ keep     ] adds " << keep.adds_keep_completed << "/" << keep.adds_read
+              << " keep completed, " << keep.adds_keep_failed << "/" << keep.adds_read
+              << " keep failed; completed " << keep.completed_keep_all << "/"
+              << keep.completed_read << ", failed " << keep.failed_keep_all << "/"
+              << keep.failed_read << " keep all; oldest runnable " << q->oldest_runnable_ms
+              << "\n";
+    // The scenarios set neither removeOnComplete nor removeOnFail, and every worker keeps all
+    // (keepJobs {count: -1}): every add's options and every finish's keepJobs were read.
+    EXPECT_EQ(keep.adds_read, Count(qe, "added"));
+    EXPECT_EQ(keep.adds_keep_completed, keep.adds_read);
+    EXPECT_EQ(keep.adds_keep_failed, keep.adds_read);
+    EXPECT_EQ(keep.completed_read, Count(qe, "completed"));
+    EXPECT_EQ(keep.completed_keep_all, keep.completed_read);
+    EXPECT_EQ(keep.failed_read, Count(qe, "failed"));
+    EXPECT_EQ(keep.failed_keep_all, keep.failed_read);
+    // Every job the scenarios add is taken by a worker, removed or drained by the end.
+    EXPECT_EQ(q->oldest_runnable_ms, -1);
     const uint64_t finished = Count(qe, "completed") + Count(qe, "failed");
     // One attempts sample per completed or failed job, with the attempts it started.
     EXPECT_EQ(q->attempts.count, finished);

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <cstring>
 
 namespace respscope::recorder {
 
@@ -59,6 +60,15 @@ std::string_view StripPeerPort(std::string_view name) {
   return host.empty() ? name : host;
 }
 
+// Tells two keys apart cheaply (their length, first and last 8 bytes) without hashing them:
+// a run of reads of one key repeated is polling, not an N+1.
+uint64_t KeySignature(std::string_view key) {
+  uint64_t head = 0, tail = 0;
+  std::memcpy(&head, key.data(), std::min<size_t>(8, key.size()));
+  if (key.size() > 8) std::memcpy(&tail, key.data() + key.size() - 8, 8);
+  return head ^ (tail * 0x9e3779b97f4a7c15ULL) ^ (uint64_t{key.size()} << 56);
+}
+
 }  // namespace
 
 std::string_view ErrorPrefixBucket(std::string_view prefix) {
@@ -79,6 +89,7 @@ Recorder::Recorder(RecorderOptions options, std::shared_ptr<const patterns::Rule
   for (size_t i = 0; i < std::max<size_t>(options_.max_commands, 1); ++i) commands_[i] = nullptr;
   for (size_t i = 0; i <= options_.max_patterns_cap; ++i) patterns_[i] = nullptr;
   for (size_t i = 0; i < std::max<size_t>(options_.max_clients, 1); ++i) clients_[i] = nullptr;
+  if (options_.key_lifecycle) runs_.reset(new ClientRun[kRunSlots]);
   first_key_.reserve(kMaxStoredKey + 8);
   client_buf_.reserve(80);
   last_client_raw_.reserve(128);
@@ -132,6 +143,7 @@ Recorder::CommandSlot& Recorder::CommandFor(uint16_t id, std::string_view name) 
     } else {
       auto* slot = new CommandSlot();
       slot->name.assign(name);
+      slot->effect = KeyEffectOf(slot->name);
       commands_[index].store(slot, std::memory_order_release);
       n_commands_.store(index + 1, std::memory_order_release);
       command_index_.emplace(std::string(name), index);
@@ -224,10 +236,17 @@ void Recorder::Record(const Observation& obs) {
     client.errors.Inc();
     RecordError(obs);
   }
-  RecordKeys(obs, timed && !blocking, duration_ns);
+  // What the command does to its keys' lifetimes: one byte of the command's slot, the SET /
+  // GETEX options the session flagged; nothing for errors or with key_lifecycle off.
+  const KeyEffect effect =
+      options_.key_lifecycle && !error
+          ? EffectOfCall(cmd.effect, obs.flags, analytics::kObsTtlSet, analytics::kObsTtlCleared)
+          : KeyEffect::kNone;
+  RecordKeys(obs, timed && !blocking, duration_ns, effect, &client);
 }
 
-void Recorder::RecordKeys(const Observation& obs, bool timed, uint64_t duration_ns) {
+void Recorder::RecordKeys(const Observation& obs, bool timed, uint64_t duration_ns,
+                          KeyEffect effect, ClientSlot* client) {
   const bool sampled = sanitizer_.Sampled();
   const size_t max_shown =
       std::min<size_t>(rules_->sanitize_options().max_key_length, kMaxStoredKey);
@@ -264,6 +283,27 @@ void Recorder::RecordKeys(const Observation& obs, bool timed, uint64_t duration_
       pid = normalizer_.PatternId(*rules_, key, cls, &printable);
     }
     PatternSlot& p = PatternFor(pid);
+    if (effect != KeyEffect::kNone && captured && pid != patterns::Normalizer::kOther) {
+      switch (effect) {
+        case KeyEffect::kCreateFirst:
+          if (i != 0) break;
+          [[fallthrough]];
+        case KeyEffect::kCreate: {
+          p.no_ttl_writes.Inc();
+          DistinctSketch* sketch = p.no_ttl_keys.load(std::memory_order_relaxed);
+          if (sketch == nullptr) {  // once per pattern and shard
+            sketch = new DistinctSketch();
+            p.no_ttl_keys.store(sketch, std::memory_order_release);
+          }
+          sketch->Add(DistinctSketch::Hash(key.data(), key.size()));
+          break;
+        }
+        case KeyEffect::kExpire: p.ttl_sets.Inc(); break;
+        case KeyEffect::kPersist: p.ttl_clears.Inc(); break;
+        case KeyEffect::kDelete: p.deletes.Inc(); break;
+        case KeyEffect::kNone: break;
+      }
+    }
     if (i < obs.lookups.size()) {
       if (obs.lookups[i] == Lookup::kHit) p.hits.Inc();
       if (obs.lookups[i] == Lookup::kMiss) p.misses.Inc();
@@ -306,6 +346,49 @@ void Recorder::RecordKeys(const Observation& obs, bool timed, uint64_t duration_
   if (timed && duration_ns >= options_.slow_threshold_ns) {
     RecordSlow(obs, duration_ns, first ? first_pattern : UINT32_MAX, first_shown);
   }
+  constexpr uint32_t kNotARunRead = analytics::kObsBlocking | analytics::kObsInMulti |
+                                    analytics::kObsScript | analytics::kObsNoReply |
+                                    analytics::kObsError;
+  if (runs_ && read && obs.keys.size() == 1 && first != nullptr &&
+      first_pattern != patterns::Normalizer::kOther && (obs.flags & kNotARunRead) == 0 &&
+      !obs.keys[0].empty()) {
+    TrackRun(obs, *first, first_pattern, obs.keys[0], client);
+  }
+}
+
+void Recorder::TrackRun(const Observation& obs, PatternSlot& p, uint32_t pattern_id,
+                        std::string_view key, ClientSlot* client) {
+  ClientRun& r = runs_[obs.client_id % kRunSlots];
+  const uint64_t sig = KeySignature(key);
+  // Sequential: sent after the previous reply arrived (a pipelined read was sent before it).
+  const bool next = r.client_id == obs.client_id && r.pattern == pattern_id && r.key_sig != sig &&
+                    obs.start_ns >= r.end_ns && obs.start_ns - r.end_ns <= options_.run_max_gap_ns;
+  if (!next) {
+    r.client_id = obs.client_id;
+    r.pattern = pattern_id;
+    r.reads = 1;
+    r.gap_ns = 0;
+  } else {
+    const auto gap = static_cast<uint64_t>(obs.start_ns - r.end_ns);
+    ++r.reads;
+    if (r.reads < options_.run_min_reads) {
+      r.gap_ns += gap;
+    } else if (r.reads == options_.run_min_reads) {  // a run now: publish what it held
+      p.runs.Inc();
+      p.run_reads.Add(r.reads);
+      p.run_gap_ns.Add(r.gap_ns + gap);
+      RunOffender o{};
+      if (client != nullptr) o.client.Assign(client->name);
+      o.command.Assign(obs.command);
+      p.run_offender.Write(o);
+    } else {
+      p.run_reads.Inc();
+      p.run_gap_ns.Add(gap);
+      if ((r.reads - options_.run_min_reads) % kRunBatch == 0) p.runs.Inc();
+    }
+  }
+  r.end_ns = obs.end_ns;
+  r.key_sig = sig;
 }
 
 void Recorder::MaybeBigValue(PatternSlot& p, const Observation& obs, std::string_view key) {
@@ -375,10 +458,15 @@ void Recorder::RecordSlow(const Observation& obs, uint64_t duration_ns, uint32_t
   slow_head_.Set(head + 1);
 }
 
-void Recorder::OnEvent(analytics::SessionEvent event, uint64_t) {
+void Recorder::OnEvent(analytics::SessionEvent event, uint64_t client_id) {
   switch (event) {
     case SessionEvent::kClientConnected: ev_opened_.Inc(); break;
-    case SessionEvent::kClientClosed: ev_closed_.Inc(); break;
+    case SessionEvent::kClientClosed:
+      ev_closed_.Inc();
+      if (runs_ && runs_[client_id % kRunSlots].client_id == client_id) {
+        runs_[client_id % kRunSlots].client_id = 0;
+      }
+      break;
     case SessionEvent::kUpstreamConnectFailed: ev_connect_errors_.Inc(); break;
     case SessionEvent::kObservationLost: ev_lost_.Inc(); break;
     case SessionEvent::kClientProtocolError: ev_client_proto_.Inc(); break;

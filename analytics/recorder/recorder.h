@@ -38,6 +38,7 @@
 #include "analytics/patterns/normalizer.h"
 #include "analytics/patterns/sanitizer.h"
 #include "analytics/recorder/histogram.h"
+#include "analytics/recorder/key_effect.h"
 #include "analytics/recorder/single_writer.h"
 #include "analytics/recorder/space_saving.h"
 #include "analytics/recorder/stats.h"
@@ -51,7 +52,22 @@ struct RecorderOptions {
   size_t max_clients = 256;                 // distinct client names per shard; beyond: "other"
   size_t max_commands = 1024;               // distinct command names per shard; beyond: "other"
   size_t max_patterns_cap = 10000;          // hard cap on pattern slots whatever the rules say
+  // Per-pattern evidence for the insights no_ttl_pattern and n_plus_one (insights.enabled):
+  // key lifetimes (writes without expiry, a distinct-key sketch, expiries, deletes) and runs
+  // of sequential single-key reads per client. Off: none of that work is done.
+  bool key_lifecycle = true;
+  // A run: consecutive single-key reads of one pattern by one connection, each sent at most
+  // run_max_gap_ns after the previous reply arrived, of distinct keys; counted from
+  // run_min_reads reads on.
+  int64_t run_max_gap_ns = 5'000'000;
+  uint32_t run_min_reads = 10;
 };
+
+// Runs longer than this count as several (one MGET per this many keys).
+inline constexpr uint32_t kRunBatch = 100;
+// Connections whose run is followed at once per shard (direct-mapped by connection id; a
+// connection whose slot is taken by another starts over: evidence lost, never invented).
+inline constexpr size_t kRunSlots = 1024;
 
 inline constexpr size_t kBigValuesPerPattern = 4;
 
@@ -91,7 +107,11 @@ class Recorder final : public analytics::ObservationSink {
   CommandSlot& CommandFor(uint16_t id, std::string_view name);
   PatternSlot& PatternFor(uint32_t pattern_id);
   ClientSlot& ClientFor(std::string_view name);
-  void RecordKeys(const analytics::Observation& obs, bool timed, uint64_t duration_ns);
+  struct ClientRun;
+  void RecordKeys(const analytics::Observation& obs, bool timed, uint64_t duration_ns,
+                  KeyEffect effect, ClientSlot* client);
+  void TrackRun(const analytics::Observation& obs, PatternSlot& p, uint32_t pattern_id,
+                std::string_view key, ClientSlot* client);
   void RecordError(const analytics::Observation& obs);
   void RecordSlow(const analytics::Observation& obs, uint64_t duration_ns, uint32_t pattern_id,
                   std::string_view key);
@@ -123,6 +143,7 @@ class Recorder final : public analytics::ObservationSink {
   std::unique_ptr<SlowRecord[]> slow_;
   Counter slow_head_;
   SpaceSaving hot_keys_;
+  std::unique_ptr<ClientRun[]> runs_;  // kRunSlots, writer-private (key_lifecycle only)
 
   Counter ev_opened_, ev_closed_, ev_rejected_, ev_connect_errors_, ev_lost_;
   Counter ev_accept_fd_;

@@ -45,6 +45,25 @@ void Recorder::CollectInto(StatsView& view) const {
     v.bytes_in += p->bytes_in.Load();
     v.bytes_out += p->bytes_out.Load();
     AddHistogram(p->latency, v.latency, scratch);
+    v.no_ttl_writes += p->no_ttl_writes.Load();
+    v.ttl_sets += p->ttl_sets.Load();
+    v.ttl_clears += p->ttl_clears.Load();
+    v.deletes += p->deletes.Load();
+    if (const DistinctSketch* sketch = p->no_ttl_keys.load(std::memory_order_acquire)) {
+      DistinctSketch::Registers regs{};
+      if (v.no_ttl_registers.size() == regs.size()) {
+        std::copy(v.no_ttl_registers.begin(), v.no_ttl_registers.end(), regs.begin());
+      }
+      sketch->MaxInto(regs);
+      v.no_ttl_registers.assign(regs.begin(), regs.end());
+    }
+    v.runs += p->runs.Load();
+    v.run_reads += p->run_reads.Load();
+    v.run_gap_ns += p->run_gap_ns.Load();
+    if (RunOffender o; v.run_client.empty() && p->run_offender.TryRead(o)) {
+      v.run_client.assign(o.client.view());
+      v.run_command.assign(o.command.view());
+    }
     for (const auto& cell : p->big) {
       BigEntry e;
       if (!cell.TryRead(e)) continue;

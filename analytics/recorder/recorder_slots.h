@@ -5,6 +5,8 @@
 #include <atomic>
 #include <string>
 
+#include "analytics/recorder/distinct_sketch.h"
+#include "analytics/recorder/key_effect.h"
 #include "analytics/recorder/recorder.h"
 
 namespace respscope::recorder {
@@ -14,7 +16,14 @@ struct Recorder::CommandSlot {
   Counter ok, error;
   AtomicHistogram latency;
   std::atomic<AtomicHistogram*> blocking{nullptr};  // allocated on first blocking call
+  KeyEffect effect = KeyEffect::kNone;  // from the name, set before publication
   ~CommandSlot() { delete blocking.load(std::memory_order_relaxed); }
+};
+
+// Who made the latest run of sequential reads of a pattern (n_plus_one).
+struct RunOffender {
+  FixedText<64> client;  // the client slot's (sanitised) name
+  FixedText<40> command;
 };
 
 struct BigEntry {
@@ -32,6 +41,25 @@ struct Recorder::PatternSlot {
   // Writer-private mirror of `big` to decide without reading the seqlocked cells.
   std::array<uint64_t, kBigValuesPerPattern> big_bytes{};
   std::array<FixedText<kMaxStoredKey>, kBigValuesPerPattern> big_keys{};
+  // Key lifetimes (per key): writes that leave a key without an expiry, expiries given,
+  // expiries removed, deletes; distinct keys written without an expiry (allocated on the first
+  // such write).
+  Counter no_ttl_writes, ttl_sets, ttl_clears, deletes;
+  std::atomic<DistinctSketch*> no_ttl_keys{nullptr};
+  // Sequential single-key reads (see RecorderOptions::run_min_reads): runs, reads in them, and
+  // the sum of the gaps (previous reply -> next request) between them.
+  Counter runs, run_reads, run_gap_ns;
+  SeqCell<RunOffender> run_offender;
+  ~PatternSlot() { delete no_ttl_keys.load(std::memory_order_relaxed); }
+};
+
+struct Recorder::ClientRun {
+  uint64_t client_id = 0;  // 0: free
+  uint32_t pattern = 0;
+  uint32_t reads = 0;
+  int64_t end_ns = 0;      // the previous read's reply
+  uint64_t key_sig = 0;    // the previous read's key (repeats of one key are no run)
+  uint64_t gap_ns = 0;     // gaps summed while the run is shorter than run_min_reads
 };
 
 struct Recorder::ClientSlot {

@@ -1,5 +1,7 @@
 #include "analytics/recorder/recorder.h"
 
+#include "analytics/recorder/distinct_sketch.h"
+
 #include <gtest/gtest.h>
 
 #include <map>
@@ -294,6 +296,113 @@ TEST(Recorder, ConcurrentCollectNeverLosesOrDoublesCounts) {
   EXPECT_NEAR(static_cast<double>(v.hot_keys["user:77777"].count), 2.0 * kPerThread / 10,
               0.01 * 2 * kPerThread / 10);
   EXPECT_GT(collections, 0u);
+}
+
+}  // namespace
+}  // namespace respscope::recorder
+
+namespace respscope::recorder {
+namespace {
+
+TEST(Recorder, KeyLifetimesPerPattern) {
+  Recorder r(RecorderOptions{}, Hub());
+  for (int i = 0; i < 2000; ++i) {
+    Obs plain(2, "set", {"cart:" + std::to_string(i)}, analytics::kObsWrite);
+    r.Record(plain.o);
+    Obs with_ttl(2, "set", {"page:" + std::to_string(i)},
+                 analytics::kObsWrite | analytics::kObsTtlSet);
+    r.Record(with_ttl.o);
+  }
+  for (int i = 0; i < 50; ++i) {
+    Obs h(3, "hset", {"cart:" + std::to_string(i)}, analytics::kObsWrite);  // rewrites
+    r.Record(h.o);
+    Obs e(4, "expire", {"job:" + std::to_string(i)}, analytics::kObsWrite);
+    r.Record(e.o);
+    Obs d(5, "del", {"cart:" + std::to_string(i)}, analytics::kObsWrite);
+    r.Record(d.o);
+    Obs failed(3, "hset", {"cart:x" + std::to_string(i)},
+               analytics::kObsWrite | analytics::kObsError);  // WRONGTYPE: nothing written
+    r.Record(failed.o);
+  }
+  StatsView v;
+  r.CollectInto(v);
+  const PatternView& cart = v.patterns["cart:{id}"];
+  EXPECT_EQ(cart.no_ttl_writes, 2050u);
+  EXPECT_EQ(cart.deletes, 50u);
+  EXPECT_EQ(cart.ttl_sets, 0u);
+  ASSERT_EQ(cart.no_ttl_registers.size(), DistinctSketch::kRegisters);
+  DistinctSketch::Registers regs;
+  std::copy(cart.no_ttl_registers.begin(), cart.no_ttl_registers.end(), regs.begin());
+  EXPECT_NEAR(DistinctSketch::Estimate(regs), 2000, 0.13 * 2000);
+  const PatternView& page = v.patterns["page:{id}"];
+  EXPECT_EQ(page.no_ttl_writes, 0u);
+  EXPECT_EQ(page.ttl_sets, 2000u);
+  EXPECT_TRUE(page.no_ttl_registers.empty());
+  EXPECT_EQ(v.patterns["job:{id}"].ttl_sets, 50u);
+}
+
+TEST(Recorder, KeyLifetimesOffDoesNothing) {
+  RecorderOptions ro;
+  ro.key_lifecycle = false;
+  Recorder r(ro, Hub());
+  for (int i = 0; i < 100; ++i) {
+    Obs plain(2, "set", {"cart:" + std::to_string(i)}, analytics::kObsWrite);
+    r.Record(plain.o);
+    Obs get(1, "get", {"item:" + std::to_string(i)}, analytics::kObsRead);
+    get.o.start_ns = 1'000'000 + i * 10'000;
+    get.o.end_ns = get.o.start_ns + 5'000;
+    r.Record(get.o);
+  }
+  StatsView v;
+  r.CollectInto(v);
+  EXPECT_EQ(v.patterns["cart:{id}"].write, 100u);
+  EXPECT_EQ(v.patterns["cart:{id}"].no_ttl_writes, 0u);
+  EXPECT_TRUE(v.patterns["cart:{id}"].no_ttl_registers.empty());
+  EXPECT_EQ(v.patterns["item:{id}"].run_reads, 0u);
+}
+
+// One connection's reads: `n` GETs of distinct keys, each `gap` after the previous reply
+// (negative: sent before it, i.e. pipelined), taking 20 us each.
+int64_t Reads(Recorder& r, uint64_t client, const std::string& prefix, int n, int64_t start,
+              int64_t gap, bool same_key = false) {
+  int64_t t = start;
+  for (int i = 0; i < n; ++i) {
+    Obs g(1, "get", {prefix + std::to_string(same_key ? 7 : i)}, analytics::kObsRead);
+    g.o.client_id = client;
+    g.o.start_ns = t;
+    g.o.end_ns = t + 20'000;
+    r.Record(g.o);
+    t = g.o.end_ns + gap;
+  }
+  return t;
+}
+
+TEST(Recorder, SequentialReadRuns) {
+  Recorder r(RecorderOptions{}, Hub());
+  int64_t t = Reads(r, 1, "item:", 35, 1'000'000, 100'000);  // one run of 35, 100 us apart
+  t = Reads(r, 1, "item:", 5, t + 50'000'000, 100'000);      // too short to count
+  Reads(r, 2, "item:", 25, 1'000'000, -10'000);               // pipelined: no run
+  Reads(r, 3, "item:", 25, 1'000'000, 100'000, true);         // one key polled: no run
+  Reads(r, 4, "item:", 25, 1'000'000, 20'000'000);            // 20 ms apart: no run
+  Reads(r, 5, "item:", 250, 1'000'000, 50'000);               // 250: batches of 100
+  StatsView v;
+  r.CollectInto(v);
+  const PatternView& item = v.patterns["item:{id}"];
+  EXPECT_EQ(item.run_reads, 35u + 250u);
+  EXPECT_EQ(item.runs, 1u + 3u);  // run 5: from read 10 on, +1 at 110 and 210
+  EXPECT_EQ(item.run_gap_ns, 34u * 100'000 + 249u * 50'000);
+  EXPECT_EQ(item.run_client, "10.0.0.1");
+  EXPECT_EQ(item.run_command, "get");
+}
+
+TEST(Recorder, ClosedConnectionEndsItsRun) {
+  Recorder r(RecorderOptions{}, Hub());
+  int64_t t = Reads(r, 9, "item:", 9, 1'000'000, 100'000);
+  r.OnEvent(analytics::SessionEvent::kClientClosed, 9);
+  Reads(r, 9, "item:", 9, t, 100'000);  // 9 + 9 reads, never 10 in one run
+  StatsView v;
+  r.CollectInto(v);
+  EXPECT_EQ(v.patterns["item:{id}"].run_reads, 0u);
 }
 
 }  // namespace

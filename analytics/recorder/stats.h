@@ -32,6 +32,17 @@ struct PatternView {
   uint64_t bytes_in = 0, bytes_out = 0;     // of commands whose FIRST key has this pattern
   Histogram latency;                        // non-blocking, once per command
   std::vector<BigValue> big_values;         // largest first, at most kBigValuesPerPattern
+  // Key lifetimes, per key (RecorderOptions::key_lifecycle): writes leaving a key without an
+  // expiry, expiries given (SET EX..., SETEX, EXPIRE...), removed (PERSIST), deletes.
+  uint64_t no_ttl_writes = 0, ttl_sets = 0, ttl_clears = 0, deletes = 0;
+  // Distinct keys written without an expiry: the merged sketch registers (empty when none),
+  // and the estimate the engine computes from them (cumulative since start).
+  std::vector<uint8_t> no_ttl_registers;
+  double no_ttl_keys = 0;
+  // Sequential single-key reads (n_plus_one): runs, reads in runs, summed gaps (ns) between a
+  // reply and the next read; who made the latest run.
+  uint64_t runs = 0, run_reads = 0, run_gap_ns = 0;
+  std::string run_client, run_command;
 };
 
 struct HotKeyView {

@@ -73,6 +73,7 @@ engine::InsightOptions BuildInsights(const config::Config& cfg) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(d).count();
   };
   engine::InsightOptions o;
+  o.enabled = c.enabled;
   o.window_ms = ms(c.window);
   o.full_scan_bytes = c.full_scan_bytes;
   o.big_value_bytes = c.big_value_bytes;
@@ -94,6 +95,9 @@ engine::InsightOptions BuildInsights(const config::Config& cfg) {
   o.regression_min_calls = c.regression_min_calls;
   o.churn_connections_per_command = c.churn_connections_per_command;
   o.churn_min_connections = c.churn_min_connections;
+  o.no_ttl_min_keys = c.no_ttl_min_keys;
+  o.n_plus_one_min_reads = c.n_plus_one_min_reads;
+  o.job_history_min_jobs = c.job_history_min_jobs;
   return o;
 }
 
@@ -196,6 +200,7 @@ AnalyticsWiring::AnalyticsWiring(const config::Config& cfg, int threads)
       std::chrono::duration_cast<std::chrono::nanoseconds>(cfg.analytics.slow_command_threshold)
           .count());
   ro.slow_log_size = cfg.analytics.slowlog_size;
+  ro.key_lifecycle = cfg.insights.enabled;
   for (int i = 0; i < threads; ++i) {
     impl_->shards.push_back(std::make_shared<recorder::Recorder>(ro, impl_->hub));
     impl_->null_sinks.push_back(std::make_unique<NullSink>());

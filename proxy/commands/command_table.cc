@@ -131,6 +131,12 @@ SessionRole RoleOf(std::string_view n) {
   }
   return SessionRole::kNone;
 }
+
+uint8_t ExpiryOptionsFrom(std::string_view n) {
+  if (n == "set") return 3;
+  if (n == "getex") return 2;
+  return 0;
+}
 }  // namespace
 
 std::shared_ptr<const CommandTable> CommandTable::BuiltIn() {
@@ -207,6 +213,7 @@ std::shared_ptr<const CommandTable> CommandTable::FromInfos(std::vector<CommandI
   };
   for (CommandInfo& info : infos) {
     info.role = RoleOf(info.name);
+    info.expiry_options_from = ExpiryOptionsFrom(info.name);
     add(std::move(info));
   }
 

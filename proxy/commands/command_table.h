@@ -103,6 +103,11 @@ struct CommandInfo {
   bool has_subcommands = false;  // container such as "client", "config", "xinfo"
   SessionRole role = SessionRole::kNone;  // set by the table from the name
   PoolRule pool = PoolRule::kShare;
+  // Commands whose options can give their key an expiry (SET ... EX|PX|EXAT|PXAT|KEEPTTL,
+  // GETEX ... EX|PX|EXAT|PXAT|PERSIST): the argument index where the options start (SET 3,
+  // GETEX 2); 0 for every other command. Set by the table from the name; the session turns
+  // the options into kObsTtlSet / kObsTtlCleared.
+  uint8_t expiry_options_from = 0;
 };
 
 class CommandTable {

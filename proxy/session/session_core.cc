@@ -22,6 +22,24 @@ using resp::EqualsLower;
 // Arena bytes already consumed by answered commands before the arena is compacted.
 constexpr size_t kCompactBytes = 64 * 1024;
 
+// SET / GETEX options from `from` on (CommandInfo::expiry_options_from): which expiry the
+// command leaves on its key. A handful of short compares, SET and GETEX only. Options that
+// were not captured (empty views) say nothing.
+uint32_t ExpiryFlags(std::span<const std::string_view> args, size_t from) {
+  uint32_t flags = 0;
+  for (size_t i = from; i < args.size(); ++i) {
+    const std::string_view a = args[i];
+    if (a.size() < 2 || a.size() > 7) continue;
+    if (EqualsLower(a, "ex") || EqualsLower(a, "px") || EqualsLower(a, "exat") ||
+        EqualsLower(a, "pxat") || EqualsLower(a, "keepttl")) {
+      flags |= analytics::kObsTtlSet;
+    } else if (EqualsLower(a, "persist")) {
+      flags |= analytics::kObsTtlCleared;
+    }
+  }
+  return flags;
+}
+
 // Subscribe family: which confirmation a command expects, and which counter it moves.
 struct SubFamily {
   std::string_view command;
@@ -225,6 +243,7 @@ void SessionCore::OnRequest(const resp::Request& req, const CommandInfo& info, i
   if ((info.flags & commands::kFlagBlocking) && table_->IsBlockingCall(info, req.args)) {
     p.flags |= analytics::kObsBlocking;
   }
+  if (info.expiry_options_from != 0) p.flags |= ExpiryFlags(req.args, info.expiry_options_from);
 
   // Keys, copied: the request bytes are gone by the time the reply arrives.
   p.arena_mark = arena_base_ + arena_.size();

@@ -6,8 +6,11 @@ One scripted incident per queue kind, each on its own queue: the finding appears
 - job_failures: 60% of 20 jobs fail (critical); then 20 jobs succeed.
 - slow_jobs: jobs take 1.5 s with slow_job 1s; then none run.
 - stalled_jobs: a worker takes a job and is SIGKILLed; another worker recovers it.
-Also a healthy BullMQ workload (removeOnComplete, fast successful jobs) next to a cache with
-TTLs raises nothing of severity warning or above.
+- unbounded_job_history: 80 jobs added without removeOnComplete complete (the completed set
+  grows past job_history_min_jobs); then jobs come with removeOnComplete and it clears.
+Also a healthy BullMQ workload (removeOnComplete: {count: 100}, which keeps the completed set
+growing up to 100 jobs, and fast successful jobs) next to a cache with TTLs raises nothing of
+severity warning or above.
 """
 import json
 import os
@@ -29,6 +32,7 @@ insights:
   slow_job: 1s
   very_slow_job: 10s
   backlog_min_waiting: 50
+  job_history_min_jobs: 50
 """
 
 
@@ -81,6 +85,10 @@ class QueueInsights(unittest.TestCase):
         self.step(queue="backlog", step="add", n=150)
         f = self.wait_finding("queue_backlog", "backlog")
         self.assertGreaterEqual(f["evidence"]["waiting"], 50)
+        # The oldest waiting job: added by this test, so at most as old as the test.
+        self.assertGreaterEqual(f["evidence"]["oldest_waiting_age_s"], 0)
+        self.assertLess(f["evidence"]["oldest_waiting_age_s"], 120)
+        self.assertIn("oldest waiting job has waited", f["recommendation"])
         self.step(queue="backlog", step="work", n=150, c=20, behaviour="ok")
         self.wait_cleared("queue_backlog", "backlog")
 
@@ -120,6 +128,25 @@ class QueueInsights(unittest.TestCase):
         self.assertGreaterEqual(f["evidence"]["stalled"], 1)
         self.wait_cleared("stalled_jobs", "stally")
 
+    def test_unbounded_job_history(self):
+        self.step(queue="history", step="add", n=80)
+        self.step(queue="history", step="work", n=80, c=20, behaviour="ok")
+        f = self.wait_finding("unbounded_job_history", "history")
+        self.assertEqual(f["severity"], "warning")
+        self.assertGreaterEqual(f["evidence"]["completed_jobs"], 50)
+        self.assertGreater(f["evidence"]["completed_growth"], 0)
+        self.assertEqual(f["evidence"]["added_without_removeOnComplete_share"], 1)
+        self.assertEqual(f["evidence"]["completed_kept_share"], 1)
+        self.assertEqual(f["evidence"]["sets"], "completed")
+        self.assertIn("removeOnComplete: {count: 1000}", f["recommendation"])
+        # The producer now sets removeOnComplete: jobs keep flowing, the set stops growing.
+        def with_option():
+            self.step(queue="history", step="add", n=10, removeOnComplete=True)
+            self.step(queue="history", step="work", n=10, c=10, behaviour="ok")
+            return self.finding("unbounded_job_history", "history") is None
+        self.assertTrue(wait_for(with_option, 60),
+                        f"unbounded_job_history did not clear: {self.findings()}")
+
     def test_healthy_bullmq_and_cache(self):
         c = redis.Redis(port=self.rs.port)
         self.addCleanup(c.close)
@@ -127,7 +154,8 @@ class QueueInsights(unittest.TestCase):
             c.set(f"cache:{i}", "v", ex=300)
         deadline = time.time() + 8
         while time.time() < deadline:
-            self.step(queue="healthy", step="add", n=30, removeOnComplete=True)
+            self.step(queue="healthy", step="add", n=30, removeOnComplete={"count": 100},
+                      removeOnFail={"age": 7 * 24 * 3600})
             self.step(queue="healthy", step="work", n=30, c=10, behaviour="ok")
             p = c.pipeline(transaction=False)
             for i in range(100):

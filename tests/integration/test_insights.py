@@ -6,10 +6,11 @@ the cause and waits for the finding to clear. Windows are shortened through the 
 configuration so that each incident takes seconds. Also: /api/v1/health says degraded while a
 warning stands and healthy once it cleared; a healthy mixed workload (cache with TTLs,
 pipelined reads, one long-lived client) raises nothing of severity warning or above; the
-dashboard and the HTML report carry the Insights section.
+dashboard and the HTML report carry the Insights section; with insights.enabled false the same
+incidents raise nothing while the other analytics go on.
 
-The queue kinds (queue_backlog, stalled_jobs, slow_jobs, job_failures) run with real BullMQ in
-tests/e2e/test_insights_bullmq.py.
+The queue kinds (queue_backlog, stalled_jobs, slow_jobs, job_failures, unbounded_job_history)
+run with real BullMQ in tests/e2e/test_insights_bullmq.py.
 """
 import json
 import time
@@ -27,6 +28,8 @@ insights:
   big_value_bytes: 10KiB
   full_scan_bytes: 10KiB
   churn_min_connections: 10
+  no_ttl_min_keys: 300
+  n_plus_one_min_reads: 50
 analytics:
   history: {fine: 1s for 10m, coarse: 10s for 1h}
 """
@@ -171,6 +174,66 @@ class Incidents(InsightCase):
                           drive=lambda: [self.client.get("user:1") for _ in range(50)])
 
 
+    def test_no_ttl_pattern(self):
+        c = self.client
+        n = [0]
+        secret = "tok7Q3ZpX9vLmW2c"  # a sensitive key's id: must never appear
+
+        def grow():  # new keys, no expiry: carts and (sensitive) sessions
+            p = c.pipeline(transaction=False)
+            for _ in range(150):
+                n[0] += 1
+                p.set(f"cart:{n[0]}", "items")
+                p.hset(f"session:{secret}{n[0]}", "user", "1")
+                # Beside them, keys that are expired right after they are written, and lock
+                # keys that are deleted: not findings.
+                p.set(f"report:{n[0]}", "x")
+                p.expire(f"report:{n[0]}", 60)
+                p.set(f"lock:{n[0]}", "1", nx=True)
+                p.delete(f"lock:{n[0]}")
+            p.execute()
+        f = self.wait_finding("no_ttl_pattern", "cart:{id}", drive=grow)
+        self.assertEqual(f["severity"], "warning")
+        self.assertGreaterEqual(f["evidence"]["new_keys_without_ttl"], 300)
+        self.assertGreater(f["evidence"]["writes_without_ttl"], 0)
+        self.assertIn("EX", f["recommendation"])
+        s = self.wait_finding("no_ttl_pattern", "session:*", drive=grow)  # the glob, not the key
+        body = self.rs.http("/api/v1/insights")[1]
+        self.assertNotIn(secret, body)
+        self.assertIsNone(self.finding("no_ttl_pattern", "report:{id}"))
+        self.assertIsNone(self.finding("no_ttl_pattern", "lock:{id}"))
+
+        def with_ttl():  # the application now gives every new cart an expiry
+            p = c.pipeline(transaction=False)
+            for _ in range(150):
+                n[0] += 1
+                p.set(f"cart:{n[0]}", "items", ex=600)
+            p.execute()
+        self.wait_cleared("no_ttl_pattern", "cart:{id}", drive=with_ttl)
+        status, report = self.rs.http("/api/v1/report?format=html")
+        self.assertEqual(status, 200)
+
+    def test_n_plus_one(self):
+        c = self.client
+        c.mset({f"item:{i}": "v" for i in range(40)})
+
+        def loop():  # one GET per item, each after the previous reply
+            for i in range(40):
+                c.get(f"item:{i}")
+        f = self.wait_finding("n_plus_one", "item:{id}", drive=loop)
+        self.assertEqual(f["severity"], "warning")
+        self.assertGreaterEqual(f["evidence"]["sequential_reads"], 50)
+        self.assertGreaterEqual(f["evidence"]["reads_per_sequence"], 10)
+        self.assertGreater(f["evidence"]["round_trips_saved"], 0)
+        self.assertGreaterEqual(f["evidence"]["avg_gap_ms"], 0)
+        self.assertEqual(f["evidence"]["client"], "127.0.0.1")
+        self.assertEqual(f["evidence"]["command"], "get")
+        self.assertIn("MGET", f["recommendation"])
+        # The same reads in one MGET: clears.
+        self.wait_cleared("n_plus_one", "item:{id}",
+                          drive=lambda: c.mget([f"item:{i}" for i in range(40)]))
+
+
 class ColdCache(InsightCase):
     config = CONFIG.replace("warmup: 0s", "warmup: 1h")
 
@@ -262,6 +325,31 @@ insights:
         self.assertEqual(status, 400)
 
 
+class Disabled(InsightCase):
+    config = CONFIG.replace("insights:\n", "insights:\n  enabled: false\n", 1)
+
+    def test_no_finding_while_the_incidents_happen(self):
+        c = self.client
+        c.mset({f"item:{i}": "v" for i in range(40)})
+        n = 0
+        deadline = time.time() + 8  # more than two windows
+        while time.time() < deadline:
+            c.keys("item:*")  # keys_command
+            p = c.pipeline(transaction=False)
+            for _ in range(400):  # no_ttl_pattern
+                n += 1
+                p.set(f"cart:{n}", "items")
+            p.execute()
+            for i in range(40):  # n_plus_one
+                self.assertEqual(c.get(f"item:{i}"), b"v")
+            self.assertEqual(self.findings(), [])
+            time.sleep(0.1)
+        self.assertEqual(json.loads(self.rs.http("/api/v1/health")[1])["status"], "healthy")
+        # The rest of analytics still runs.
+        metrics = self.rs.http("/metrics")[1]
+        self.assertIn('respscope_commands_total{command="keys",result="ok"}', metrics)
+
+
 class Healthy(InsightCase):
     def test_healthy_mixed_workload_raises_nothing_of_warning_or_above(self):
         c = self.client
@@ -276,7 +364,26 @@ class Healthy(InsightCase):
                 p.get(f"user:{k}:profile")
             p.mget([f"user:{(i + j) % 200}:profile" for j in range(10)])
             p.setex(f"user:{i % 200}:profile", 300, "y" * 200)
+            # Keys written without an expiry that do not grow in number (a fixed set of
+            # settings and counters), new keys that all get one (SET EX, SET then EXPIRE),
+            # and locks that are deleted: no no_ttl_pattern (over no_ttl_min_keys new keys
+            # a window).
+            p.set(f"setting:{i % 20}", "on")
+            p.incr(f"counter:{i % 20}")
+            for j in range(60):
+                n = i * 60 + j
+                p.set(f"page:{n}", "html", ex=120)
+                p.hset(f"report:{n}", "v", "1")
+                p.expire(f"report:{n}", 120)
+                p.set(f"lock:{n}", "1", nx=True)
+                p.delete(f"lock:{n}")
             p.execute()
+            # Sequential reads that are no N+1: one key polled, and short lookups of a few
+            # distinct keys (below the 10 in a row a sequence needs).
+            for _ in range(20):
+                c.get("setting:1")
+            for j in range(5):
+                c.get(f"user:{j}:profile")
             i += 1
             bad = [f for f in self.findings() if f["severity"] in ("warning", "critical")]
             self.assertEqual(bad, [])
