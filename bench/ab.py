@@ -44,7 +44,8 @@ def main():
     ap.add_argument("--clients", type=int, default=50)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("-n", type=int, default=300000)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="respscope IO threads (default: respscope's own default)")
     ap.add_argument("--variant", action="append", default=[])
     ap.add_argument("--config", action="append", default=[], metavar="NAME=FILE",
                     help="start variant NAME with --config FILE")
@@ -76,6 +77,7 @@ def main():
                                   env=env, binary=copy)
             procs.append(p)
             ports[name], pids[name] = p.port, p.pid
+            print(f"{name}: {p.io_threads()} IO thread(s)", flush=True)
         if args.twemproxy:
             t = Twemproxy(redis.port)
             procs.append(t)

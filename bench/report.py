@@ -277,7 +277,7 @@ def render(ctx):
         "`-t lrange_100` would add to the CPU measurement; mylist is kept at 1,000 elements). "
         "Keys are pre-filled so GET and MGET hit. -n is calibrated so that a direct run takes "
         f"about {ctx['seconds']} s.")
-    add("- respscope runs with its default of 2 IO threads on this 2-core machine; twemproxy is "
+    add(f"- respscope runs with {ctx['threads']} IO thread(s) (`--threads`, default: half the usable cores); twemproxy is "
         "single-threaded by design. CPU per command compares the total CPU of each process.")
     add("- Raw per-round data: `bench/out/results.json` (not committed).\n")
 

@@ -153,6 +153,7 @@ class Targets:
         self.redis = harness.Redis(extra=["--maxclients", str(min(50000, hard - 64))])
         self.threads = args.threads
         self.respscope = self._start_respscope()
+        self.threads = self.respscope.io_threads()  # what ran, when --threads left it to respscope
         self.respscope_off = self._start_respscope(env={"RESPSCOPE_ANALYTICS": "off"})
         self.twemproxy = Twemproxy(self.redis.port)
         self._index()
@@ -611,7 +612,8 @@ def main():
                     help="rounds of the analytics on/off pair (default max(rounds, 7); 1 with --quick)")
     ap.add_argument("--seconds", type=float, help="target length of one direct redis-benchmark "
                                                   "run (default 1.5; 0.25 with --quick)")
-    ap.add_argument("--threads", type=int, default=2, help="respscope IO threads (default 2)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="respscope IO threads (default: respscope's own default)")
     ap.add_argument("--out", help="markdown output (default bench/RESULTS.md)")
     ap.add_argument("--no-micro", action="store_true", help="skip the Google Benchmark binaries")
     ap.add_argument("--note", action="append", default=[],
@@ -665,6 +667,7 @@ def main():
         f"{ctx['load_start']}; {rounds} round(s); writing {os.path.relpath(out_md, ROOT)}")
 
     targets = Targets(args)
+    ctx["threads"] = targets.threads
     try:
         log(f"redis :{targets.redis.port}, respscope :{targets.respscope.port} (analytics off: "
             f":{targets.respscope_off.port}), twemproxy :{targets.twemproxy.port}")

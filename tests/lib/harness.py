@@ -7,6 +7,7 @@ import atexit
 import os
 import shutil
 import signal
+import re
 import socket
 import subprocess
 import tempfile
@@ -179,7 +180,9 @@ class Respscope(Process):
         self.unix_socket = unix_socket
         listen = f"127.0.0.1:{self.port}" + (f",unix://{unix_socket}" if unix_socket else "")
         argv = [binary or RESPSCOPE_BIN, "--listen", listen, "--upstream", upstream,
-                "--admin", f"127.0.0.1:{self.admin_port}", "--threads", str(threads)]
+                "--admin", f"127.0.0.1:{self.admin_port}"]
+        if threads is not None:  # None: respscope's own default (half the usable cores)
+            argv += ["--threads", str(threads)]
         self.config_path = None
         if config_text is not None:
             fd, self.config_path = _temp_file("respscope-", ".yaml")
@@ -201,6 +204,16 @@ class Respscope(Process):
             wait_port(self.port)
         except TimeoutError:
             raise RuntimeError("respscope did not start:\n" + self.log())
+
+    def io_threads(self, timeout=5):
+        """The IO thread count respscope says it runs (its start-up line)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            m = re.search(r"\((\d+) IO threads", self.log())
+            if m:
+                return int(m.group(1))
+            time.sleep(0.05)
+        raise RuntimeError("respscope did not log its IO threads:\n" + self.log())
 
     def http(self, path, token=None, timeout=5):
         """(status, body) of GET path on the admin port."""
