@@ -21,6 +21,7 @@
 
 #include "analytics/observation.h"
 #include "common/descriptors.h"
+#include "common/tls.h"
 #include "proxy/commands/command_table.h"
 #include "proxy/net/connection.h"
 #include "proxy/net/pool.h"
@@ -33,6 +34,9 @@ struct ServerOptions {
   std::string listen_host = "127.0.0.1";
   uint16_t listen_port = 6380;
   UpstreamAddress upstream;
+  // rediss://: every upstream connection (dedicated, shared, spare) handshakes with it; null
+  // for a plain upstream.
+  std::shared_ptr<common::UpstreamTls> tls;
   // upstream_pooling: auto. Off: every client gets its own upstream connection (dedicated).
   bool pooling = false;
   PoolOptions pool;
