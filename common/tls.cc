@@ -136,6 +136,10 @@ TlsContext::TlsContext(const TlsOptions& o) : server_name_(o.server_name), verif
       fail("upstream_tls.cert_file " + Quote(o.cert_file) + ": no usable PEM certificate");
     }
     if (SSL_CTX_use_PrivateKey_file(ctx_, o.key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+      if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+        fail("upstream_tls.key_file " + Quote(o.key_file) + " does not match cert_file " +
+             Quote(o.cert_file));
+      }
       fail("upstream_tls.key_file " + Quote(o.key_file) + ": no usable PEM private key");
     }
     if (SSL_CTX_check_private_key(ctx_) != 1) {
