@@ -9,6 +9,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -221,6 +222,7 @@ class Respscope(Process):
             full_env.pop(k, None)
         if upstream.startswith("rediss://") and any(a in upstream for a in _tls_addresses):
             full_env.setdefault("RESPSCOPE_UPSTREAM_TLS_CA_FILE", _tls_material()[0].ca.cert)
+            print("harness: respscope reaches its upstream over TLS:", upstream, file=sys.stderr)
         if env:
             full_env.update(env)
         preexec = None
