@@ -11,6 +11,11 @@ rotating the order each round, and prints the median requests/s, the ratio to th
 the proxy's CPU per command and Redis's own CPU per command behind it (`redis`: what the
 proxy's way of talking to Redis costs Redis; for `direct` both columns are Redis's). This is the tool for one change at a time; the full, recorded
 comparison with twemproxy is bench/run.py.
+
+--tls: redis-server also listens with TLS (certificates made for the run, tests/lib/tls_certs.py)
+and every respscope variant reaches it over rediss:// (clients still speak plain TCP to
+respscope); with --direct, `direct-tls` is redis-benchmark --tls straight to Redis's TLS port,
+next to `direct` (plain).
 """
 import argparse
 import os
@@ -47,18 +52,25 @@ def main():
     ap.add_argument("--variant", action="append", default=[])
     ap.add_argument("--direct", action="store_true", help="also measure redis-server directly")
     ap.add_argument("--twemproxy", action="store_true", help="also measure nutcracker")
+    ap.add_argument("--tls", action="store_true",
+                    help="respscope's upstream over TLS; with --direct also direct-tls")
     args = ap.parse_args()
     binary = os.environ.get("RESPSCOPE_BIN", os.path.join(ROOT, "build", "respscope"))
     variants = [parse_variant(v) for v in args.variant] or [
         ("on", binary, {}), ("off", binary, {"RESPSCOPE_ANALYTICS": "off"})]
     tmp = tempfile.mkdtemp(prefix="respscope-ab-")
-    redis = harness.Redis()
+    redis = harness.Redis(tls=args.tls)
     procs = []
+    tls_args = {}  # target -> extra redis-benchmark arguments
     try:
         ports = {}
         pids = {}
         if args.direct:
             ports["direct"], pids["direct"] = redis.port, redis.pid
+            if args.tls:
+                ports["direct-tls"], pids["direct-tls"] = redis.tls_port, redis.pid
+                tls_args["direct-tls"] = ["--tls", "--cacert",
+                                          harness._tls_material()[0].ca.cert]
         for name, path, env in variants:
             copy = os.path.join(tmp, name)  # a rebuild meanwhile must not change what runs
             shutil.copy(path, copy)
@@ -85,7 +97,8 @@ def main():
                 out = subprocess.run(
                     ["redis-benchmark", "-p", str(ports[k]), "-c", str(args.clients), "-P",
                      str(args.pipeline), "-n", str(args.n), "-r", "100000", "-t", args.test,
-                     "--csv"], capture_output=True, text=True, timeout=600, check=True).stdout
+                     "--csv"] + tls_args.get(k, []),
+                    capture_output=True, text=True, timeout=600, check=True).stdout
                 u1, s1 = harness.cpu_user_sys(pids[k])
                 rcpu[k].append((sum(harness.cpu_user_sys(redis.pid)) - r0) * 1e6 / args.n)
                 rps = float(out.strip().splitlines()[-1].split(",")[1].strip('"'))
