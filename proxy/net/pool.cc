@@ -48,7 +48,7 @@ struct ConnectState {
   std::shared_ptr<const common::TlsContext> context;
   SSL* ssl = nullptr;
   common::TlsHandshakeNotes notes;
-  bool handshaking = false;
+  bool handshaking = false;  // from the first handshake step until the handover
 
   void Finish(UpstreamIo io, UpstreamError error) {
     if (finished) return;
@@ -112,7 +112,6 @@ void HandshakeStep(const std::shared_ptr<ConnectState>& st) {
   common::ClearTlsErrors();
   const int r = SSL_do_handshake(st->ssl);
   if (r == 1) {
-    st->handshaking = false;
     if (st->notes.cert_requested && SSL_version(st->ssl) == TLS1_3_VERSION) {
       AwaitCertVerdict(st);
     } else {

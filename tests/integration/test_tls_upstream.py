@@ -24,13 +24,16 @@ class TlsRedis(harness.Process):
     """redis-server with a TLS port and a plain admin port (for the test's own checks)."""
 
     def __init__(self, server, ca, auth_clients="no", protocols=None, plain=False):
-        self.tls_port = harness.free_port()
+        self._start_on(harness.free_port(), server, ca, auth_clients, protocols, plain)
+
+    def _start_on(self, tls_port, server, ca, auth_clients="no", protocols=None, plain=False):
+        self.tls_port = tls_port
         self.port = harness.free_port() if plain else 0
         self.dir = tempfile.mkdtemp(prefix="respscope-redis-tls-")
         argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", self.dir]
         argv += tls_certs.redis_tls_args(self.tls_port, server, ca, auth_clients, protocols)
-        super().__init__(argv, "redis-tls")
+        harness.Process.__init__(self, argv, "redis-tls")
         harness.wait_port(self.tls_port)
 
     def url(self):
@@ -259,6 +262,42 @@ class TlsUpstream(unittest.TestCase):
             self.assertLess(time.monotonic(), deadline, rs.log()[-2000:])
             time.sleep(0.1)
         self.assert_works(rs)
+
+    def test_failures_and_flaps_leak_no_descriptor(self):
+        """Refused handshakes and a TLS upstream that restarts: every client gets an answer or a
+        close, respscope stays up, and its descriptor count comes back."""
+        def fds(pid):
+            return len(os.listdir(f"/proc/{pid}/fd"))
+
+        r = self.redis()
+        bad = self.start(r, tls_config(ca_file=self.other.ca.cert))
+        good = self.start(r, tls_config(ca_file=self.pki.ca.cert))
+        self.assert_works(good)
+        time.sleep(0.5)
+        base_bad, base_good = fds(bad.pid), fds(good.pid)
+        for _ in range(100):
+            frame, _ = first_reply(bad.port)
+            self.assertTrue(frame.startswith(b"-ERR upstream TLS handshake failed: unknown_ca"))
+        port = r.tls_port
+        for _ in range(3):  # the upstream goes away and comes back on the same port
+            r.stop()
+            frame, _ = first_reply(good.port)
+            self.assertTrue(frame.startswith(b"-ERR"), frame)
+            r = TlsRedis.__new__(TlsRedis)  # again on the port respscope knows
+            TlsRedis._start_on(r, port, self.server, self.pki.ca.cert)
+            self.addCleanup(r.stop)
+            deadline = time.monotonic() + 10
+            while cli(good.port, "PING") != "PONG":
+                self.assertLess(time.monotonic(), deadline, good.log()[-2000:])
+                time.sleep(0.1)
+        self.assert_works(good)
+        self.assertTrue(bad.alive() and good.alive())
+        deadline = time.monotonic() + 10
+        while fds(bad.pid) > base_bad + 4 or fds(good.pid) > base_good + 4:
+            self.assertLess(time.monotonic(), deadline,
+                            "descriptors: bad %d (was %d), good %d (was %d)" % (
+                                fds(bad.pid), base_bad, fds(good.pid), base_good))
+            time.sleep(0.2)
 
     def test_check_config(self):
         """File errors are clear at start and in --check-config."""
