@@ -15,7 +15,8 @@ comparison with twemproxy is bench/run.py.
 --tls: redis-server also listens with TLS (certificates made for the run, tests/lib/tls_certs.py)
 and every respscope variant reaches it over rediss:// (clients still speak plain TCP to
 respscope); with --direct, `direct-tls` is redis-benchmark --tls straight to Redis's TLS port,
-next to `direct` (plain).
+next to `direct` (plain). A variant with `upstream=plain` among its settings
+(`--variant plain=build/respscope,upstream=plain`) keeps a plain upstream in the same run.
 """
 import argparse
 import os
@@ -36,7 +37,7 @@ from run import Twemproxy  # noqa: E402
 def parse_variant(text):
     name, _, rest = text.partition("=")
     parts = rest.split(",")
-    env = dict(p.split("=", 1) for p in parts[1:])
+    env = dict(p.split("=", 1) for p in parts[1:])  # upstream=plain is ours, not the environment
     return name, parts[0], env
 
 
@@ -74,7 +75,10 @@ def main():
         for name, path, env in variants:
             copy = os.path.join(tmp, name)  # a rebuild meanwhile must not change what runs
             shutil.copy(path, copy)
-            p = harness.Respscope(redis.url(), threads=args.threads, env=env, binary=copy)
+            env = dict(env)
+            plain = env.pop("upstream", "") == "plain"
+            url = f"redis://127.0.0.1:{redis.port}" if plain else redis.url()
+            p = harness.Respscope(url, threads=args.threads, env=env, binary=copy)
             procs.append(p)
             ports[name], pids[name] = p.port, p.pid
         if args.twemproxy:
