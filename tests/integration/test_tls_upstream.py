@@ -1,6 +1,7 @@
 """respscope in front of a TLS-only redis-server (--port 0 --tls-port P), certificates made by the
 test with the openssl CLI: verified TLS with redis-cli and redis-py, wrong CA, name mismatch,
-server_name override, mutual TLS, min_version, verify: false, and certificate rotation on SIGHUP.
+server_name override, mutual TLS, min_version, verify: false, expired certificates, rotation of
+the CA and of the client certificate on SIGHUP, and no descriptor leaked by failures.
 
 Runs in the pooling mode of RESPSCOPE_UPSTREAM_POOLING (ctest runs it as auto and dedicated).
 """
@@ -259,6 +260,44 @@ class TlsUpstream(unittest.TestCase):
         redis_admin("CLIENT", "KILL", "TYPE", "normal")
         deadline = time.monotonic() + 10
         while cli(rs.port, "PING") != "PONG":
+            self.assertLess(time.monotonic(), deadline, rs.log()[-2000:])
+            time.sleep(0.1)
+        self.assert_works(rs)
+
+    def test_client_certificate_rotation_on_sighup(self):
+        """Mutual TLS: cert_file and key_file are re-read on SIGHUP. A client certificate from a
+        CA Redis does not trust gets new connections refused; the good one back, they work."""
+        d = tempfile.mkdtemp(prefix="respscope-tls-client-")
+        self.addCleanup(shutil.rmtree, d, True)
+        cert, key = os.path.join(d, "client.pem"), os.path.join(d, "client.key")
+        untrusted = self.other.issue("client-untrusted", client=True)
+
+        def install(c):
+            shutil.copy(c.cert, cert)
+            shutil.copy(c.key, key)
+
+        def reload_and_wait():
+            n = rs.log().count("upstream TLS certificate, key and CA files re-read")
+            rs.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while rs.log().count("upstream TLS certificate, key and CA files re-read") <= n:
+                self.assertLess(time.monotonic(), deadline, rs.log()[-2000:])
+                time.sleep(0.05)
+            cli(r.port, "CLIENT", "KILL", "TYPE", "normal")  # open connections keep their session
+
+        install(self.client)
+        r = self.redis(auth_clients="yes", plain=True)
+        rs = self.start(r, tls_config(ca_file=self.pki.ca.cert, cert_file=cert, key_file=key))
+        self.assert_works(rs)
+
+        install(untrusted)
+        reload_and_wait()
+        self.assert_refused(rs, "client_cert_rejected")
+
+        install(self.client)
+        reload_and_wait()
+        deadline = time.monotonic() + 10
+        while cli(rs.port, "PING") != "PONG":  # a shared connection may be in its backoff
             self.assertLess(time.monotonic(), deadline, rs.log()[-2000:])
             time.sleep(0.1)
         self.assert_works(rs)
