@@ -12,6 +12,12 @@ e.g. bench/insights-off.yaml), and prints the median requests/s, the ratio to th
 the proxy's CPU per command and Redis's own CPU per command behind it (`redis`: what the
 proxy's way of talking to Redis costs Redis; for `direct` both columns are Redis's). This is the tool for one change at a time; the full, recorded
 comparison with twemproxy is bench/run.py.
+
+--tls: redis-server also listens with TLS (certificates made for the run, tests/lib/tls_certs.py)
+and every respscope variant reaches it over rediss:// (clients still speak plain TCP to
+respscope); with --direct, `direct-tls` is redis-benchmark --tls straight to Redis's TLS port,
+next to `direct` (plain). A variant with `upstream=plain` among its settings
+(`--variant plain=build/respscope,upstream=plain`) keeps a plain upstream in the same run.
 """
 import argparse
 import os
@@ -32,7 +38,7 @@ from run import Twemproxy  # noqa: E402
 def parse_variant(text):
     name, _, rest = text.partition("=")
     parts = rest.split(",")
-    env = dict(p.split("=", 1) for p in parts[1:])
+    env = dict(p.split("=", 1) for p in parts[1:])  # upstream=plain is ours, not the environment
     return name, parts[0], env
 
 
@@ -51,6 +57,8 @@ def main():
                     help="start variant NAME with --config FILE")
     ap.add_argument("--direct", action="store_true", help="also measure redis-server directly")
     ap.add_argument("--twemproxy", action="store_true", help="also measure nutcracker")
+    ap.add_argument("--tls", action="store_true",
+                    help="respscope's upstream over TLS; with --direct also direct-tls")
     args = ap.parse_args()
     binary = os.environ.get("RESPSCOPE_BIN", os.path.join(ROOT, "build", "respscope"))
     variants = [parse_variant(v) for v in args.variant] or [
@@ -63,17 +71,25 @@ def main():
         with open(path) as f:
             configs[name] = f.read()
     tmp = tempfile.mkdtemp(prefix="respscope-ab-")
-    redis = harness.Redis()
+    redis = harness.Redis(tls=args.tls)
     procs = []
+    tls_args = {}  # target -> extra redis-benchmark arguments
     try:
         ports = {}
         pids = {}
         if args.direct:
             ports["direct"], pids["direct"] = redis.port, redis.pid
+            if args.tls:
+                ports["direct-tls"], pids["direct-tls"] = redis.tls_port, redis.pid
+                tls_args["direct-tls"] = ["--tls", "--cacert",
+                                          harness._tls_material()[0].ca.cert]
         for name, path, env in variants:
             copy = os.path.join(tmp, name)  # a rebuild meanwhile must not change what runs
             shutil.copy(path, copy)
-            p = harness.Respscope(redis.url(), config_text=configs.get(name), threads=args.threads,
+            env = dict(env)
+            plain = env.pop("upstream", "") == "plain"
+            url = f"redis://127.0.0.1:{redis.port}" if plain else redis.url()
+            p = harness.Respscope(url, config_text=configs.get(name), threads=args.threads,
                                   env=env, binary=copy)
             procs.append(p)
             ports[name], pids[name] = p.port, p.pid
@@ -98,7 +114,8 @@ def main():
                 out = subprocess.run(
                     ["redis-benchmark", "-p", str(ports[k]), "-c", str(args.clients), "-P",
                      str(args.pipeline), "-n", str(args.n), "-r", "100000", "-t", args.test,
-                     "--csv"], capture_output=True, text=True, timeout=600, check=True).stdout
+                     "--csv"] + tls_args.get(k, []),
+                    capture_output=True, text=True, timeout=600, check=True).stdout
                 u1, s1 = harness.cpu_user_sys(pids[k])
                 rcpu[k].append((sum(harness.cpu_user_sys(redis.pid)) - r0) * 1e6 / args.n)
                 rps = float(out.strip().splitlines()[-1].split(",")[1].strip('"'))

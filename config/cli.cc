@@ -171,7 +171,8 @@ Config LoadEffectiveConfig(int argc, const char* const argv[], const EnvGetter& 
 }
 
 StartupDecision ResolveStartup(int argc, const char* const argv[], const EnvGetter& env,
-                               std::ostream& out, std::ostream& err) {
+                               std::ostream& out, std::ostream& err,
+                               const StartupCheck& check) {
   constexpr int kUsageOrConfigError = 2;
   CommandLine cli;
   try {
@@ -191,6 +192,7 @@ StartupDecision ResolveStartup(int argc, const char* const argv[], const EnvGett
   Config config;
   try {
     config = LoadEffectiveConfig(cli, env);
+    if (check) check(config);
   } catch (const ConfigError& e) {
     err << e.what() << "\n";
     return {std::nullopt, kUsageOrConfigError};

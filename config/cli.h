@@ -10,6 +10,7 @@
 //   ... run with *startup.config, logging startup.config->warnings ...
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <ostream>
 #include <stdexcept>
@@ -67,7 +68,12 @@ struct StartupDecision {
   std::optional<Config> config;  // set: run with it; unset: exit now with exit_code
   int exit_code = 0;
 };
+// `check`, when given, runs after Validate on the effective configuration (also for
+// --check-config): checks that need other modules, such as reading upstream_tls's files. It
+// throws ConfigError, reported like any other.
+using StartupCheck = std::function<void(const Config&)>;
 StartupDecision ResolveStartup(int argc, const char* const argv[], const EnvGetter& env,
-                               std::ostream& out, std::ostream& err);
+                               std::ostream& out, std::ostream& err,
+                               const StartupCheck& check = nullptr);
 
 }  // namespace respscope::config

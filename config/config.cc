@@ -175,6 +175,8 @@ std::string_view ToString(ChannelType v) {
   return v == ChannelType::kSlack ? "slack" : "webhook";
 }
 
+std::string_view ToString(TlsVersion v) { return v == TlsVersion::k13 ? "1.3" : "1.2"; }
+
 std::string_view ToString(UpstreamPooling v) {
   return v == UpstreamPooling::kDedicated ? "dedicated" : "auto";
 }

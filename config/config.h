@@ -263,6 +263,7 @@ struct Origins {
   std::string admin_listen = "default";
   std::string admin_token = "default";
   std::string upstream_pooling = "default";
+  std::string upstream_tls = "default";  // where upstream_tls (or its first variable) was set
 };
 
 // How client connections reach the upstream (see README "Upstream connections").
@@ -270,6 +271,21 @@ enum class UpstreamPooling : uint8_t {
   kAuto,       // clients in the default connection state share a few upstream connections per
                // IO thread; the first command that needs state moves the client to its own
   kDedicated,  // one upstream connection per client connection, for its whole life
+};
+
+enum class TlsVersion : uint8_t { k12, k13 };
+
+// upstream_tls: how a rediss:// upstream is reached (README "TLS upstream"). Each key has a
+// RESPSCOPE_UPSTREAM_TLS_<KEY> environment variable of the same name. Only paths here: the
+// files are read when the TLS context is built (start-up, --check-config and SIGHUP).
+struct UpstreamTlsConfig {
+  std::string ca_file;      // PEM CA bundle; empty: the system's trust store
+  std::string cert_file;    // PEM client certificate (chain) for mutual TLS; with key_file
+  std::string key_file;     // PEM private key of cert_file
+  std::string server_name;  // SNI and the name verified; empty: the URL's host
+  TlsVersion min_version = TlsVersion::k12;
+  bool verify = true;       // false: no certificate or name check (warned, and a metric)
+  bool configured = false;  // the section or one of its variables was given
 };
 
 struct PoolConfig {
@@ -286,6 +302,7 @@ struct Config {
   uint32_t listen_unix_mode = 0660;
   UpstreamUrl upstream;
   UpstreamPooling upstream_pooling = UpstreamPooling::kAuto;
+  UpstreamTlsConfig upstream_tls;
   PoolConfig pool;
   int threads = DefaultThreads();
   AdminConfig admin;
@@ -315,5 +332,6 @@ std::string_view ToString(ChannelType v);
 std::string_view ToString(LogLevel v);
 std::string_view ToString(UpstreamPooling v);
 std::string_view ToString(LogFormat v);
+std::string_view ToString(TlsVersion v);  // "1.2", "1.3"
 
 }  // namespace respscope::config

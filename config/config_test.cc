@@ -668,6 +668,106 @@ TEST(LoaderTest, PoolSettings) {
   EXPECT_THROW(LoadConfigString("pool:\n  spares: 1\n", "t.yaml", kNoEnv), ConfigError);
 }
 
+TEST(LoaderTest, UpstreamTlsSettings) {
+  Config c = LoadConfigString(
+      "upstream: rediss://redis.example:6380\nupstream_tls:\n  ca_file: /ca.pem\n"
+      "  cert_file: /c.pem\n  key_file: /k.pem\n  server_name: redis.internal\n"
+      "  min_version: \"1.3\"\n  verify: false\n",
+      "t.yaml", kNoEnv);
+  EXPECT_EQ(c.upstream.scheme, UpstreamScheme::kRediss);
+  EXPECT_TRUE(c.upstream_tls.configured);
+  EXPECT_EQ(c.upstream_tls.ca_file, "/ca.pem");
+  EXPECT_EQ(c.upstream_tls.cert_file, "/c.pem");
+  EXPECT_EQ(c.upstream_tls.key_file, "/k.pem");
+  EXPECT_EQ(c.upstream_tls.server_name, "redis.internal");
+  EXPECT_EQ(c.upstream_tls.min_version, TlsVersion::k13);
+  EXPECT_FALSE(c.upstream_tls.verify);
+  EXPECT_EQ(c.origins.upstream_tls, "t.yaml:3:3");
+  Validate(c);
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_NE(c.warnings[0].find("upstream_tls.verify is false"), std::string::npos);
+
+  Config d = LoadConfigString("upstream: rediss://r:1\n", "t.yaml", kNoEnv);
+  EXPECT_FALSE(d.upstream_tls.configured);
+  EXPECT_TRUE(d.upstream_tls.verify);
+  EXPECT_EQ(d.upstream_tls.min_version, TlsVersion::k12);
+  EXPECT_TRUE(d.upstream_tls.ca_file.empty());
+}
+
+TEST(LoaderTest, UpstreamTlsErrors) {
+  auto error = [](const char* yaml) {
+    try {
+      Config c = LoadConfigString(yaml, "t.yaml", kNoEnv);
+      Validate(c);
+    } catch (const ConfigError& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(error("upstream_tls:\n  min_version: \"1.1\"\n"),
+            "t.yaml:2:16: upstream_tls.min_version: expected 1.2 or 1.3 (got '1.1')");
+  EXPECT_EQ(error("upstream_tls:\n  verify: maybe\n"),
+            "t.yaml:2:11: upstream_tls.verify: expected true or false (got 'maybe')");
+  EXPECT_EQ(error("upstream_tls:\n  ca_fle: /x\n"),
+            "t.yaml:2:3: unknown key 'ca_fle' in upstream_tls (did you mean 'ca_file'?)");
+  EXPECT_EQ(error("upstream_tls:\n  ca_file: \"\"\n"),
+            "t.yaml:2:12: upstream_tls.ca_file: expected a file path (got nothing)");
+  EXPECT_EQ(error("upstream: rediss://r:1\nupstream_tls:\n  cert_file: /c.pem\n"),
+            "t.yaml:3:3: upstream_tls: cert_file is set without key_file (mutual TLS needs "
+            "both)");
+  EXPECT_EQ(error("upstream: rediss://r:1\nupstream_tls:\n  key_file: /k.pem\n"),
+            "t.yaml:3:3: upstream_tls: key_file is set without cert_file (mutual TLS needs "
+            "both)");
+}
+
+TEST(LoaderTest, UpstreamTlsOnAPlainUpstreamIsIgnoredWithAWarning) {
+  Config c = LoadConfigString("upstream: redis://r:1\nupstream_tls:\n  verify: false\n",
+                              "t.yaml", kNoEnv);
+  Validate(c);
+  ASSERT_EQ(c.warnings.size(), 1u);
+  EXPECT_NE(c.warnings[0].find("upstream_tls (from t.yaml:3:3) is ignored"), std::string::npos)
+      << c.warnings[0];
+}
+
+TEST(LoaderTest, UpstreamTlsEnvironmentVariables) {
+  Config c = LoadConfigString("upstream: rediss://r:1\nupstream_tls:\n  ca_file: /file.pem\n",
+                              "t.yaml", kNoEnv);
+  ApplyEnvOverrides(c, MapEnv({{"RESPSCOPE_UPSTREAM_TLS_CA_FILE", "/env.pem"},
+                               {"RESPSCOPE_UPSTREAM_TLS_CERT_FILE", "/c.pem"},
+                               {"RESPSCOPE_UPSTREAM_TLS_KEY_FILE", "/k.pem"},
+                               {"RESPSCOPE_UPSTREAM_TLS_SERVER_NAME", "redis.internal"},
+                               {"RESPSCOPE_UPSTREAM_TLS_MIN_VERSION", "TLSv1.3"},
+                               {"RESPSCOPE_UPSTREAM_TLS_VERIFY", "false"}}));
+  EXPECT_EQ(c.upstream_tls.ca_file, "/env.pem");
+  EXPECT_EQ(c.upstream_tls.cert_file, "/c.pem");
+  EXPECT_EQ(c.upstream_tls.key_file, "/k.pem");
+  EXPECT_EQ(c.upstream_tls.server_name, "redis.internal");
+  EXPECT_EQ(c.upstream_tls.min_version, TlsVersion::k13);
+  EXPECT_FALSE(c.upstream_tls.verify);
+  EXPECT_EQ(c.origins.upstream_tls, "t.yaml:3:3");  // the section came first
+
+  Config e;
+  ApplyEnvOverrides(e, MapEnv({{"RESPSCOPE_UPSTREAM_TLS_VERIFY", "true"}}));
+  EXPECT_TRUE(e.upstream_tls.configured);
+  EXPECT_EQ(e.origins.upstream_tls, "RESPSCOPE_UPSTREAM_TLS_VERIFY");
+  try {
+    ApplyEnvOverrides(e, MapEnv({{"RESPSCOPE_UPSTREAM_TLS_MIN_VERSION", "1.0"}}));
+    FAIL();
+  } catch (const ConfigError& err) {
+    EXPECT_EQ(std::string(err.what()),
+              "RESPSCOPE_UPSTREAM_TLS_MIN_VERSION: expected 1.2 or 1.3 (got '1.0')");
+  }
+}
+
+TEST(LoaderTest, ExampleFileDocumentsUpstreamTls) {
+  const std::string text = ReadFile(std::string(RESPSCOPE_CONFIG_DIR) + "/respscope.example.yaml");
+  for (const char* key :
+       {"ca_file", "cert_file", "key_file", "server_name", "min_version", "verify"}) {
+    EXPECT_NE(text.find(std::string("#   ") + key + ": "), std::string::npos) << key;
+  }
+  EXPECT_NE(text.find("# upstream_tls:"), std::string::npos);
+}
+
 TEST(LoaderTest, ExampleFileLoadsAndMatchesDefaults) {
   const std::string path = std::string(RESPSCOPE_CONFIG_DIR) + "/respscope.example.yaml";
   Config c = LoadConfigFile(path, kNoEnv);

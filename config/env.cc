@@ -115,6 +115,25 @@ void ApplyEnvOverrides(Config& config, const EnvGetter& env) {
         ParseOverride("RESPSCOPE_UPSTREAM_POOLING", *v, ParseUpstreamPooling);
     config.origins.upstream_pooling = "RESPSCOPE_UPSTREAM_POOLING";
   }
+  UpstreamTlsConfig& tls = config.upstream_tls;
+  auto tls_var = [&](const char* var) {
+    std::optional<std::string> v = get(var);
+    if (v) {
+      if (!tls.configured) config.origins.upstream_tls = var;
+      tls.configured = true;
+    }
+    return v;
+  };
+  if (auto v = tls_var("RESPSCOPE_UPSTREAM_TLS_CA_FILE")) tls.ca_file = *v;
+  if (auto v = tls_var("RESPSCOPE_UPSTREAM_TLS_CERT_FILE")) tls.cert_file = *v;
+  if (auto v = tls_var("RESPSCOPE_UPSTREAM_TLS_KEY_FILE")) tls.key_file = *v;
+  if (auto v = tls_var("RESPSCOPE_UPSTREAM_TLS_SERVER_NAME")) tls.server_name = *v;
+  if (auto v = tls_var("RESPSCOPE_UPSTREAM_TLS_MIN_VERSION")) {
+    tls.min_version = ParseOverride("RESPSCOPE_UPSTREAM_TLS_MIN_VERSION", *v, ParseTlsVersion);
+  }
+  if (auto v = tls_var("RESPSCOPE_UPSTREAM_TLS_VERIFY")) {
+    tls.verify = ParseOverride("RESPSCOPE_UPSTREAM_TLS_VERIFY", *v, ParseBool);
+  }
   if (auto v = get("RESPSCOPE_ADMIN_TOKEN")) {
     config.admin.token = ParseOverride("RESPSCOPE_ADMIN_TOKEN", *v, ParseAdminToken);
     config.origins.admin_token = "RESPSCOPE_ADMIN_TOKEN";

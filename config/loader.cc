@@ -159,6 +159,7 @@ class Loader {
   void Admin(const Field& f);
   void Limits(const Field& f);
   void Pool(const Field& f);
+  void UpstreamTls(const Field& f);
   void Analytics(const Field& f);
   void History(const Field& f);
   void KeyPatterns(const Field& f);
@@ -355,6 +356,7 @@ void Loader::LoadRoot(const YAML::Node& root) {
                 c.upstream_pooling = Convert(v, "auto or dedicated", ParseUpstreamPooling);
                 c.origins.upstream_pooling = Where(v.mark);
               }},
+             {"upstream_tls", [&](const Field& v) { UpstreamTls(v); }},
              {"pool", [&](const Field& v) { Pool(v); }},
              {"threads",
               [&](const Field& v) { c.threads = static_cast<int>(Integer(v, 1, kMaxThreads)); }},
@@ -424,6 +426,23 @@ void Loader::Pool(const Field& f) {
               [&](const Field& v) { p.spare_connections = Integer(v, 0, 64); }},
              {"max_shared_request",
               [&](const Field& v) { p.max_shared_request = Size(v, 4 * kKiB, kGiB); }},
+         });
+}
+
+void Loader::UpstreamTls(const Field& f) {
+  UpstreamTlsConfig& t = config_.upstream_tls;
+  t.configured = true;
+  config_.origins.upstream_tls = Where(f.mark);
+  auto path = [&](const Field& v) { return NonEmpty(v, "a file path"); };
+  Map(f, {
+             {"ca_file", [&](const Field& v) { t.ca_file = path(v); }},
+             {"cert_file", [&](const Field& v) { t.cert_file = path(v); }},
+             {"key_file", [&](const Field& v) { t.key_file = path(v); }},
+             {"server_name",
+              [&](const Field& v) { t.server_name = NonEmpty(v, "a host name like redis.example"); }},
+             {"min_version",
+              [&](const Field& v) { t.min_version = Convert(v, "1.2 or 1.3", ParseTlsVersion); }},
+             {"verify", [&](const Field& v) { t.verify = Bool(v); }},
          });
 }
 

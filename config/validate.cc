@@ -76,6 +76,24 @@ void Validate(Config& config) {
                                       config.admin.listen.ToString() + " (from " + o.admin_listen +
                                       ")");
   }
+  const UpstreamTlsConfig& tls = config.upstream_tls;
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    throw ConfigError(o.upstream_tls,
+                      std::string("upstream_tls: ") +
+                          (tls.cert_file.empty() ? "key_file is set without cert_file"
+                                                 : "cert_file is set without key_file") +
+                          " (mutual TLS needs both)");
+  }
+  if (tls.configured && config.upstream.scheme != UpstreamScheme::kRediss) {
+    config.warnings.push_back("upstream_tls (from " + o.upstream_tls +
+                              ") is ignored: the upstream " + config.upstream.ToString() +
+                              " is not rediss://");
+  }
+  if (config.upstream.scheme == UpstreamScheme::kRediss && !tls.verify) {
+    config.warnings.push_back(
+        "upstream_tls.verify is false: the upstream's certificate and name are NOT checked; "
+        "anyone on the path can impersonate Redis and read every command");
+  }
   if (config.admin.token.empty() && !IsLoopback(config.admin.listen.host)) {
     config.warnings.push_back(
         "admin.listen " + config.admin.listen.ToString() +

@@ -476,6 +476,12 @@ UpstreamPooling ParseUpstreamPooling(std::string_view text) {
   return ParseEnum(text, kNames, 2);
 }
 
+TlsVersion ParseTlsVersion(std::string_view text) {
+  if (text == "1.2" || EqualsNoCase(text, "tlsv1.2")) return TlsVersion::k12;
+  if (text == "1.3" || EqualsNoCase(text, "tlsv1.3")) return TlsVersion::k13;
+  throw ValueError("expected 1.2 or 1.3 (got " + Quote(text) + ")");
+}
+
 LogFormat ParseLogFormat(std::string_view text) {
   static constexpr EnumName<LogFormat> kNames[] = {
       {"json", LogFormat::kJson}, {"text", LogFormat::kText}, {"auto", LogFormat::kAuto}};

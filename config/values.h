@@ -63,6 +63,8 @@ LogLevel ParseLogLevel(std::string_view text);
 // "auto" or "dedicated".
 UpstreamPooling ParseUpstreamPooling(std::string_view text);
 LogFormat ParseLogFormat(std::string_view text);
+// upstream_tls.min_version: "1.2" or "1.3" ("TLSv1.2", "TLSv1.3" too).
+TlsVersion ParseTlsVersion(std::string_view text);
 SanitizeMode ParseSanitizeMode(std::string_view text);
 AlertMetric ParseAlertMetric(std::string_view text);
 Severity ParseSeverity(std::string_view text);

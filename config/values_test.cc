@@ -404,5 +404,16 @@ TEST(EnvOverrideTest, ErrorsNameTheVariable) {
             "trailing newline?)");
 }
 
+TEST(ValuesTest, TlsVersion) {
+  EXPECT_EQ(ParseTlsVersion("1.2"), TlsVersion::k12);
+  EXPECT_EQ(ParseTlsVersion("1.3"), TlsVersion::k13);
+  EXPECT_EQ(ParseTlsVersion("TLSv1.3"), TlsVersion::k13);
+  EXPECT_EQ(ParseTlsVersion("tlsv1.2"), TlsVersion::k12);
+  EXPECT_THROW(ParseTlsVersion("1.1"), ValueError);
+  EXPECT_THROW(ParseTlsVersion("1"), ValueError);
+  EXPECT_THROW(ParseTlsVersion(""), ValueError);
+  EXPECT_EQ(ToString(TlsVersion::k13), "1.3");
+}
+
 }  // namespace
 }  // namespace respscope::config

@@ -67,6 +67,10 @@ struct PoolMetrics {
   uint64_t shared_drops = 0;             // shared connections lost with replies in flight
   uint64_t slow_client_closes = 0;       // clients closed at max_inflight_bytes_per_client
   uint64_t spare_misses = 0;             // pins that waited for a connect
+  // rediss:// upstream (both modes).
+  bool tls = false;
+  bool tls_verify_disabled = false;      // upstream_tls.verify: false
+  std::map<std::string, uint64_t> tls_handshake_failures;  // reason -> failures since start
 };
 
 }  // namespace respscope::engine

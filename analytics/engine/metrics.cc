@@ -102,6 +102,13 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
                               .Help("Upstream connections of the data plane by kind: shared, "
                                     "spare, pinned (upstream_pooling: auto), dedicated")
                               .Register(r);
+  tls_handshake_failures_ =
+      &BuildCounter().Name("respscope_upstream_tls_handshake_failures_total")
+           .Help("Failed TLS handshakes with the upstream (data plane and side channel), by "
+                 "reason").Register(r);
+  tls_verify_disabled_ = &BuildGauge().Name("respscope_upstream_tls_verify_disabled")
+                              .Help("1 when upstream_tls.verify is false: the upstream's "
+                                    "certificate is not checked").Register(r);
   upstream_pins_ = &BuildCounter().Name("respscope_upstream_pins_total")
                         .Help("Clients moved from the shared upstream connections to their own, "
                               "by the reason").Register(r);
@@ -339,6 +346,12 @@ void Metrics::UpdateAdmin(const AdminListenerStats& admin) {
 
 void Metrics::UpdatePool(const PoolMetrics& pool) {
   std::lock_guard lock(mu_);
+  if (pool.tls) {
+    Set(*tls_verify_disabled_, {}, pool.tls_verify_disabled ? 1 : 0);
+    for (const auto& [reason, n] : pool.tls_handshake_failures) {
+      Count(*tls_handshake_failures_, {{"reason", reason}}, n);
+    }
+  }
   if (!pool.pooling) return;
   Set(*upstream_connections_, {{"kind", "shared"}}, static_cast<double>(pool.shared));
   Set(*upstream_connections_, {{"kind", "spare"}}, static_cast<double>(pool.spare));

@@ -114,6 +114,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* upstream_connect_errors_;
   prometheus::Family<prometheus::Gauge>* upstream_connections_;
   prometheus::Family<prometheus::Counter>* upstream_pins_;
+  prometheus::Family<prometheus::Counter>* tls_handshake_failures_;
+  prometheus::Family<prometheus::Gauge>* tls_verify_disabled_;
   prometheus::Family<prometheus::Histogram>* shared_write_commands_;
   prometheus::Family<prometheus::Counter>* shared_drops_;
   prometheus::Family<prometheus::Counter>* slow_client_closes_;

@@ -158,7 +158,7 @@ void Inspector::PublishQueues() {
 }
 
 void Inspector::Loop() {
-  SideChannel side(options_.upstream, options_.connect_timeout);
+  SideChannel side(options_.upstream, options_.connect_timeout, options_.tls);
   std::unique_lock lock(mu_);
   while (!stop_) {
     lock.unlock();

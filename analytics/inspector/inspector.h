@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "common/descriptors.h"
+#include "common/tls.h"
 #include "config/config.h"
 
 namespace respscope::engine {
@@ -48,6 +49,7 @@ using QueueDepths = std::map<std::string, std::map<std::string, int64_t>>;
 
 struct InspectorOptions {
   config::UpstreamUrl upstream;
+  std::shared_ptr<common::UpstreamTls> tls;  // rediss://; null: plain
   std::chrono::milliseconds connect_timeout{2000};
   // Time between two rounds; raised to kMinInterval.
   std::chrono::milliseconds interval{5000};

@@ -281,6 +281,14 @@ engine::PoolMetrics PoolMetricsOf(const net::Server& server) {
     m.slow_client_closes += static_cast<uint64_t>(t->slow_client_closes.Load());
     m.spare_misses += static_cast<uint64_t>(t->spare_misses.Load());
   }
+  if (const auto& tls = server.options().tls) {
+    m.tls = true;
+    m.tls_verify_disabled = !tls->options().verify;
+    for (size_t r = 0; r < static_cast<size_t>(common::TlsFailure::kCount); ++r) {
+      const auto f = static_cast<common::TlsFailure>(r);
+      m.tls_handshake_failures[common::TlsFailureName(f)] = tls->failures(f);
+    }
+  }
   return m;
 }
 }  // namespace
@@ -306,6 +314,7 @@ void AnalyticsWiring::Start(net::Server* server) {
                                                       [server] { return server->upstream_up(); });
   inspector::InspectorOptions io;
   io.upstream = impl_->cfg.upstream;
+  io.tls = server->options().tls;
   io.connect_timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(impl_->cfg.limits.connect_timeout);
   io.interval =

@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <boost/asio.hpp>
 #include <chrono>
+#include <csignal>
 #include <thread>
 
 #include "analytics/inspector/side_channel.h"
 #include "common/descriptors.h"
+#include "config/error.h"
 #include "proxy/app/analytics_wiring.h"
 #include "proxy/commands/command_table.h"
 #include "proxy/net/server.h"
@@ -28,21 +30,19 @@ net::UpstreamAddress ResolveUpstream(const config::UpstreamUrl& url) {
     a.path = url.path;
     return a;
   }
-  if (url.scheme == config::UpstreamScheme::kRediss) {
-    throw std::runtime_error("upstream " + a.display +
-                             ": rediss:// (TLS) is not supported by this build yet");
-  }
   // Resolve once at start-up: the data plane connects to an address, never does DNS. A name
   // that does not resolve yet is retried in the background (net::UpstreamResolver).
   return net::ResolveTcpUpstream(std::move(a), url.host, url.port);
 }
 
 // The command table: built in, refreshed from the upstream's own COMMAND when reachable.
-std::shared_ptr<const commands::CommandTable> LoadCommandTable(const config::Config& cfg) {
+std::shared_ptr<const commands::CommandTable> LoadCommandTable(
+    const config::Config& cfg, std::shared_ptr<common::UpstreamTls> tls) {
   auto builtin = commands::CommandTable::BuiltIn();
   inspector::SideChannel side(
       cfg.upstream,
-      std::chrono::duration_cast<std::chrono::milliseconds>(cfg.limits.connect_timeout));
+      std::chrono::duration_cast<std::chrono::milliseconds>(cfg.limits.connect_timeout),
+      std::move(tls));
   std::string raw = side.CommandRaw({"COMMAND"});
   if (raw.empty()) {
     spdlog::warn("command table: upstream not reachable ({}); using the built-in table",
@@ -62,6 +62,28 @@ std::shared_ptr<const commands::CommandTable> LoadCommandTable(const config::Con
 
 }  // namespace
 
+std::shared_ptr<common::UpstreamTls> MakeUpstreamTls(const config::Config& cfg) {
+  if (cfg.upstream.scheme != config::UpstreamScheme::kRediss) return nullptr;
+  const config::UpstreamTlsConfig& t = cfg.upstream_tls;
+  common::TlsOptions o;
+  o.ca_file = t.ca_file;
+  o.cert_file = t.cert_file;
+  o.key_file = t.key_file;
+  o.server_name = t.server_name.empty() ? cfg.upstream.host : t.server_name;
+  o.tls13_only = t.min_version == config::TlsVersion::k13;
+  o.verify = t.verify;
+  return std::make_shared<common::UpstreamTls>(std::move(o),
+                                               cfg.upstream.ToString(/*redact_password=*/true));
+}
+
+void CheckUpstreamTls(const config::Config& cfg) {
+  try {
+    MakeUpstreamTls(cfg);
+  } catch (const std::runtime_error& e) {
+    throw config::ConfigError(cfg.origins.upstream_tls, e.what());
+  }
+}
+
 int Run(const config::Config& cfg) {
   SetupLogging(cfg.logging);
   for (const auto& w : cfg.warnings) spdlog::warn("config: {}", w);
@@ -78,6 +100,24 @@ int Run(const config::Config& cfg) {
                                                             cfg.admin.max_connections, cfg.threads);
   for (const auto& w : budget.warnings) spdlog::warn("{}", w);
 
+  // A peer that vanishes makes a write fail with EPIPE, never kill the process: OpenSSL writes
+  // with send() without MSG_NOSIGNAL.
+  std::signal(SIGPIPE, SIG_IGN);
+  std::shared_ptr<common::UpstreamTls> tls = MakeUpstreamTls(cfg);
+  if (tls) {
+    const common::TlsOptions& t = tls->options();
+    spdlog::info("upstream TLS: verify {}, server name {}, TLS {} or later, CA {}, client "
+                 "certificate {}",
+                 t.verify ? "on" : "OFF", t.server_name, t.tls13_only ? "1.3" : "1.2",
+                 t.ca_file.empty() ? "the system store" : t.ca_file,
+                 t.cert_file.empty() ? "none" : t.cert_file);
+    if (!t.verify) {
+      spdlog::warn("!!! upstream_tls.verify is false: the upstream's certificate and name are "
+                   "NOT verified; traffic is encrypted but anyone on the path can impersonate "
+                   "Redis (gauge respscope_upstream_tls_verify_disabled = 1) !!!");
+    }
+  }
+
   net::ServerOptions so;
   so.listen.clear();
   for (const config::ListenAddress& l : cfg.listen) {
@@ -90,6 +130,7 @@ int Run(const config::Config& cfg) {
     so.listen.push_back(std::move(spec));
   }
   so.upstream = ResolveUpstream(cfg.upstream);
+  so.tls = tls;
   so.threads = cfg.threads;
   so.max_clients = budget.max_clients;
   so.connect_timeout =
@@ -105,7 +146,7 @@ int Run(const config::Config& cfg) {
   so.pool.username = cfg.upstream.username;
   so.pool.password = cfg.upstream.password;
 
-  auto table = LoadCommandTable(cfg);
+  auto table = LoadCommandTable(cfg, tls);
   AnalyticsWiring analytics(cfg, so.threads);
 
   net::Server server(so, table, analytics.sinks());
@@ -135,6 +176,16 @@ int Run(const config::Config& cfg) {
     hup.async_wait([&](const boost::system::error_code& ec, int) {
       if (ec) return;
       analytics.Reload();
+      if (tls) {
+        // New connections use the re-read files; open ones keep the context they started with.
+        std::string error = tls->Reload();
+        if (error.empty()) {
+          spdlog::info("SIGHUP: upstream TLS certificate, key and CA files re-read; new "
+                       "upstream connections use them");
+        } else {
+          spdlog::error("SIGHUP: upstream TLS files rejected, previous ones kept: {}", error);
+        }
+      }
       arm_hup();
     });
   };

@@ -9,7 +9,8 @@
 int main(int argc, char** argv) {
   using namespace respscope;
   config::StartupDecision start =
-      config::ResolveStartup(argc, argv, config::ProcessEnv(), std::cout, std::cerr);
+      config::ResolveStartup(argc, argv, config::ProcessEnv(), std::cout, std::cerr,
+                             app::CheckUpstreamTls);
   if (!start.config) return start.exit_code;
   try {
     return app::Run(*start.config);

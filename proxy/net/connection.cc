@@ -25,7 +25,6 @@ Connection::Connection(ThreadContext* thread, asio::generic::stream_protocol::so
     : thread_(thread),
       client_(std::move(client)),
       kind_(kind),
-      upstream_(thread->io()),
       connect_timer_(thread->io()),
       id_(id) {}
 
@@ -41,61 +40,32 @@ void Connection::Start() {
     return;
   }
 
-  const ServerOptions& opts = thread_->server()->options();
-  const UpstreamAddress& up = thread_->upstream();
-  asio::generic::stream_protocol::endpoint ep;
-  if (!up.unresolved.empty()) {
-    FailConnect(up.unresolved);
-    return;
-  }
-  if (up.unix_socket) {
-    ep = asio::local::stream_protocol::endpoint(up.path);
-  } else {
-    asio::ip::address addr = asio::ip::make_address(up.host, ec);
-    if (ec) {
-      FailConnect("bad address " + up.host);
-      return;
-    }
-    ep = asio::ip::tcp::endpoint(addr, up.port);
-  }
+  // Connect (and, for rediss://, the TLS handshake) within limits.connect_timeout.
   auto self = shared_from_this();
-  connect_timer_.expires_after(opts.connect_timeout);
-  connect_timer_.async_wait([self](const error_code& ec) {
-    if (!ec && !self->connected_ && !self->closed_) {
-      error_code ignored;
-      self->upstream_.cancel(ignored);
-      self->upstream_.close(ignored);
-      self->FailConnect("connect timeout");
-    }
+  ConnectUpstream(thread_, [self](UpstreamIo io, UpstreamError error) {
+    self->OnConnected(std::move(io), error);
   });
-  upstream_.async_connect(ep, [self](const error_code& ec) { self->OnConnected(ec); });
 }
 
-void Connection::OnConnected(const error_code& ec) {
-  if (closed_) return;
-  if (ec) {
-    if (ec != asio::error::operation_aborted) FailConnect(ec.message());
+void Connection::OnConnected(UpstreamIo io, const UpstreamError& error) {
+  if (closed_) return;  // io closes itself
+  if (!io.valid()) {
+    FailConnect(error);
     return;
   }
   connected_ = true;
-  connect_timer_.cancel();
   Server* server = thread_->server();
   server->SetUpstreamUp(true);
   error_code ignored;
-  if (!thread_->upstream().unix_socket) {
-    upstream_.set_option(asio::ip::tcp::no_delay(true), ignored);
-  }
-  // Both sockets leave Asio's reactor for the thread's poller.
+  // Both sockets leave Asio's reactor for the thread's poller (the upstream's already has).
   fd_[kClient] = client_.release(ignored);
-  fd_[kUpstream] = upstream_.release(ignored);
-  for (int side : {kClient, kUpstream}) {
-    if (fd_[side] < 0) {
-      Close();
-      return;
-    }
-    int flags = ::fcntl(fd_[side], F_GETFL, 0);
-    ::fcntl(fd_[side], F_SETFL, flags | O_NONBLOCK);
+  upstream_ = std::move(io);
+  fd_[kUpstream] = upstream_.fd();
+  if (fd_[kClient] < 0) {
+    Close();
+    return;
   }
+  ::fcntl(fd_[kClient], F_SETFL, ::fcntl(fd_[kClient], F_GETFL, 0) | O_NONBLOCK);
   core_ = std::make_unique<session::SessionCore>(server->table(), thread_->sink(), id_, peer_,
                                                  &server->options().session);
   up_.to_client = false;
@@ -114,16 +84,14 @@ void Connection::OnConnected(const error_code& ec) {
   ArmRead(down_);
 }
 
-void Connection::FailConnect(const std::string& why) {
+void Connection::FailConnect(const UpstreamError& error) {
   if (closed_ || connected_) return;
   connected_ = false;
   Server* server = thread_->server();
   server->SetUpstreamUp(false);
-  thread_->sink()->OnEvent(analytics::SessionEvent::kUpstreamConnectFailed, id_);
   // The application sees one error reply naming respscope and the upstream, then a close.
-  auto msg = std::make_shared<std::string>("-ERR respscope: upstream " +
-                                           server->options().upstream.display +
-                                           " unreachable (" + why + ")\r\n");
+  auto msg =
+      std::make_shared<std::string>(UpstreamErrorReply(server->options().upstream, error));
   auto self = shared_from_this();
   asio::async_write(client_, asio::buffer(*msg),
                     [self, msg](const error_code&, size_t) { self->Close(); });
@@ -162,6 +130,8 @@ void Connection::OnPoll(uint32_t events, uint32_t side) {
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_[side] = true;
   if (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) hup_[side] = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_[side] = true;
+  // TLS reads may wait for room and writes for data (upstream_io.h): any edge retries both.
+  if (side == kUpstream && upstream_.tls()) readable_[side] = writable_[side] = true;
   if (lingering_) {
     if (side == kClient && readable_[kClient]) DiscardClientInput();
     return;
@@ -196,22 +166,24 @@ void Connection::OnReadable(Direction& d) {
   }
   char* buf = thread_->scratch();
   analytics::ObservationSink* sink = thread_->sink();
-  const int from = fd_[d.from()], to = fd_[d.to()];
+  const int from = d.from(), to = d.to();
   const size_t read_size = thread_->read_size();
+  // A short read means drained on a plain socket, not on a TLS one (upstream_io.h).
+  const bool drains = from == kClient || upstream_.short_read_drains();
   for (int i = 0; i < kReadsPerWake; ++i) {
-    ssize_t got = ::recv(from, buf, read_size, 0);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      readable_[d.from()] = false;
+    IoStatus st;
+    const size_t got = Recv(from, buf, read_size, &st);
+    if (st == IoStatus::kAgain) {
+      readable_[from] = false;
       break;
     }
-    if (got <= 0) {
+    if (st != IoStatus::kOk) {
       OnEof(d);
       return;
     }
     ++reads_;
-    const bool short_read = static_cast<size_t>(got) < read_size;
-    std::string_view bytes(buf, static_cast<size_t>(got));
+    const bool short_read = drains && got < read_size;
+    std::string_view bytes(buf, got);
     if (d.to_client && swallow_ > 0) {
       SwallowReplay(&bytes);
       if (closed_) return;
@@ -228,18 +200,18 @@ void Connection::OnReadable(Direction& d) {
     int64_t now = NowNs();
     // Forward first, observe after: analytics never delays the bytes.
     size_t written = 0;
-    while (written < n && writable_[d.to()]) {
-      ssize_t w = ::send(to, data + written, n - written, MSG_NOSIGNAL);
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        writable_[d.to()] = false;
+    while (written < n && writable_[to]) {
+      IoStatus ws;
+      const size_t w = Send(to, data + written, n - written, &ws);
+      if (ws == IoStatus::kAgain) {
+        writable_[to] = false;
         break;
       }
-      if (w < 0) {
+      if (ws != IoStatus::kOk) {
         Close();
         return;
       }
-      written += static_cast<size_t>(w);
+      written += w;
     }
     if (d.to_client) {
       core_->OnUpstreamBytes(bytes, now);
@@ -272,22 +244,32 @@ void Connection::OnReadable(Direction& d) {
 }
 
 void Connection::FlushBacklog(Direction& d) {
-  const int to = fd_[d.to()];
+  const int to = d.to();
   while (d.backlog_sent < d.backlog.size()) {
-    ssize_t w = ::send(to, d.backlog.data() + d.backlog_sent, d.backlog.size() - d.backlog_sent,
-                       MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      writable_[d.to()] = false;
+    IoStatus st;
+    const size_t w = Send(to, d.backlog.data() + d.backlog_sent,
+                          d.backlog.size() - d.backlog_sent, &st);
+    if (st == IoStatus::kAgain) {
+      writable_[to] = false;
       return;  // OnPoll comes back when there is room
     }
-    if (w < 0) {
+    if (st != IoStatus::kOk) {
       Close();
       return;
     }
-    d.backlog_sent += static_cast<size_t>(w);
+    d.backlog_sent += w;
   }
   OnWritten(d);
+}
+
+size_t Connection::Recv(int side, char* buf, size_t n, IoStatus* status) {
+  if (side == kUpstream) return upstream_.Read(buf, n, status);
+  return PlainRead(fd_[kClient], buf, n, status);
+}
+
+size_t Connection::Send(int side, const char* buf, size_t n, IoStatus* status) {
+  if (side == kUpstream) return upstream_.Write(buf, n, status);
+  return PlainWrite(fd_[kClient], buf, n, status);
 }
 
 void Connection::OnWritten(Direction& d) {
@@ -325,7 +307,7 @@ void Connection::OnEof(Direction& d) {
   } else {
     // The client is done sending: pass the half-close on; Redis closes its side in turn, and
     // whatever it still sends reaches the client first.
-    ::shutdown(fd_[kUpstream], SHUT_WR);
+    upstream_.ShutdownWrite();
     if (!down_.writing && !down_.waiting) ArmRead(down_);
   }
 }
@@ -379,7 +361,7 @@ void Connection::GracefulClose() {
 void Connection::CloseUpstreamFd() {
   if (fd_[kUpstream] < 0) return;
   thread_->poller().Remove(token_[kUpstream], fd_[kUpstream]);
-  ::close(fd_[kUpstream]);
+  upstream_.Close();
   fd_[kUpstream] = -1;
   token_[kUpstream] = 0;
 }
@@ -430,11 +412,8 @@ void Connection::Close() {
     client_.close(ignored);
   }
   CloseUpstreamFd();
-  upstream_.close(ignored);
-  if (private_fd_ >= 0) {
-    ::close(private_fd_);
-    private_fd_ = -1;
-  }
+  upstream_.Close();
+  private_.Close();
   if (pinned_) thread_->pool_stats()->pinned.Add(-1);
   owed_.clear();
   held_.clear();
@@ -872,21 +851,17 @@ void Connection::BeginPin(PinReason reason) {
   thread_->pool()->RequestPrivate(shared_from_this());
 }
 
-void Connection::OnPrivateUpstream(int fd, const std::string& why) {
-  if (closed_ || lingering_) {
-    if (fd >= 0) ::close(fd);
-    return;
-  }
-  if (fd < 0) {
+void Connection::OnPrivateUpstream(UpstreamIo io, const UpstreamError& error) {
+  if (closed_ || lingering_) return;  // io closes itself
+  if (!io.valid()) {
     // What a dedicated client gets when the upstream cannot be reached, in its turn.
     held_.clear();
     mode_ = Mode::kShared;
-    QueueLocal("-ERR respscope: upstream " + thread_->server()->options().upstream.display +
-                   " unreachable (" + why + ")\r\n",
+    QueueLocal(UpstreamErrorReply(thread_->server()->options().upstream, error),
                /*close_after=*/true);
     return;
   }
-  private_fd_ = fd;
+  private_ = std::move(io);
   TrySwitch();
 }
 
@@ -895,12 +870,12 @@ void Connection::OnPrivateUpstream(int fd, const std::string& why) {
 // reaches Redis after everything it sent before (no other client's command can overtake it on
 // the private connection, and the shared one has already answered).
 void Connection::TrySwitch() {
-  if (closed_ || lingering_ || mode_ != Mode::kSwitching || !owed_.empty() || private_fd_ < 0) {
+  if (closed_ || lingering_ || mode_ != Mode::kSwitching || !owed_.empty() || !private_.valid()) {
     return;
   }
   UpstreamPool& pool = *thread_->pool();
-  fd_[kUpstream] = private_fd_;
-  private_fd_ = -1;
+  upstream_ = std::move(private_);
+  fd_[kUpstream] = upstream_.fd();
   token_[kUpstream] = thread_->poller().Add(fd_[kUpstream], shared_from_this(), kUpstream);
   if (token_[kUpstream] == 0) {
     Close();
@@ -952,7 +927,7 @@ void Connection::SwallowReplay(std::string_view* bytes) {
   }
 }
 
-void Connection::OnSharedLost(const std::string& why, bool connect_failed) {
+void Connection::OnSharedLost(const UpstreamError& error, bool connect_failed) {
   if (closed_ || lingering_) return;
   if (!connect_failed) {
     Close();  // as if its own connection had dropped
@@ -961,8 +936,7 @@ void Connection::OnSharedLost(const std::string& why, bool connect_failed) {
   owed_.clear();
   held_.clear();
   if (mode_ == Mode::kSwitching) mode_ = Mode::kShared;
-  QueueLocal("-ERR respscope: upstream " + thread_->server()->options().upstream.display +
-                 " unreachable (" + why + ")\r\n",
+  QueueLocal(UpstreamErrorReply(thread_->server()->options().upstream, error),
              /*close_after=*/true);
 }
 

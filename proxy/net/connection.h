@@ -90,11 +90,12 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
   void DeliverShared(std::string_view bytes, uint32_t replies);
   // The shared connection is gone with replies owed to this client. connect_failed: it never
   // reached the upstream (the client gets the error reply a dedicated client would get).
-  void OnSharedLost(const std::string& why, bool connect_failed);
+  void OnSharedLost(const UpstreamError& error, bool connect_failed);
   // The shared connection has room again.
   void ResumeReading();
-  // A private upstream descriptor for the pin (this connection owns it), or -1 and why.
-  void OnPrivateUpstream(int fd, const std::string& why);
+  // A private upstream connection for the pin (this connection owns it), or an invalid one and
+  // why.
+  void OnPrivateUpstream(UpstreamIo io, const UpstreamError& error);
 
  private:
   enum class Mode : uint8_t { kShared, kSwitching, kDedicated };
@@ -117,8 +118,11 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
     Side to() const { return to_client ? kClient : kUpstream; }
   };
 
-  void OnConnected(const boost::system::error_code& ec);
-  void FailConnect(const std::string& why);
+  void OnConnected(UpstreamIo io, const UpstreamError& error);
+  void FailConnect(const UpstreamError& error);
+  // The one place a pump picks plain or TLS: the client side is always plain.
+  size_t Recv(int side, char* buf, size_t n, IoStatus* status);
+  size_t Send(int side, const char* buf, size_t n, IoStatus* status);
   void ArmRead(Direction& d);
   void OnReadable(Direction& d);
   void FlushBacklog(Direction& d);
@@ -154,14 +158,15 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
   ThreadContext* thread_;
   boost::asio::generic::stream_protocol::socket client_;
   ClientKind kind_;
-  boost::asio::generic::stream_protocol::socket upstream_;
+  UpstreamIo upstream_;  // once connected (or pinned); fd_[kUpstream] is its descriptor
   boost::asio::steady_timer connect_timer_;
   uint64_t id_;
   std::string peer_;
   std::unique_ptr<session::SessionCore> core_;
   Direction up_;    // client -> upstream
   Direction down_;  // upstream -> client
-  // After the upstream is connected: the raw descriptors, owned here, and their poller tokens.
+  // After the upstream is connected: the raw descriptors (the client's owned here, the
+  // upstream's by upstream_) and their poller tokens.
   int fd_[2] = {-1, -1};
   uint64_t token_[2] = {0, 0};
   bool readable_[2] = {false, false};
@@ -196,7 +201,7 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
   std::string deferred_;      // read, not yet framed: waits for kMaxRoutedPerClient
   std::string replay_;        // CLIENT SETINFO commands, replayed on a pinned connection
   uint32_t replay_commands_ = 0;
-  int private_fd_ = -1;       // the pinned connection's descriptor until the switch
+  UpstreamIo private_;        // the pinned connection until the switch
   uint32_t swallow_ = 0;      // replies of replayed commands still to drop (dedicated mode)
   bool pinned_ = false;       // dedicated after a pin (counted in PoolStats::pinned)
   resp::ReplyScanner swallow_scanner_;

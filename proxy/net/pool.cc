@@ -29,20 +29,121 @@ std::string Bulk(std::string_view s) {
   return "$" + std::to_string(s.size()) + "\r\n" + std::string(s) + "\r\n";
 }
 
+// One connect (and TLS handshake) in flight. The socket stays with Asio until the end so that
+// the handshake can wait for readiness with async_wait; the timer bounds connect and handshake
+// together.
 struct ConnectState {
-  explicit ConnectState(asio::io_context& io) : socket(io), timer(io) {}
+  explicit ConnectState(asio::io_context& io) : socket(io), timer(io), probe(io) {}
+  ~ConnectState() {
+    if (ssl != nullptr) SSL_free(ssl);
+  }
   asio::generic::stream_protocol::socket socket;
   asio::steady_timer timer;
-  std::function<void(int, std::string)> done;
+  asio::steady_timer probe;
+  std::function<void(UpstreamIo, UpstreamError)> done;
   bool finished = false;
+  bool tcp = true;
+  // TLS
+  common::UpstreamTls* tls = nullptr;
+  std::shared_ptr<const common::TlsContext> context;
+  SSL* ssl = nullptr;
+  common::TlsHandshakeNotes notes;
+  bool handshaking = false;  // from the first handshake step until the handover
 
-  void Finish(int fd, std::string error) {
+  void Finish(UpstreamIo io, UpstreamError error) {
     if (finished) return;
     finished = true;
     timer.cancel();
-    done(fd, std::move(error));
+    probe.cancel();
+    done(std::move(io), std::move(error));
+  }
+  void FailTls(const common::TlsError& e) {
+    if (finished) return;
+    tls->RecordFailure(e, "data plane");
+    error_code ignored;
+    socket.close(ignored);
+    Finish(UpstreamIo(), UpstreamError{e.Text(), true});
   }
 };
+
+// Hands the connected (and handshaken) descriptor over.
+void Handover(const std::shared_ptr<ConnectState>& st) {
+  if (st->finished) return;
+  error_code ignored;
+  int fd = st->socket.release(ignored);
+  if (fd < 0) {
+    st->Finish(UpstreamIo(), UpstreamError{"cannot take the socket", false});
+    return;
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
+  SSL* ssl = st->ssl;
+  st->ssl = nullptr;
+  st->Finish(UpstreamIo(fd, ssl), {});
+}
+
+// TLS 1.3: a server that refuses the client's certificate (or its absence) says so after the
+// client's side of the handshake has completed. When the server asked for a certificate, wait
+// (briefly) for its first flight after the handshake: session tickets mean accepted, an alert
+// means refused, and the client gets the handshake error instead of a closed connection.
+constexpr std::chrono::milliseconds kCertVerdictWait{250};
+
+void AwaitCertVerdict(const std::shared_ptr<ConnectState>& st) {
+  st->probe.expires_after(kCertVerdictWait);
+  st->probe.async_wait([st](const error_code& ec) {
+    if (!ec) Handover(st);  // nothing said: accepted (a server without tickets)
+  });
+  st->socket.async_wait(asio::socket_base::wait_read, [st](const error_code& ec) {
+    if (ec || st->finished) return;
+    common::ClearTlsErrors();
+    char c;
+    int r = SSL_peek(st->ssl, &c, 1);
+    int e = r > 0 ? SSL_ERROR_NONE : SSL_get_error(st->ssl, r);
+    if (r > 0 || e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+      Handover(st);
+      return;
+    }
+    st->FailTls(common::ClassifyTlsError(st->ssl, e, st->notes,
+                                         st->context->has_client_cert()));
+  });
+}
+
+void HandshakeStep(const std::shared_ptr<ConnectState>& st) {
+  if (st->finished) return;
+  common::ClearTlsErrors();
+  const int r = SSL_do_handshake(st->ssl);
+  if (r == 1) {
+    if (st->notes.cert_requested && SSL_version(st->ssl) == TLS1_3_VERSION) {
+      AwaitCertVerdict(st);
+    } else {
+      Handover(st);
+    }
+    return;
+  }
+  const int e = SSL_get_error(st->ssl, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    auto wait = e == SSL_ERROR_WANT_READ ? asio::socket_base::wait_read
+                                         : asio::socket_base::wait_write;
+    st->socket.async_wait(wait, [st](const error_code& ec) {
+      if (ec == asio::error::operation_aborted || st->finished) return;
+      HandshakeStep(st);  // an error on the socket shows in the next SSL call
+    });
+    return;
+  }
+  st->FailTls(common::ClassifyTlsError(st->ssl, e, st->notes, st->context->has_client_cert()));
+}
+
+void StartHandshake(const std::shared_ptr<ConnectState>& st) {
+  st->context = st->tls->context();
+  st->ssl = st->context->NewSsl(&st->notes);
+  const int fd = st->socket.native_handle();
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
+  if (st->ssl == nullptr || SSL_set_fd(st->ssl, fd) != 1) {
+    st->FailTls(common::TlsError{common::TlsFailure::kOther, "cannot create a TLS session"});
+    return;
+  }
+  st->handshaking = true;
+  HandshakeStep(st);
+}
 
 }  // namespace
 
@@ -74,20 +175,32 @@ void PoolStats::RecordWrite(uint32_t commands) {
   write_buckets[b].Add(1);
 }
 
-void ConnectUpstream(ThreadContext* thread, std::function<void(int, std::string)> done) {
+std::string UpstreamErrorReply(const UpstreamAddress& upstream, const UpstreamError& error) {
+  if (error.tls) {
+    return "-ERR upstream TLS handshake failed: " + error.why + " (respscope, upstream " +
+           upstream.display + ")\r\n";
+  }
+  return "-ERR respscope: upstream " + upstream.display + " unreachable (" + error.why + ")\r\n";
+}
+
+void ConnectUpstream(ThreadContext* thread,
+                     std::function<void(UpstreamIo, UpstreamError)> done) {
   const ServerOptions& opts = thread->server()->options();
   auto st = std::make_shared<ConnectState>(thread->io());
   // Every failed attempt is one respscope_upstream_connect_errors_total: the shared
   // connection's retries and the spares' count as much as a dedicated client's connect.
-  st->done = [thread, done = std::move(done)](int fd, std::string error) {
-    if (fd < 0) thread->sink()->OnEvent(analytics::SessionEvent::kUpstreamConnectFailed, 0);
-    done(fd, std::move(error));
+  st->done = [thread, done = std::move(done)](UpstreamIo io, UpstreamError error) {
+    if (!io.valid()) thread->sink()->OnEvent(analytics::SessionEvent::kUpstreamConnectFailed, 0);
+    done(std::move(io), std::move(error));
   };
+  st->tls = opts.tls.get();
   asio::generic::stream_protocol::endpoint ep;
   error_code ec;
   const UpstreamAddress& up = thread->upstream();
   if (!up.unresolved.empty()) {
-    asio::post(thread->io(), [st, why = up.unresolved] { st->Finish(-1, why); });
+    asio::post(thread->io(), [st, why = up.unresolved] {
+      st->Finish(UpstreamIo(), UpstreamError{why, false});
+    });
     return;
   }
   if (up.unix_socket) {
@@ -95,7 +208,9 @@ void ConnectUpstream(ThreadContext* thread, std::function<void(int, std::string)
   } else {
     asio::ip::address addr = asio::ip::make_address(up.host, ec);
     if (ec) {
-      asio::post(thread->io(), [st, host = up.host] { st->Finish(-1, "bad address " + host); });
+      asio::post(thread->io(), [st, host = up.host] {
+        st->Finish(UpstreamIo(), UpstreamError{"bad address " + host, false});
+      });
       return;
     }
     ep = asio::ip::tcp::endpoint(addr, up.port);
@@ -103,29 +218,31 @@ void ConnectUpstream(ThreadContext* thread, std::function<void(int, std::string)
   st->timer.expires_after(opts.connect_timeout);
   st->timer.async_wait([st](const error_code& ec) {
     if (ec || st->finished) return;
+    if (st->handshaking) {
+      st->FailTls(common::TlsError{common::TlsFailure::kTimeout,
+                                   "no TLS handshake within limits.connect_timeout"});
+      return;
+    }
     error_code ignored;
     st->socket.close(ignored);
-    st->Finish(-1, "connect timeout");
+    st->Finish(UpstreamIo(), UpstreamError{"connect timeout", false});
   });
-  const bool tcp = !up.unix_socket;
-  st->socket.async_connect(ep, [st, tcp](const error_code& ec) {
+  st->tcp = !up.unix_socket;
+  st->socket.async_connect(ep, [st](const error_code& ec) {
     if (st->finished) return;
     if (ec) {
-      st->Finish(-1, ec.message());
+      st->Finish(UpstreamIo(), UpstreamError{ec.message(), false});
       return;
     }
-    error_code ignored;
-    int fd = st->socket.release(ignored);
-    if (fd < 0) {
-      st->Finish(-1, "cannot take the socket");
-      return;
-    }
-    ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL, 0) | O_NONBLOCK);
-    if (tcp) {
+    if (st->tcp) {
       int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+      ::setsockopt(st->socket.native_handle(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
-    st->Finish(fd, {});
+    if (st->tls != nullptr) {
+      StartHandshake(st);
+    } else {
+      Handover(st);
+    }
   });
 }
 
@@ -135,9 +252,7 @@ void ConnectUpstream(ThreadContext* thread, std::function<void(int, std::string)
 SharedUpstream::SharedUpstream(ThreadContext* thread, UpstreamPool* pool)
     : thread_(thread), pool_(pool), retry_(thread->io()) {}
 
-SharedUpstream::~SharedUpstream() {
-  if (fd_ >= 0) ::close(fd_);
-}
+SharedUpstream::~SharedUpstream() = default;
 
 void SharedUpstream::Start() {
   PrepareHandshake();
@@ -154,26 +269,26 @@ void SharedUpstream::PrepareHandshake() {
 }
 
 void SharedUpstream::Connect() {
-  if (closed_ || connecting_ || fd_ >= 0) return;
+  if (closed_ || connecting_ || io_.valid()) return;
   connecting_ = true;
   auto self = shared_from_this();
-  ConnectUpstream(thread_, [self](int fd, std::string error) { self->OnConnected(fd, error); });
+  ConnectUpstream(thread_, [self](UpstreamIo io, UpstreamError error) {
+    self->OnConnected(std::move(io), error);
+  });
 }
 
-void SharedUpstream::OnConnected(int fd, const std::string& error) {
+void SharedUpstream::OnConnected(UpstreamIo io, const UpstreamError& error) {
   connecting_ = false;
-  if (closed_) {
-    if (fd >= 0) ::close(fd);
-    return;
-  }
-  if (fd < 0) {
+  if (closed_) return;  // io closes itself
+  if (!io.valid()) {
     Fail(error, /*connect_failed=*/true);
     return;
   }
-  fd_ = fd;
-  token_ = thread_->poller().Add(fd_, shared_from_this(), 0);
+  io_ = std::move(io);
+  token_ = thread_->poller().Add(io_.fd(), shared_from_this(), 0);
   if (token_ == 0) {
-    Fail("cannot watch the socket", true);
+    io_.Close();
+    Fail({"cannot watch the socket", false}, true);
     return;
   }
   readable_ = writable_ = true;
@@ -188,7 +303,7 @@ void SharedUpstream::Send(const std::shared_ptr<Connection>& client, std::string
   out_.append(bytes);
   out_commands_ += commands;
   router_.Expect(client, commands, merge);
-  if (fd_ >= 0) {
+  if (io_.valid()) {
     ScheduleFlush();
   } else if (!connecting_ && !closed_) {
     // Down and waiting to retry: a client with something to send tries now, as a dedicated
@@ -215,19 +330,19 @@ void SharedUpstream::ScheduleFlush() {
 }
 
 void SharedUpstream::Flush() {
-  if (fd_ < 0 || closed_) return;
+  if (!io_.valid() || closed_) return;
   while (out_sent_ < out_.size()) {
-    ssize_t w = ::send(fd_, out_.data() + out_sent_, out_.size() - out_sent_, MSG_NOSIGNAL);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    IoStatus st;
+    size_t w = io_.Write(out_.data() + out_sent_, out_.size() - out_sent_, &st);
+    if (st == IoStatus::kAgain) {
       writable_ = false;  // OnPoll flushes again on EPOLLOUT
       return;
     }
-    if (w < 0) {
-      Fail(std::string("write: ") + std::strerror(errno), false);
+    if (st != IoStatus::kOk) {
+      Fail({"write: " + io_.last_error(), false}, false);
       return;
     }
-    out_sent_ += static_cast<size_t>(w);
+    out_sent_ += w;
   }
   if (out_commands_) pool_->stats()->RecordWrite(out_commands_);
   out_commands_ = 0;
@@ -244,30 +359,32 @@ void SharedUpstream::Flush() {
 }
 
 void SharedUpstream::OnPoll(uint32_t events, uint32_t) {
-  if (fd_ < 0) return;
+  if (!io_.valid()) return;
   if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) readable_ = true;
   if (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)) writable_ = true;
+  // TLS reads may wait for room and writes for data (upstream_io.h): any edge retries both.
+  if (io_.tls()) readable_ = writable_ = true;
   if (writable_ && out_sent_ < out_.size()) Flush();
-  if (fd_ >= 0 && readable_) OnReadable();
+  if (io_.valid() && readable_) OnReadable();
 }
 
 void SharedUpstream::OnReadable() {
   char* buf = thread_->scratch();
   // Bounded work per wake-up, as for a client connection.
   for (int i = 0; i < Connection::kReadsPerWake; ++i) {
-    ssize_t got = ::recv(fd_, buf, ThreadContext::kScratch, 0);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+    IoStatus st;
+    const size_t got = io_.Read(buf, ThreadContext::kScratch, &st);
+    if (st == IoStatus::kAgain) {
       readable_ = false;
       return;
     }
-    if (got <= 0) {
-      Fail(got == 0 ? "closed by the upstream" : std::string("read: ") + std::strerror(errno),
+    if (st != IoStatus::kOk) {
+      Fail({st == IoStatus::kEof ? "closed by the upstream" : "read: " + io_.last_error(), false},
            false);
       return;
     }
     bool auth_refused = false;
-    bool ok = router_.Feed(std::string_view(buf, static_cast<size_t>(got)),
+    bool ok = router_.Feed(std::string_view(buf, got),
                            [&](const std::shared_ptr<Connection>& owner, std::string_view bytes,
                                uint32_t replies) {
                              if (owner) {
@@ -282,14 +399,14 @@ void SharedUpstream::OnReadable() {
     if (auth_refused) {
       spdlog::error("upstream refused the URL's credentials on a shared connection; clients "
                     "that share are closed until it accepts them");
-      Fail("the upstream refused the URL's credentials", true);
+      Fail({"the upstream refused the URL's credentials", false}, true);
       return;
     }
     if (!ok) {
-      Fail("reply out of step (unexpected or malformed bytes)", false);
+      Fail({"reply out of step (unexpected or malformed bytes)", false}, false);
       return;
     }
-    if (static_cast<size_t>(got) < ThreadContext::kScratch) {
+    if (got < ThreadContext::kScratch && io_.short_read_drains()) {
       readable_ = false;
       return;
     }
@@ -297,11 +414,12 @@ void SharedUpstream::OnReadable() {
   // More may be waiting: continue after the other connections of this thread had a turn.
   auto self = shared_from_this();
   asio::post(thread_->io(), [self] {
-    if (self->fd_ >= 0 && self->readable_) self->OnReadable();
+    if (self->io_.valid() && self->readable_) self->OnReadable();
   });
 }
 
-void SharedUpstream::Fail(const std::string& why, bool connect_failed) {
+void SharedUpstream::Fail(const UpstreamError& error, bool connect_failed) {
+  const std::string& why = error.why;
   std::vector<std::shared_ptr<Connection>> owed;
   router_.ForEachOwner([&](const std::shared_ptr<Connection>& c) {
     if (c && (owed.empty() || owed.back() != c)) owed.push_back(c);
@@ -310,10 +428,9 @@ void SharedUpstream::Fail(const std::string& why, bool connect_failed) {
   out_.clear();
   out_sent_ = 0;
   out_commands_ = 0;
-  if (fd_ >= 0) {
-    thread_->poller().Remove(token_, fd_);
-    ::close(fd_);
-    fd_ = -1;
+  if (io_.valid()) {
+    thread_->poller().Remove(token_, io_.fd());
+    io_.Close();
     token_ = 0;
     pool_->stats()->shared.Add(-1);
     if (!owed.empty()) pool_->stats()->shared_drops.Add(1);
@@ -324,7 +441,7 @@ void SharedUpstream::Fail(const std::string& why, bool connect_failed) {
                  "closed",
                  why, owed.size());
   }
-  for (auto& c : owed) c->OnSharedLost(why, connect_failed);
+  for (auto& c : owed) c->OnSharedLost(error, connect_failed);
   std::vector<std::weak_ptr<Connection>> waiters;
   waiters.swap(waiters_);
   for (auto& w : waiters) {
@@ -345,10 +462,9 @@ void SharedUpstream::Close() {
   if (closed_) return;
   closed_ = true;
   retry_.cancel();
-  if (fd_ >= 0) {
-    thread_->poller().Remove(token_, fd_);
-    ::close(fd_);
-    fd_ = -1;
+  if (io_.valid()) {
+    thread_->poller().Remove(token_, io_.fd());
+    io_.Close();
     pool_->stats()->shared.Add(-1);
   }
   router_.Clear();
@@ -370,11 +486,7 @@ UpstreamPool::UpstreamPool(ThreadContext* thread, PoolOptions options, PoolStats
   if (options_.shared_connections < 1) options_.shared_connections = 1;
 }
 
-UpstreamPool::~UpstreamPool() {
-  for (Spare& s : spares_) {
-    if (s.fd >= 0) ::close(s.fd);
-  }
-}
+UpstreamPool::~UpstreamPool() = default;
 
 void UpstreamPool::Start() {
   for (uint32_t i = 0; i < options_.shared_connections; ++i) {
@@ -389,8 +501,8 @@ void UpstreamPool::Stop() {
   retry_.cancel();
   for (auto& s : shared_) s->Close();
   for (Spare& s : spares_) {
-    thread_->poller().Remove(s.token, s.fd);
-    ::close(s.fd);
+    thread_->poller().Remove(s.token, s.io.fd());
+    s.io.Close();
     stats_->spare.Add(-1);
   }
   spares_.clear();
@@ -411,11 +523,11 @@ bool UpstreamPool::MatchesCredentials(std::string_view user, std::string_view pa
 
 void UpstreamPool::RequestPrivate(const std::shared_ptr<Connection>& client) {
   if (!spares_.empty()) {
-    Spare s = spares_.back();
+    Spare s = std::move(spares_.back());
     spares_.pop_back();
-    thread_->poller().Remove(s.token, s.fd);
+    thread_->poller().Remove(s.token, s.io.fd());
     stats_->spare.Add(-1);
-    HandTo(client, s.fd);
+    HandTo(client, std::move(s.io));
     FillSpares();
     return;
   }
@@ -426,15 +538,15 @@ void UpstreamPool::RequestPrivate(const std::shared_ptr<Connection>& client) {
     // No spare wanted (spare_connections: 0): connect one for this client.
     ++connecting_;
     auto self = shared_from_this();
-    ConnectUpstream(thread_, [self](int fd, std::string error) {
-      self->OnSpareConnected(fd, error);
+    ConnectUpstream(thread_, [self](UpstreamIo io, UpstreamError error) {
+      self->OnSpareConnected(std::move(io), error);
     });
   }
 }
 
-void UpstreamPool::HandTo(const std::shared_ptr<Connection>& client, int fd) {
+void UpstreamPool::HandTo(const std::shared_ptr<Connection>& client, UpstreamIo io) {
   stats_->pinned.Add(1);
-  client->OnPrivateUpstream(fd, {});
+  client->OnPrivateUpstream(std::move(io), {});
 }
 
 void UpstreamPool::FillSpares() {
@@ -442,24 +554,21 @@ void UpstreamPool::FillSpares() {
   while (spares_.size() + connecting_ < options_.spare_connections + waiting_.size()) {
     ++connecting_;
     auto self = shared_from_this();
-    ConnectUpstream(thread_, [self](int fd, std::string error) {
-      self->OnSpareConnected(fd, error);
+    ConnectUpstream(thread_, [self](UpstreamIo io, UpstreamError error) {
+      self->OnSpareConnected(std::move(io), error);
     });
   }
 }
 
-void UpstreamPool::OnSpareConnected(int fd, const std::string& error) {
+void UpstreamPool::OnSpareConnected(UpstreamIo io, const UpstreamError& error) {
   --connecting_;
-  if (stopped_) {
-    if (fd >= 0) ::close(fd);
-    return;
-  }
-  if (fd < 0) {
+  if (stopped_) return;  // io closes itself
+  if (!io.valid()) {
     // Clients waiting for a private connection get what a dedicated client gets.
     while (!waiting_.empty()) {
       auto c = waiting_.front().lock();
       waiting_.pop_front();
-      if (c) c->OnPrivateUpstream(-1, error);
+      if (c) c->OnPrivateUpstream(UpstreamIo(), error);
     }
     auto self = shared_from_this();
     retry_.expires_after(kRetryMax);
@@ -472,30 +581,33 @@ void UpstreamPool::OnSpareConnected(int fd, const std::string& error) {
     auto c = waiting_.front().lock();
     waiting_.pop_front();
     if (c) {
-      HandTo(c, fd);
+      HandTo(c, std::move(io));
       FillSpares();
       return;
     }
   }
   Spare s;
-  s.fd = fd;
   s.tag = next_tag_++;
-  s.token = thread_->poller().Add(fd, shared_from_this(), s.tag);
-  if (s.token == 0) {
-    ::close(fd);
-    return;
-  }
-  spares_.push_back(s);
+  s.token = thread_->poller().Add(io.fd(), shared_from_this(), s.tag);
+  if (s.token == 0) return;  // io closes itself
+  s.io = std::move(io);
+  spares_.push_back(std::move(s));
   stats_->spare.Add(1);
 }
 
 // A spare says something only when it is closed (Redis's `timeout`, a restart): replace it.
+// Over TLS it also receives the server's post-handshake messages (TLS 1.3 session tickets):
+// those are read, and the spare stays as long as they bring no application byte nor an end.
 void UpstreamPool::OnPoll(uint32_t events, uint32_t tag) {
   if (!(events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) return;
   for (size_t i = 0; i < spares_.size(); ++i) {
     if (spares_[i].tag != tag) continue;
-    thread_->poller().Remove(spares_[i].token, spares_[i].fd);
-    ::close(spares_[i].fd);
+    if (spares_[i].io.tls() && !(events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+      IoStatus st;
+      spares_[i].io.Read(thread_->scratch(), ThreadContext::kScratch, &st);
+      if (st == IoStatus::kAgain) return;
+    }
+    thread_->poller().Remove(spares_[i].token, spares_[i].io.fd());
     spares_.erase(spares_.begin() + static_cast<long>(i));
     stats_->spare.Add(-1);
     auto self = shared_from_this();

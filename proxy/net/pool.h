@@ -28,6 +28,7 @@
 
 #include "proxy/net/poller.h"
 #include "proxy/net/reply_router.h"
+#include "proxy/net/upstream_io.h"
 
 namespace respscope::net {
 
@@ -97,10 +98,22 @@ struct PoolStats {
   void RecordWrite(uint32_t commands);
 };
 
-// Connects to the upstream without blocking the thread: `done(fd, error)` gets a connected,
-// non-blocking descriptor (the caller owns it) or -1 and the reason. A failure is also counted
-// on the thread's sink (SessionEvent::kUpstreamConnectFailed).
-void ConnectUpstream(ThreadContext* thread, std::function<void(int fd, std::string error)> done);
+// Why an upstream connection could not be made.
+struct UpstreamError {
+  std::string why;   // "Connection refused", "connect timeout", "unknown_ca: certificate ..."
+  bool tls = false;  // the TLS handshake failed (counted and logged by common::UpstreamTls)
+};
+// The error reply a client gets when its upstream cannot be reached (then it is closed):
+// "-ERR respscope: upstream redis://h:p unreachable (why)" or, for a failed handshake,
+// "-ERR upstream TLS handshake failed: unknown_ca: ... (respscope, upstream rediss://h:p)".
+std::string UpstreamErrorReply(const UpstreamAddress& upstream, const UpstreamError& error);
+
+// Connects to the upstream (TCP or Unix socket) without blocking the thread, and with a rediss:// upstream runs the
+// TLS handshake before handing it over, all within limits.connect_timeout: `done(io, error)`
+// gets a connected, non-blocking UpstreamIo (the caller owns it), or an invalid one and why.
+// A failure is also counted on the thread's sink (SessionEvent::kUpstreamConnectFailed).
+void ConnectUpstream(ThreadContext* thread,
+                     std::function<void(UpstreamIo io, UpstreamError error)> done);
 
 class UpstreamPool;
 
@@ -130,17 +143,17 @@ class SharedUpstream : public Pollable, public std::enable_shared_from_this<Shar
  private:
   void PrepareHandshake();
   void Connect();
-  void OnConnected(int fd, const std::string& error);
+  void OnConnected(UpstreamIo io, const UpstreamError& error);
   void ScheduleFlush();
   void Flush();
   void OnReadable();
   // Drops the connection: every client owed a reply is closed (connected: as if its own
   // connection had dropped; never connected: with an error reply); reconnects after a pause.
-  void Fail(const std::string& why, bool connect_failed);
+  void Fail(const UpstreamError& error, bool connect_failed);
 
   ThreadContext* thread_;
   UpstreamPool* pool_;
-  int fd_ = -1;
+  UpstreamIo io_;
   uint64_t token_ = 0;
   bool connecting_ = false;
   bool readable_ = false;
@@ -183,13 +196,13 @@ class UpstreamPool : public Pollable, public std::enable_shared_from_this<Upstre
 
  private:
   struct Spare {
-    int fd = -1;
+    UpstreamIo io;
     uint64_t token = 0;
     uint32_t tag = 0;
   };
   void FillSpares();
-  void OnSpareConnected(int fd, const std::string& error);
-  void HandTo(const std::shared_ptr<Connection>& client, int fd);
+  void OnSpareConnected(UpstreamIo io, const UpstreamError& error);
+  void HandTo(const std::shared_ptr<Connection>& client, UpstreamIo io);
 
   ThreadContext* thread_;
   PoolOptions options_;

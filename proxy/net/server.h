@@ -22,6 +22,7 @@
 
 #include "analytics/observation.h"
 #include "common/descriptors.h"
+#include "common/tls.h"
 #include "proxy/commands/command_table.h"
 #include "proxy/net/connection.h"
 #include "proxy/net/listener.h"
@@ -35,6 +36,9 @@ struct ServerOptions {
   // Where clients connect: one or more TCP addresses and Unix socket files.
   std::vector<ListenSpec> listen{ListenSpec{}};
   UpstreamAddress upstream;
+  // rediss://: every upstream connection (dedicated, shared, spare) handshakes with it; null
+  // for a plain upstream.
+  std::shared_ptr<common::UpstreamTls> tls;
   // upstream_pooling: auto. Off: every client gets its own upstream connection (dedicated).
   bool pooling = false;
   PoolOptions pool;

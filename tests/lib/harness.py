@@ -10,6 +10,7 @@ import signal
 import re
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -146,16 +147,48 @@ class Process:
             return f.read().decode("utf-8", "replace")
 
 
+# RESPSCOPE_TEST_UPSTREAM_TLS=1: every Redis started here also listens with TLS on a second free
+# port (certificates made for the run, tests/lib/tls_certs.py), url() is rediss:// to that port,
+# and a Respscope started on such a URL trusts the run's CA (RESPSCOPE_UPSTREAM_TLS_CA_FILE).
+# Tests that talk to Redis directly keep using the plain port, so whole suites run unchanged
+# with respscope's upstream connections over TLS.
+UPSTREAM_TLS = os.environ.get("RESPSCOPE_TEST_UPSTREAM_TLS") == "1"
+_tls_pki = None
+_tls_server = None
+_tls_addresses = set()  # "127.0.0.1:PORT" of the TLS ports started here
+
+
+def _tls_material():
+    global _tls_pki, _tls_server
+    if _tls_pki is None:
+        import tls_certs
+        _tls_pki = tls_certs.Pki("respscope-harness-ca")
+        _tls_server = _tls_pki.issue("redis", dns=["localhost"], ips=["127.0.0.1"])
+    return _tls_pki, _tls_server
+
+
 class Redis(Process):
-    def __init__(self, port=None, extra=()):
+    def __init__(self, port=None, extra=(), tls=None):
+        """tls: also listen with TLS (default: RESPSCOPE_TEST_UPSTREAM_TLS)."""
         self.port = port or free_port()
         self.dir = tempfile.mkdtemp(prefix="respscope-redis-")
+        self.tls_port = None
         argv = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--dir", self.dir] + list(extra)
+        if UPSTREAM_TLS if tls is None else tls:
+            import tls_certs
+            pki, server = _tls_material()
+            self.tls_port = free_port()
+            argv += tls_certs.redis_tls_args(self.tls_port, server, pki.ca.cert)
+            _tls_addresses.add(f"127.0.0.1:{self.tls_port}")
         super().__init__(argv, "redis")
         wait_port(self.port)
+        if self.tls_port:
+            wait_port(self.tls_port)
 
     def url(self):
+        if self.tls_port:
+            return f"rediss://127.0.0.1:{self.tls_port}"
         return f"redis://127.0.0.1:{self.port}"
 
     def stop(self, sig=signal.SIGTERM, timeout=15):
@@ -193,6 +226,9 @@ class Respscope(Process):
         full_env = dict(os.environ)
         for k in ("RESPSCOPE_UPSTREAM", "RESPSCOPE_LISTEN", "RESPSCOPE_ADMIN"):
             full_env.pop(k, None)
+        if upstream.startswith("rediss://") and any(a in upstream for a in _tls_addresses):
+            full_env.setdefault("RESPSCOPE_UPSTREAM_TLS_CA_FILE", _tls_material()[0].ca.cert)
+            print("harness: respscope reaches its upstream over TLS:", upstream, file=sys.stderr)
         if env:
             full_env.update(env)
         preexec = None
