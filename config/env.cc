@@ -115,6 +115,15 @@ void ApplyEnvOverrides(Config& config, const EnvGetter& env) {
         ParseOverride("RESPSCOPE_UPSTREAM_POOLING", *v, ParseUpstreamPooling);
     config.origins.upstream_pooling = "RESPSCOPE_UPSTREAM_POOLING";
   }
+  // The sentinels' own credentials (upstream_sentinel): secrets, so never echoed in errors.
+  if (auto v = get("RESPSCOPE_UPSTREAM_SENTINEL_USERNAME")) {
+    config.upstream_sentinel.username = *v;
+    config.origins.upstream_sentinel = "RESPSCOPE_UPSTREAM_SENTINEL_USERNAME";
+  }
+  if (auto v = get("RESPSCOPE_UPSTREAM_SENTINEL_PASSWORD")) {
+    config.upstream_sentinel.password = *v;
+    config.origins.upstream_sentinel = "RESPSCOPE_UPSTREAM_SENTINEL_PASSWORD";
+  }
   if (auto v = get("RESPSCOPE_ADMIN_TOKEN")) {
     config.admin.token = ParseOverride("RESPSCOPE_ADMIN_TOKEN", *v, ParseAdminToken);
     config.origins.admin_token = "RESPSCOPE_ADMIN_TOKEN";

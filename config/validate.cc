@@ -51,6 +51,21 @@ void Validate(Config& config) {
                                       config.admin.listen.ToString() + " (from " + o.admin_listen +
                                       ")");
   }
+  for (const HostPort& s : config.upstream.sentinels) {
+    UpstreamUrl as_url;
+    as_url.host = s.host;
+    as_url.port = s.port;
+    if (ReachesSelf(as_url, config.listen) || ReachesSelf(as_url, config.admin.listen)) {
+      throw ConfigError(o.upstream, "sentinel " + s.ToString() +
+                                        " is one of respscope's own listen addresses");
+    }
+  }
+  const SentinelConfig& sc = config.upstream_sentinel;
+  if (!config.upstream.IsSentinel() && (!sc.username.empty() || !sc.password.empty())) {
+    config.warnings.push_back("upstream_sentinel credentials (from " + o.upstream_sentinel +
+                              ") are ignored: the upstream " + config.upstream.ToString() +
+                              " is not a redis+sentinel:// upstream");
+  }
   if (config.admin.token.empty() && !IsLoopback(config.admin.listen.host)) {
     config.warnings.push_back(
         "admin.listen " + config.admin.listen.ToString() +

@@ -15,6 +15,7 @@ build_pkgs=(
 test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   python3 python3-redis python3-yaml nodejs npm nutcracker prometheus chromium procps
+  redis-sentinel
 )
 
 want=("${build_pkgs[@]}")
