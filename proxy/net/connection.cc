@@ -51,16 +51,23 @@ void Connection::Start() {
   }
 
   const ServerOptions& opts = thread_->server()->options();
+  // One snapshot of the upstream address for this connection's life (Sentinel may move it).
+  const std::shared_ptr<const UpstreamAddress> upstream = thread_->server()->upstream();
+  upstream_gen_ = upstream->generation;
+  if (!upstream->unavailable.empty()) {
+    FailConnect(upstream->unavailable);
+    return;
+  }
   asio::generic::stream_protocol::endpoint ep;
-  if (opts.upstream.unix_socket) {
-    ep = asio::local::stream_protocol::endpoint(opts.upstream.path);
+  if (upstream->unix_socket) {
+    ep = asio::local::stream_protocol::endpoint(upstream->path);
   } else {
-    asio::ip::address addr = asio::ip::make_address(opts.upstream.host, ec);
+    asio::ip::address addr = asio::ip::make_address(upstream->host, ec);
     if (ec) {
-      FailConnect("bad address " + opts.upstream.host);
+      FailConnect("bad address " + upstream->host);
       return;
     }
-    ep = asio::ip::tcp::endpoint(addr, opts.upstream.port);
+    ep = asio::ip::tcp::endpoint(addr, upstream->port);
   }
   auto self = shared_from_this();
   connect_timer_.expires_after(opts.connect_timeout);
@@ -81,12 +88,16 @@ void Connection::OnConnected(const error_code& ec) {
     if (ec != asio::error::operation_aborted) FailConnect(ec.message());
     return;
   }
+  if (upstream_gen_ < thread_->upstream_generation()) {
+    Close();  // connected to a master that was replaced meanwhile
+    return;
+  }
   connected_ = true;
   connect_timer_.cancel();
   Server* server = thread_->server();
   server->SetUpstreamUp(true);
   error_code ignored;
-  if (!server->options().upstream.unix_socket) {
+  if (!server->upstream()->unix_socket) {
     upstream_.set_option(asio::ip::tcp::no_delay(true), ignored);
   }
   // Both sockets leave Asio's reactor for the thread's poller.
@@ -126,7 +137,7 @@ void Connection::FailConnect(const std::string& why) {
   thread_->sink()->OnEvent(analytics::SessionEvent::kUpstreamConnectFailed, id_);
   // The application sees one error reply naming respscope and the upstream, then a close.
   auto msg = std::make_shared<std::string>("-ERR respscope: upstream " +
-                                           server->options().upstream.display +
+                                           server->upstream()->display +
                                            " unreachable (" + why + ")\r\n");
   auto self = shared_from_this();
   asio::async_write(client_, asio::buffer(*msg),
@@ -859,12 +870,13 @@ void Connection::OnPrivateUpstream(int fd, const std::string& why) {
     // What a dedicated client gets when the upstream cannot be reached, in its turn.
     held_.clear();
     mode_ = Mode::kShared;
-    QueueLocal("-ERR respscope: upstream " + thread_->server()->options().upstream.display +
+    QueueLocal("-ERR respscope: upstream " + thread_->server()->upstream()->display +
                    " unreachable (" + why + ")\r\n",
                /*close_after=*/true);
     return;
   }
   private_fd_ = fd;
+  upstream_gen_ = thread_->upstream_generation();
   TrySwitch();
 }
 
@@ -939,9 +951,16 @@ void Connection::OnSharedLost(const std::string& why, bool connect_failed) {
   owed_.clear();
   held_.clear();
   if (mode_ == Mode::kSwitching) mode_ = Mode::kShared;
-  QueueLocal("-ERR respscope: upstream " + thread_->server()->options().upstream.display +
+  QueueLocal("-ERR respscope: upstream " + thread_->server()->upstream()->display +
                  " unreachable (" + why + ")\r\n",
              /*close_after=*/true);
+}
+
+void Connection::OnUpstreamChanged(uint64_t generation) {
+  if (closed_ || upstream_gen_ >= generation) return;
+  // Dedicated (from the start or after a pin), or holding the pin's descriptor: bound to the
+  // old address. Shared and waiting for a spare: nothing of its own there yet.
+  if (mode_ == Mode::kDedicated || private_fd_ >= 0) Close();
 }
 
 void Connection::ResumeReading() {

@@ -76,21 +76,26 @@ void PoolStats::RecordWrite(uint32_t commands) {
 
 void ConnectUpstream(ThreadContext* thread, std::function<void(int, std::string)> done) {
   const ServerOptions& opts = thread->server()->options();
+  const std::shared_ptr<const UpstreamAddress> upstream = thread->server()->upstream();
   auto st = std::make_shared<ConnectState>(thread->io());
   st->done = std::move(done);
   asio::generic::stream_protocol::endpoint ep;
   error_code ec;
-  if (opts.upstream.unix_socket) {
-    ep = asio::local::stream_protocol::endpoint(opts.upstream.path);
+  if (!upstream->unavailable.empty()) {
+    asio::post(thread->io(), [st, why = upstream->unavailable] { st->Finish(-1, why); });
+    return;
+  }
+  if (upstream->unix_socket) {
+    ep = asio::local::stream_protocol::endpoint(upstream->path);
   } else {
-    asio::ip::address addr = asio::ip::make_address(opts.upstream.host, ec);
+    asio::ip::address addr = asio::ip::make_address(upstream->host, ec);
     if (ec) {
-      asio::post(thread->io(), [st, host = opts.upstream.host] {
+      asio::post(thread->io(), [st, host = upstream->host] {
         st->Finish(-1, "bad address " + host);
       });
       return;
     }
-    ep = asio::ip::tcp::endpoint(addr, opts.upstream.port);
+    ep = asio::ip::tcp::endpoint(addr, upstream->port);
   }
   st->timer.expires_after(opts.connect_timeout);
   st->timer.async_wait([st](const error_code& ec) {
@@ -99,7 +104,7 @@ void ConnectUpstream(ThreadContext* thread, std::function<void(int, std::string)
     st->socket.close(ignored);
     st->Finish(-1, "connect timeout");
   });
-  const bool tcp = !opts.upstream.unix_socket;
+  const bool tcp = !upstream->unix_socket;
   st->socket.async_connect(ep, [st, tcp](const error_code& ec) {
     if (st->finished) return;
     if (ec) {
@@ -148,14 +153,32 @@ void SharedUpstream::PrepareHandshake() {
 void SharedUpstream::Connect() {
   if (closed_ || connecting_ || fd_ >= 0) return;
   connecting_ = true;
+  gen_ = thread_->server()->upstream()->generation;
   auto self = shared_from_this();
   ConnectUpstream(thread_, [self](int fd, std::string error) { self->OnConnected(fd, error); });
+}
+
+void SharedUpstream::OnUpstreamChanged(uint64_t generation) {
+  if (closed_ || gen_ >= generation) return;
+  if (fd_ >= 0) {
+    Fail("the upstream moved to " + thread_->server()->upstream()->display, false);
+  } else if (!connecting_) {
+    retry_.cancel();  // waiting out a backoff against the old address: try the new one now
+    backoff_ = std::chrono::milliseconds(0);
+    Connect();
+  }
+  // Connecting: OnConnected drops what it reached and starts again.
 }
 
 void SharedUpstream::OnConnected(int fd, const std::string& error) {
   connecting_ = false;
   if (closed_) {
     if (fd >= 0) ::close(fd);
+    return;
+  }
+  if (gen_ < thread_->upstream_generation()) {
+    if (fd >= 0) ::close(fd);  // reached (or failed to reach) a former master
+    Connect();
     return;
   }
   if (fd < 0) {
@@ -416,12 +439,30 @@ void UpstreamPool::RequestPrivate(const std::shared_ptr<Connection>& client) {
   FillSpares();
   if (connecting_ == 0) {
     // No spare wanted (spare_connections: 0): connect one for this client.
-    ++connecting_;
-    auto self = shared_from_this();
-    ConnectUpstream(thread_, [self](int fd, std::string error) {
-      self->OnSpareConnected(fd, error);
-    });
+    ConnectSpare();
   }
+}
+
+void UpstreamPool::ConnectSpare() {
+  ++connecting_;
+  uint64_t gen = thread_->server()->upstream()->generation;
+  auto self = shared_from_this();
+  ConnectUpstream(thread_, [self, gen](int fd, std::string error) {
+    self->OnSpareConnected(fd, error, gen);
+  });
+}
+
+void UpstreamPool::OnUpstreamChanged(uint64_t generation) {
+  for (auto& s : shared_) s->OnUpstreamChanged(generation);
+  for (size_t i = spares_.size(); i-- > 0;) {
+    if (spares_[i].gen >= generation) continue;
+    thread_->poller().Remove(spares_[i].token, spares_[i].fd);
+    ::close(spares_[i].fd);
+    spares_.erase(spares_.begin() + static_cast<long>(i));
+    stats_->spare.Add(-1);
+  }
+  retry_.cancel();
+  FillSpares();
 }
 
 void UpstreamPool::HandTo(const std::shared_ptr<Connection>& client, int fd) {
@@ -432,18 +473,19 @@ void UpstreamPool::HandTo(const std::shared_ptr<Connection>& client, int fd) {
 void UpstreamPool::FillSpares() {
   if (stopped_) return;
   while (spares_.size() + connecting_ < options_.spare_connections + waiting_.size()) {
-    ++connecting_;
-    auto self = shared_from_this();
-    ConnectUpstream(thread_, [self](int fd, std::string error) {
-      self->OnSpareConnected(fd, error);
-    });
+    ConnectSpare();
   }
 }
 
-void UpstreamPool::OnSpareConnected(int fd, const std::string& error) {
+void UpstreamPool::OnSpareConnected(int fd, const std::string& error, uint64_t gen) {
   --connecting_;
   if (stopped_) {
     if (fd >= 0) ::close(fd);
+    return;
+  }
+  if (gen < thread_->upstream_generation()) {
+    if (fd >= 0) ::close(fd);  // a former master's: connect to the current one instead
+    FillSpares();
     return;
   }
   if (fd < 0) {
@@ -471,6 +513,7 @@ void UpstreamPool::OnSpareConnected(int fd, const std::string& error) {
   }
   Spare s;
   s.fd = fd;
+  s.gen = gen;
   s.tag = next_tag_++;
   s.token = thread_->poller().Add(fd, shared_from_this(), s.tag);
   if (s.token == 0) {
