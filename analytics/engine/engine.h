@@ -69,6 +69,8 @@ class Engine {
   void SetUpstreamUp(bool up);
   // Read at every merge and scrape (on the engine's or the scraper's thread).
   void SetPoolSource(std::function<PoolMetrics()> source);
+  // Same, for a redis+sentinel:// upstream (unset otherwise: no respscope_sentinel_* series).
+  void SetSentinelSource(std::function<SentinelMetrics()> source);
   void SetAlertRules(std::vector<AlertRule> rules);  // SIGHUP
   void SetSampleRate(double rate);                   // SIGHUP
   // Called on the engine thread with each periodic tick's alert transitions (firing,
@@ -99,6 +101,7 @@ class Engine {
   RedisInfo redis_;
   bool upstream_up_ = true;
   std::function<PoolMetrics()> pool_source_;
+  std::function<SentinelMetrics()> sentinel_source_;
   double sample_rate_;
   uint64_t sequence_ = 0;
 

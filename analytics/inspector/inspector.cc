@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <memory>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -56,6 +57,14 @@ void Inspector::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+}
+
+void Inspector::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    wake_ = true;
+  }
+  cv_.notify_all();
 }
 
 QueueDepths Inspector::Depths() const {
@@ -117,11 +126,20 @@ void Inspector::PublishQueues() {
 }
 
 void Inspector::Loop() {
-  SideChannel side(options_.upstream, options_.connect_timeout);
+  config::UpstreamUrl target = options_.upstream;
+  auto side = std::make_unique<SideChannel>(target, options_.connect_timeout);
   std::unique_lock lock(mu_);
   while (!stop_) {
+    wake_ = false;
     lock.unlock();
-    std::string raw = side.CommandRaw({"INFO"});
+    std::optional<config::UpstreamUrl> current = options_.upstream;
+    if (options_.current_upstream) current = options_.current_upstream();
+    if (current && !(*current == target)) {
+      // The master moved: a new side channel to the new one (the old one is closed).
+      target = *current;
+      side = std::make_unique<SideChannel>(target, options_.connect_timeout);
+    }
+    std::string raw = current ? side->CommandRaw({"INFO"}) : std::string();
     engine::RedisInfo info;
     // Any reply means Redis is reachable (applications authenticate themselves): an error here
     // (NOAUTH, NOPERM without credentials in the URL) only costs the INFO figures.
@@ -141,12 +159,12 @@ void Inspector::Loop() {
     engine_->UpdateRedis(info);
     engine_->SetUpstreamUp(info.up);
     if (jobs_) {
-      if (info.up && raw[0] == '$') PollDepths(side);
+      if (info.up && raw[0] == '$') PollDepths(*side);
       PublishQueues();
     }
     if (on_upstream_up_) on_upstream_up_(info.up);
     lock.lock();
-    cv_.wait_for(lock, options_.interval, [&] { return stop_; });
+    cv_.wait_for(lock, options_.interval, [&] { return stop_ || wake_; });
   }
 }
 

@@ -13,6 +13,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -35,6 +36,10 @@ using QueueDepths = std::map<std::string, std::map<std::string, int64_t>>;
 
 struct InspectorOptions {
   config::UpstreamUrl upstream;
+  // When set (a redis+sentinel:// upstream), asked before every round for the address to
+  // question instead of `upstream`: the current master, or nullopt while none is known (the
+  // round then reports the upstream down). Called on the inspector's thread; must not block.
+  std::function<std::optional<config::UpstreamUrl>()> current_upstream;
   std::chrono::milliseconds connect_timeout{2000};
   // Time between two rounds; raised to kMinInterval.
   std::chrono::milliseconds interval{5000};
@@ -58,6 +63,8 @@ class Inspector {
   void Start();
   // Wakes the loop and joins it. Idempotent.
   void Stop();
+  // Runs the next round now (the upstream moved). Any thread.
+  void Wake();
 
   // The depths of the last completed poll (a copy).
   QueueDepths Depths() const;
@@ -79,6 +86,7 @@ class Inspector {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool wake_ = false;
   bool warned_refused_ = false;  // the INFO refusal is logged once (inspector thread only)
 };
 

@@ -66,6 +66,10 @@ SideChannel::~SideChannel() {
 bool SideChannel::Connect() {
   if (ctx_) return true;
   timeval tv = ToTimeval(timeout_);
+  if (url_.IsSentinel()) {
+    error_ = "a redis+sentinel:// URL names no server (no master known)";
+    return false;
+  }
   if (url_.scheme == config::UpstreamScheme::kRediss) {
     error_ = "rediss:// (TLS) is not supported yet";
     return false;
