@@ -188,8 +188,15 @@ void SentinelWatcher::Loop() {
       nudged_.store(false, std::memory_order_relaxed);
       continue;
     }
-    if (!sub_) Subscribe();
     auto now = Clock::now();
+    if (!sub_ && now >= next_subscribe_) {
+      Subscribe();
+      // None reachable: try again later (each try may cost a timeout per sentinel, and the
+      // periodic check covers failovers meanwhile).
+      sub_backoff_ = sub_ ? kBackoffMin : std::min(sub_backoff_ * 2, kBackoffMax);
+      now = Clock::now();
+      next_subscribe_ = now + sub_backoff_;
+    }
     auto next_check = last_round_ + options_.check_interval;
     bool nudged = nudged_.load(std::memory_order_relaxed) && now - last_round_ >= kNudgeInterval;
     if (now < next_check && !nudged) {
@@ -280,6 +287,27 @@ bool SentinelWatcher::Round(const char* cause) {
     stats_.last_error = why;
   }
   auto now = Clock::now();
+  // No sentinel names anyone (all down, or none monitors the name): the sentinels cannot have
+  // moved the master, so one that still says it is the master stays the upstream. Dropping it
+  // would turn a Sentinel outage into a Redis outage. A sentinel that names another address
+  // wins over this, as it does for the clients of ioredis and go-redis.
+  if (std::optional<config::HostPort> known = master(); known && candidates.empty()) {
+    std::string error;
+    if (VerifyMaster(*known, &error)) {
+      if (now - last_failure_log_ >= kFailureLogEvery) {
+        last_failure_log_ = now;
+        spdlog::warn("sentinel: {} for '{}' ({}); keeping master {}, which still says ROLE "
+                     "master: {}",
+                     reachable == 0 ? "no sentinel reachable" : "no sentinel named a master",
+                     url_.master_name, cause, known->ToString(), why);
+      }
+      return true;
+    }
+    problems.push_back("master " + known->ToString() + ": " + error);
+    why = Join(problems);
+    std::lock_guard lock(mu_);
+    stats_.last_error = why;
+  }
   if (master() || now - last_failure_log_ >= kFailureLogEvery) {
     last_failure_log_ = now;
     spdlog::error(

@@ -11,6 +11,7 @@
 //   master known --SUBSCRIBE +switch-master on one reachable sentinel
 //        |   +--"+switch-master NAME old-ip old-port new-ip new-port"--> ROLE on the new one
 //        |   +--every check_interval, or at once (rate limited) after Nudge(): a full round
+//        |   +--no sentinel names anyone, the known master still says ROLE master--> kept
 //        +---+--the round finds no working master--> no master known
 //
 // The listener is what moves the data plane (net::Server::SetUpstream) and the side channel.
@@ -120,6 +121,8 @@ class SentinelWatcher {
   void* sub_ = nullptr;  // redisContext* subscribed to +switch-master
   std::string sub_name_;
   size_t next_sub_ = 0;
+  std::chrono::steady_clock::time_point next_subscribe_{};  // no subscription: next try
+  std::chrono::milliseconds sub_backoff_ = kBackoffMin;
   std::chrono::steady_clock::time_point last_round_{};
   std::chrono::steady_clock::time_point last_failure_log_{};
   bool warned_role_ = false;
