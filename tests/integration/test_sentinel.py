@@ -12,6 +12,10 @@ redis+sentinel://s1,s2,s3/mymaster and:
   reconnected, a client bound to the old master was closed, new clients reach the new master
   (INFO tcp_port), and the metrics show the switch;
 - resolves with one of three sentinels down (the first one listed);
+- with every sentinel down, keeps serving the master it knows while that still says ROLE
+  master, and reports no master once that goes too;
+- authenticates to the sentinels with upstream_sentinel's password and to the master with the
+  URL's, and says NOAUTH when the sentinels' password is missing;
 - with no sentinel reachable: /readyz is 503, respscope_upstream_up 0, clients get a clear
   -ERR, the failures are counted and logged, no descriptor leaks while it retries; when the
   sentinels come up, respscope finds the master and serves again.
@@ -47,7 +51,8 @@ def sentinel_binary():
 class Sentinel(harness.Process):
     """One redis-sentinel monitoring MASTER at master_port, quorum 2, with short timeouts."""
 
-    def __init__(self, master_port, port=None, workdir=None):
+    def __init__(self, master_port, port=None, workdir=None, requirepass=None, master_pass=None):
+        """requirepass: the sentinel's own password; master_pass: the master's (auth-pass)."""
         self.port = port or harness.free_port()
         self.dir = workdir or tempfile.mkdtemp(prefix="respscope-sentinel-")
         self.conf = os.path.join(self.dir, "sentinel-%d.conf" % self.port)
@@ -58,6 +63,10 @@ class Sentinel(harness.Process):
                     "sentinel failover-timeout %s 5000\n"
                     "sentinel parallel-syncs %s 1\n"
                     % (self.port, self.dir, MASTER, master_port, MASTER, MASTER, MASTER))
+            if requirepass:
+                f.write("requirepass %s\n" % requirepass)
+            if master_pass:
+                f.write("sentinel auth-pass %s %s\n" % (MASTER, master_pass))
         super().__init__([sentinel_binary(), self.conf], "sentinel")
         harness.wait_port(self.port)
 
@@ -187,6 +196,13 @@ class Writer(threading.Thread):
         with self.lock:
             return [n for n, _, opened in self.writes if opened > t]
 
+    def written_after_last_close_since(self, t):
+        """Writes on connections opened after this writer's last broken connection after t
+        (respscope's switch closes its connection to the old master: the ones opened after
+        that go to the new master). Empty while none broke after t."""
+        closes = [c for c in list(self.closed_at) if c > t]
+        return self.written_on_connections_after(max(closes)) if closes else []
+
     def run(self):
         n = 0
         client = None
@@ -272,7 +288,6 @@ class SentinelFailover(unittest.TestCase):
             return (value(m, "respscope_upstream_master", address="127.0.0.1:%d" % new.port) == 1
                     and value(m, "respscope_sentinel_master_changes_total") == 1)
         self.assertTrue(until(switched, 30, 0.1), rs.log())
-        switched_at = time.monotonic()
         self.assertEqual(
             value(metrics(rs), "respscope_upstream_master", address="127.0.0.1:%d" % old.port), 0)
 
@@ -286,9 +301,11 @@ class SentinelFailover(unittest.TestCase):
                 return False
         self.assertTrue(closed(), "a client of the old master stayed open")
 
-        # The workload goes on through respscope, on connections opened after the switch.
+        # The workload goes on through respscope, on connections opened after the switch closed
+        # the old ones (the writers reconnect within the metrics' lag, so "after the metrics
+        # showed the switch" would be a race).
         self.assertTrue(
-            until(lambda: all(len(w.written_on_connections_after(switched_at)) >= 20
+            until(lambda: all(len(w.written_after_last_close_since(failover_at)) >= 20
                               for w in writers), 60),
             [w.errors[-3:] for w in writers])
         stop.set()
@@ -299,12 +316,14 @@ class SentinelFailover(unittest.TestCase):
             self.assertTrue(any(t > failover_at for t in w.closed_at), w.errors[-3:])
 
         # Nothing acknowledged is missing on the new master: every write a replica had before
-        # the failover, and every write made on a connection opened after the switch (one sent
-        # to the old master, which stays a master here, would be missing).
+        # the failover, and every write made on a connection opened after the switch closed
+        # the writer's old one (one sent to the old master, which stays a master here, would be
+        # missing).
         direct = redis.Redis(port=new.port, socket_timeout=10, decode_responses=True)
         self.assertEqual(direct.execute_command("ROLE")[0], "master")
         for w in writers:
-            expected = sorted(set(w.replicated()) | set(w.written_on_connections_after(switched_at)))
+            expected = sorted(set(w.replicated())
+                              | set(w.written_after_last_close_since(failover_at)))
             keys = ["w:%d:%d" % (w.wid, n) for n in expected]
             values = direct.mget(keys)
             missing = [k for k, v in zip(keys, values) if v is None]
@@ -339,6 +358,43 @@ class SentinelDown(unittest.TestCase):
             self.assertEqual(value(m, "respscope_sentinels_reachable"), 2)
             self.assertEqual(value(m, "respscope_sentinels_configured"), 3)
             self.assertIn("2 of 3 sentinels reachable", rs.log())
+
+    def test_all_sentinels_down_keeps_a_working_master(self):
+        # The sentinels cannot have moved a master they cannot be asked about: respscope keeps
+        # serving the one it knows while it still says ROLE master, and says so in the metrics.
+        topo = Topology(sentinels=2, replicas=0)
+        self.addCleanup(topo.stop)
+        rs = harness.Respscope(sentinel_url([s.port for s in topo.sentinels]),
+                               config_text="upstream_sentinel:\n  check_interval: 300ms\n")
+        self.addCleanup(rs.stop)
+        self.assertTrue(until(lambda: rs.http("/readyz")[0] == 200, 15), rs.log())
+        before = redis.Redis(port=rs.port, socket_timeout=5, decode_responses=True)
+        self.addCleanup(before.close)
+        self.assertTrue(before.set("k", "1"))
+        for s in topo.sentinels:
+            s.stop()
+        self.assertTrue(metric_becomes(rs, "respscope_sentinels_reachable", 0), rs.log())
+        start = value(metrics(rs), "respscope_sentinel_resolve_failures_total")
+        self.assertTrue(until(lambda: value(metrics(rs), "respscope_sentinel_resolve_failures_total")
+                              >= start + 3, 30), rs.log())
+        self.assertEqual(before.get("k"), "1")
+        after = redis.Redis(port=rs.port, socket_timeout=5, decode_responses=True)
+        self.addCleanup(after.close)
+        self.assertEqual(after.incr("n"), 1)
+        self.assertEqual(tcp_port_through(rs), topo.master.port)
+        self.assertEqual(rs.http("/readyz")[0], 200)
+        m = metrics(rs)
+        self.assertEqual(value(m, "respscope_upstream_up"), 1)
+        self.assertEqual(value(m, "respscope_upstream_master", address="127.0.0.1:%d" % topo.master.port), 1)
+        self.assertEqual(value(m, "respscope_sentinel_master_changes_total"), 0)
+        self.assertIn("keeping master 127.0.0.1:%d" % topo.master.port, rs.log())
+
+        # The master goes too: now nothing is known, and clients are told so.
+        topo.master.stop()
+        self.assertTrue(until(lambda: rs.http("/readyz")[0] == 503, 30), rs.log())
+        self.assertTrue(metric_becomes(rs, "respscope_upstream_up", 0))
+        self.assertIn("no master known for 'mymaster'", reply_until_close(rs.port))
+        self.assertTrue(rs.alive())
 
     def test_no_sentinel_reachable_then_recovery(self):
         master = harness.Redis()
@@ -390,6 +446,42 @@ class SentinelDown(unittest.TestCase):
         self.assertTrue(metric_becomes(rs, "respscope_upstream_master", 1,
                                        address="127.0.0.1:%d" % master.port))
         self.assertEqual(value(metrics(rs), "respscope_sentinels_reachable"), 2)
+
+
+class SentinelCredentials(unittest.TestCase):
+    def test_sentinel_password_is_separate_from_the_masters(self):
+        master = harness.Redis(extra=["--requirepass", "master-secret"])
+        self.addCleanup(master.stop)
+        workdir = tempfile.mkdtemp(prefix="respscope-sentinels-")
+        self.addCleanup(shutil.rmtree, workdir, True)
+        sentinels = [Sentinel(master.port, workdir=workdir, requirepass="sentinel-secret",
+                              master_pass="master-secret") for _ in range(2)]
+        for s in sentinels:
+            self.addCleanup(s.stop)
+        url = "redis+sentinel://:master-secret@" + ",".join(
+            "127.0.0.1:%d" % s.port for s in sentinels) + "/" + MASTER
+
+        # Without the sentinels' password they refuse to say, and respscope says why.
+        with harness.Respscope(url) as rs:
+            self.assertTrue(metric_becomes(rs, "respscope_upstream_up", 0))
+            self.assertEqual(rs.http("/readyz")[0], 503)
+            reply = reply_until_close(rs.port)
+            self.assertIn("no master known for 'mymaster'", reply)
+            self.assertIn("NOAUTH", reply)
+
+        # With it (from the environment), the sentinels name the master; the URL's password
+        # checks it with ROLE and serves clients that authenticate as they would directly.
+        with harness.Respscope(url, env={"RESPSCOPE_UPSTREAM_SENTINEL_PASSWORD":
+                                         "sentinel-secret"}) as rs:
+            self.assertTrue(until(lambda: rs.http("/readyz")[0] == 200, 15), rs.log())
+            c = redis.Redis(port=rs.port, password="master-secret", socket_timeout=5,
+                            decode_responses=True)
+            self.assertTrue(c.set("k", "v"))
+            self.assertEqual(int(c.info("server")["tcp_port"]), master.port)
+            self.assertTrue(metric_becomes(rs, "respscope_upstream_master", 1,
+                                           address="127.0.0.1:%d" % master.port))
+            self.assertNotIn("sentinel-secret", rs.log())
+            self.assertNotIn("refused ROLE", rs.log())
 
 
 if __name__ == "__main__":
