@@ -88,7 +88,14 @@ std::string UpstreamUrl::ToString(bool redact_password) const {
   } else if (!password.empty()) {
     out += shown_password + "@";
   }
-  if (scheme == UpstreamScheme::kUnix) {
+  if (scheme == UpstreamScheme::kSentinel) {
+    for (size_t i = 0; i < sentinels.size(); ++i) {
+      if (i) out += ",";
+      out += sentinels[i].ToString();
+    }
+    out.append("/").append(PctEncode(master_name));
+    if (db != 0) out.append("/").append(std::to_string(db));
+  } else if (scheme == UpstreamScheme::kUnix) {
     out += path;
     if (db != 0) out.append("?db=").append(std::to_string(db));
   } else {
@@ -107,6 +114,8 @@ std::string_view ToString(UpstreamScheme v) {
       return "rediss";
     case UpstreamScheme::kUnix:
       return "unix";
+    case UpstreamScheme::kSentinel:
+      return "redis+sentinel";
   }
   return "?";
 }

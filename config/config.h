@@ -60,12 +60,19 @@ inline constexpr size_t kMaxUnixPath = 107;
 // At most this many listeners (`listen` as a list).
 inline constexpr size_t kMaxListeners = 8;
 
-enum class UpstreamScheme : uint8_t { kRedis, kRediss, kUnix };
+enum class UpstreamScheme : uint8_t { kRedis, kRediss, kUnix, kSentinel };
+
+// The port of a sentinel address written without one.
+inline constexpr uint16_t kDefaultSentinelPort = 26379;
 
 // Parsed upstream URL: redis://[user:pass@]host[:port][/db], rediss://... (TLS),
-// unix://[user:pass@]/path[?db=N] (also unix:/path). Userinfo follows redis-cli: "user:pass"
+// unix://[user:pass@]/path[?db=N] (also unix:/path), and
+// redis+sentinel://[user:pass@]host1[:port],host2[:port]/MASTER[/db] (ports default to 26379):
+// the master named MASTER as the sentinels report it. Userinfo follows redis-cli: "user:pass"
 // is a user and a password, a userinfo without ':' is a password alone (default user).
-// username and password are percent-decoded.
+// username and password are percent-decoded. In a sentinel URL they are the master's
+// credentials (ioredis's `password`, go-redis's `Password`); the sentinels' own are in
+// SentinelConfig (ioredis's `sentinelPassword`).
 struct UpstreamUrl {
   UpstreamScheme scheme = UpstreamScheme::kRedis;
   std::string host = "127.0.0.1";  // redis/rediss; without brackets for IPv6
@@ -74,12 +81,29 @@ struct UpstreamUrl {
   std::string username;            // empty: the default user
   std::string password;            // empty: no AUTH
   int64_t db = 0;                  // SELECT index, >= 0
+  std::vector<HostPort> sentinels;  // redis+sentinel: at least one, in the order written
+  std::string master_name;          // redis+sentinel: the name the sentinels monitor
 
   bool IsTcp() const { return scheme != UpstreamScheme::kUnix; }
+  bool IsSentinel() const { return scheme == UpstreamScheme::kSentinel; }
   // The URL back, with the password replaced by "***" unless redact_password is false. Safe for
   // logs, metrics and the API when redacted.
   std::string ToString(bool redact_password = true) const;
   friend bool operator==(const UpstreamUrl&, const UpstreamUrl&) = default;
+};
+
+// upstream_sentinel: how respscope talks to the sentinels of a redis+sentinel upstream. The
+// sentinels' credentials are their own (Sentinel's `requirepass` / ACL), separate from the
+// master's in the URL, as ioredis (sentinelPassword) and go-redis (SentinelPassword) keep them.
+struct SentinelConfig {
+  std::string username;  // empty: the default user
+  std::string password;  // empty: no AUTH to the sentinels
+  // One question to one sentinel (connect included), and the ROLE check of the master it
+  // names. Short: a dead sentinel must not hold up asking the next one.
+  Duration timeout = std::chrono::milliseconds(500);
+  // Between two full checks of every sentinel and the master while a master is known (the
+  // +switch-master subscription reports failovers at once; this catches what it misses).
+  Duration check_interval = std::chrono::seconds(5);
 };
 
 struct AdminConfig {
@@ -264,6 +288,7 @@ struct Origins {
   std::string admin_token = "default";
   std::string upstream_pooling = "default";
   std::string upstream_tls = "default";  // where upstream_tls (or its first variable) was set
+  std::string upstream_sentinel = "default";
 };
 
 // How client connections reach the upstream (see README "Upstream connections").
@@ -303,6 +328,7 @@ struct Config {
   UpstreamUrl upstream;
   UpstreamPooling upstream_pooling = UpstreamPooling::kAuto;
   UpstreamTlsConfig upstream_tls;
+  SentinelConfig upstream_sentinel;
   PoolConfig pool;
   int threads = DefaultThreads();
   AdminConfig admin;

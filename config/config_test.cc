@@ -8,6 +8,7 @@
 #include <string>
 
 #include "config/loader.h"
+#include "config/values.h"
 
 namespace respscope::config {
 namespace {
@@ -207,11 +208,11 @@ const InvalidCase kInvalid[] = {
     {"AdminListenBadIpv4", "admin:\n  listen: 300.0.0.1:9190\n",
      "t.yaml:2:11: admin.listen: invalid host '300.0.0.1'"},
     {"UpstreamBadScheme", "upstream: http://x:1\n",
-     "t.yaml:1:11: upstream: invalid URL: unsupported scheme 'http' (expected redis, rediss or "
-     "unix)"},
+     "t.yaml:1:11: upstream: invalid URL: unsupported scheme 'http' (expected redis, rediss, "
+     "unix or redis+sentinel)"},
     {"UpstreamWithoutScheme", "upstream: 127.0.0.1:6379\n",
      "t.yaml:1:11: upstream: invalid URL: expected redis://[USER:PASSWORD@]HOST[:PORT][/DB], "
-     "rediss://... or unix:///PATH"},
+     "rediss://..., unix:///PATH or redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB]"},
     {"UpstreamBadDb", "upstream: redis://h:6379/x\n",
      "t.yaml:1:11: upstream: invalid URL: expected /DB, a database number, after the address "
      "(got 'x')"},
@@ -768,6 +769,75 @@ TEST(LoaderTest, ExampleFileDocumentsUpstreamTls) {
   EXPECT_NE(text.find("# upstream_tls:"), std::string::npos);
 }
 
+TEST(LoaderTest, SentinelUrlAndSettings) {
+  Config c = LoadConfigString(
+      "upstream: redis+sentinel://:mpw@127.0.0.1:26379,127.0.0.1:26380/mymaster/1\n"
+      "upstream_sentinel:\n  username: sent\n  password: ${SENTINEL_PW}\n  timeout: 250ms\n"
+      "  check_interval: 2s\n",
+      "t.yaml", MapEnv({{"SENTINEL_PW", "spw"}}));
+  EXPECT_TRUE(c.upstream.IsSentinel());
+  EXPECT_EQ(c.upstream.master_name, "mymaster");
+  EXPECT_EQ(c.upstream.password, "mpw");
+  EXPECT_EQ(c.upstream.db, 1);
+  ASSERT_EQ(c.upstream.sentinels.size(), 2u);
+  EXPECT_EQ(c.upstream_sentinel.username, "sent");
+  EXPECT_EQ(c.upstream_sentinel.password, "spw");
+  EXPECT_EQ(c.upstream_sentinel.timeout, milliseconds(250));
+  EXPECT_EQ(c.upstream_sentinel.check_interval, seconds(2));
+  EXPECT_EQ(c.origins.upstream_sentinel, "t.yaml:3:3");
+  EXPECT_NO_THROW(Validate(c));
+  EXPECT_TRUE(c.warnings.empty());
+}
+
+TEST(LoaderTest, SentinelYamlFormEqualsTheUrl) {
+  Config c = LoadConfigString(
+      "upstream:\n  sentinel:\n    master: mymaster\n"
+      "    addresses: [127.0.0.1:26379, \"[::1]\", s3]\n"
+      "  username: app\n  password: ${PW}\n  db: 2\n",
+      "t.yaml", MapEnv({{"PW", "p@ss"}}));
+  EXPECT_EQ(c.upstream,
+            ParseUpstreamUrl("redis+sentinel://app:p%40ss@127.0.0.1:26379,[::1],s3/mymaster/2"));
+  const std::pair<const char*, std::string> bad[] = {
+      {"upstream: {username: a}\n",
+       "t.yaml:1:11: upstream: a mapping here is the Sentinel form and needs sentinel: {master, "
+       "addresses}; write other upstreams as a URL like redis://127.0.0.1:6379"},
+      {"upstream: {sentinel: {addresses: [h]}}\n",
+       "t.yaml:1:22: upstream.sentinel: missing master (the monitored name)"},
+      {"upstream: {sentinel: {master: m}}\n",
+       "t.yaml:1:22: upstream.sentinel: addresses: expected at least one sentinel HOST:PORT"},
+      {"upstream: {sentinel: {master: m, addresses: [\"h:0\"]}}\n",
+       "t.yaml:1:46: upstream.sentinel.addresses[0]: invalid URL: sentinel port 0 (got 'h:0')"},
+      {"upstream_sentinel: {timeout: 1ms}\n",
+       "t.yaml:1:30: upstream_sentinel.timeout: value out of range (must be between 10ms and 30s, "
+       "got 1ms)"},
+  };
+  for (const auto& [yaml, error] : bad) {
+    try {
+      LoadConfigString(yaml, "t.yaml", kNoEnv);
+      ADD_FAILURE() << yaml;
+    } catch (const ConfigError& e) {
+      EXPECT_EQ(std::string(e.what()), error) << yaml;
+    }
+  }
+}
+
+TEST(LoaderTest, SentinelCredentialsFromTheEnvironment) {
+  Config c = LoadConfigString("upstream: redis://h\n", "t.yaml", kNoEnv);
+  ApplyEnvOverrides(c, MapEnv({{"RESPSCOPE_UPSTREAM", "redis+sentinel://s1/m"},
+                               {"RESPSCOPE_UPSTREAM_SENTINEL_USERNAME", "u"},
+                               {"RESPSCOPE_UPSTREAM_SENTINEL_PASSWORD", "hunter2"}}));
+  EXPECT_TRUE(c.upstream.IsSentinel());
+  EXPECT_EQ(c.upstream_sentinel.username, "u");
+  EXPECT_EQ(c.upstream_sentinel.password, "hunter2");
+  EXPECT_EQ(c.origins.upstream_sentinel, "RESPSCOPE_UPSTREAM_SENTINEL_PASSWORD");
+  // Sentinel credentials with a plain upstream are a warning, not silence.
+  Config plain = LoadConfigString("upstream_sentinel: {password: x}\n", "t.yaml", kNoEnv);
+  Validate(plain);
+  ASSERT_EQ(plain.warnings.size(), 1u);
+  EXPECT_NE(plain.warnings[0].find("upstream_sentinel credentials (from t.yaml:1:20) are ignored"),
+            std::string::npos);
+}
+
 TEST(LoaderTest, ExampleFileLoadsAndMatchesDefaults) {
   const std::string path = std::string(RESPSCOPE_CONFIG_DIR) + "/respscope.example.yaml";
   Config c = LoadConfigFile(path, kNoEnv);
@@ -780,6 +850,9 @@ TEST(LoaderTest, ExampleFileLoadsAndMatchesDefaults) {
   EXPECT_EQ(c.admin.listen, defaults.admin.listen);
   EXPECT_EQ(c.admin.token, "");
   EXPECT_EQ(c.upstream_pooling, defaults.upstream_pooling);
+  EXPECT_EQ(c.upstream_sentinel.timeout, defaults.upstream_sentinel.timeout);
+  EXPECT_EQ(c.upstream_sentinel.check_interval, defaults.upstream_sentinel.check_interval);
+  EXPECT_EQ(c.upstream_sentinel.password, "");
   EXPECT_EQ(c.pool.shared_connections, defaults.pool.shared_connections);
   EXPECT_EQ(c.pool.spare_connections, defaults.pool.spare_connections);
   EXPECT_EQ(c.pool.max_shared_request, defaults.pool.max_shared_request);
@@ -822,6 +895,11 @@ TEST(LoaderTest, ExampleFileDocumentsEveryKey) {
       "idle_timeout",
 
       "upstream_pooling",
+      "upstream_sentinel",
+      "username",
+      "password",
+      "timeout",
+      "check_interval",
       "pool",
       "shared_connections",
       "spare_connections",
@@ -979,6 +1057,9 @@ TEST(ValidateTest, UpstreamPointingAtOurselvesIsAnError) {
   EXPECT_NO_THROW(Validate(other_host));
   Config unix_socket = LoadConfigString("upstream: unix:///tmp/redis.sock\n", "t.yaml", kNoEnv);
   EXPECT_NO_THROW(Validate(unix_socket));
+  Config sentinel = LoadConfigString(
+      "listen: 127.0.0.1:26379\nupstream: redis+sentinel://127.0.0.1:26379/m\n", "t.yaml", kNoEnv);
+  EXPECT_THROW(Validate(sentinel), ConfigError);
 }
 
 TEST(ValidateTest, WarnsAboutAnOpenAdminApiWithoutToken) {

@@ -134,6 +134,15 @@ void ApplyEnvOverrides(Config& config, const EnvGetter& env) {
   if (auto v = tls_var("RESPSCOPE_UPSTREAM_TLS_VERIFY")) {
     tls.verify = ParseOverride("RESPSCOPE_UPSTREAM_TLS_VERIFY", *v, ParseBool);
   }
+  // The sentinels' own credentials (upstream_sentinel): secrets, so never echoed in errors.
+  if (auto v = get("RESPSCOPE_UPSTREAM_SENTINEL_USERNAME")) {
+    config.upstream_sentinel.username = *v;
+    config.origins.upstream_sentinel = "RESPSCOPE_UPSTREAM_SENTINEL_USERNAME";
+  }
+  if (auto v = get("RESPSCOPE_UPSTREAM_SENTINEL_PASSWORD")) {
+    config.upstream_sentinel.password = *v;
+    config.origins.upstream_sentinel = "RESPSCOPE_UPSTREAM_SENTINEL_PASSWORD";
+  }
   if (auto v = get("RESPSCOPE_ADMIN_TOKEN")) {
     config.admin.token = ParseOverride("RESPSCOPE_ADMIN_TOKEN", *v, ParseAdminToken);
     config.origins.admin_token = "RESPSCOPE_ADMIN_TOKEN";

@@ -43,8 +43,10 @@ std::string ExpandVariables(std::string_view text, const EnvGetter& env,
                             std::vector<std::string>* unset_optional = nullptr);
 
 // Applies RESPSCOPE_UPSTREAM, RESPSCOPE_LISTEN, RESPSCOPE_ADMIN (admin.listen),
-// RESPSCOPE_ADMIN_TOKEN (admin.token) and RESPSCOPE_UPSTREAM_TLS_{CA_FILE, CERT_FILE,
-// KEY_FILE, SERVER_NAME, MIN_VERSION, VERIFY} (upstream_tls.*, key by key). They override both the file and the flags. A variable
+// RESPSCOPE_ADMIN_TOKEN (admin.token), RESPSCOPE_UPSTREAM_TLS_{CA_FILE, CERT_FILE, KEY_FILE,
+// SERVER_NAME, MIN_VERSION, VERIFY} (upstream_tls.*, key by key) and
+// RESPSCOPE_UPSTREAM_SENTINEL_USERNAME / _PASSWORD (upstream_sentinel.username / password).
+// They override both the file and the flags. A variable
 // that is set but empty is ignored, like an unset one: an empty secret mounted by mistake must
 // not switch authentication off. Records the variable name in config.origins.
 // Throws ConfigError located at the variable name, e.g.

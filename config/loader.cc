@@ -160,6 +160,10 @@ class Loader {
   void Limits(const Field& f);
   void Pool(const Field& f);
   void UpstreamTls(const Field& f);
+  // upstream: {sentinel: {master, addresses}, username, password, db}: the YAML form of
+  // redis+sentinel://.
+  UpstreamUrl UpstreamSentinelForm(const Field& f);
+  void UpstreamSentinel(const Field& f);
   void Analytics(const Field& f);
   void History(const Field& f);
   void KeyPatterns(const Field& f);
@@ -348,8 +352,15 @@ void Loader::LoadRoot(const YAML::Node& root) {
               }},
              {"upstream",
               [&](const Field& v) {
-                c.upstream = Convert(v, "a URL like redis://127.0.0.1:6379", ParseUpstreamUrl);
+                c.upstream = v.value.IsMap() ? UpstreamSentinelForm(v)
+                                             : Convert(v, "a URL like redis://127.0.0.1:6379",
+                                                       ParseUpstreamUrl);
                 c.origins.upstream = Where(v.mark);
+              }},
+             {"upstream_sentinel",
+              [&](const Field& v) {
+                UpstreamSentinel(v);
+                c.origins.upstream_sentinel = Where(v.mark);
               }},
              {"upstream_pooling",
               [&](const Field& v) {
@@ -414,6 +425,60 @@ void Loader::Admin(const Field& f) {
               }},
              {"idle_timeout",
               [&](const Field& v) { a.idle_timeout = DurationIn(v, milliseconds(100), hours(1)); }},
+         });
+}
+
+UpstreamUrl Loader::UpstreamSentinelForm(const Field& f) {
+  UpstreamUrl u;
+  u.scheme = UpstreamScheme::kSentinel;
+  u.host.clear();
+  u.port = 0;
+  auto present = Map(
+      f, {
+             {"sentinel",
+              [&](const Field& v) {
+                auto inner = Map(
+                    v, {
+                           {"master",
+                            [&](const Field& m) {
+                              u.master_name = NonEmpty(m, "the master name the sentinels monitor");
+                            }},
+                           {"addresses",
+                            [&](const Field& a) {
+                              List(a, [&](const Field& item) {
+                                u.sentinels.push_back(Convert(item, "HOST:PORT of a sentinel",
+                                                              ParseSentinelAddress));
+                              });
+                            }},
+                       });
+                if (!inner.count("master")) FailAt(v, "missing master (the monitored name)");
+                if (u.sentinels.empty()) {
+                  FailAt(v, "addresses: expected at least one sentinel HOST:PORT");
+                }
+              }},
+             {"username", [&](const Field& v) { u.username = String(v); }},
+             {"password", [&](const Field& v) { u.password = String(v); }},
+             {"db", [&](const Field& v) { u.db = Integer(v, 0, 2147483647); }},
+         });
+  if (!present.count("sentinel")) {
+    FailAt(f,
+           "a mapping here is the Sentinel form and needs sentinel: {master, addresses}; write "
+           "other upstreams as a URL like redis://127.0.0.1:6379");
+  }
+  return u;
+}
+
+void Loader::UpstreamSentinel(const Field& f) {
+  SentinelConfig& s = config_.upstream_sentinel;
+  Map(f, {
+             {"username", [&](const Field& v) { s.username = String(v); }},
+             {"password", [&](const Field& v) { s.password = String(v); }},
+             {"timeout",
+              [&](const Field& v) { s.timeout = DurationIn(v, milliseconds(10), seconds(30)); }},
+             {"check_interval",
+              [&](const Field& v) {
+                s.check_interval = DurationIn(v, milliseconds(100), minutes(10));
+              }},
          });
 }
 

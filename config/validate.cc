@@ -27,6 +27,14 @@ bool ReachesSelf(const UpstreamUrl& url, const HostPort& own) {
 
 }  // namespace
 
+// True when url reaches one of respscope's own TCP listen addresses.
+bool ListensOn(const Config& config, const UpstreamUrl& url) {
+  for (const ListenAddress& listen : config.listen) {
+    if (!listen.IsUnix() && ReachesSelf(url, listen.tcp)) return true;
+  }
+  return false;
+}
+
 void Validate(Config& config) {
   const Origins& o = config.origins;
   if (config.listen.empty()) throw ConfigError(o.listen, "listen: at least one address is needed");
@@ -93,6 +101,21 @@ void Validate(Config& config) {
     config.warnings.push_back(
         "upstream_tls.verify is false: the upstream's certificate and name are NOT checked; "
         "anyone on the path can impersonate Redis and read every command");
+  }
+  for (const HostPort& s : config.upstream.sentinels) {
+    UpstreamUrl as_url;
+    as_url.host = s.host;
+    as_url.port = s.port;
+    if (ListensOn(config, as_url) || ReachesSelf(as_url, config.admin.listen)) {
+      throw ConfigError(o.upstream, "sentinel " + s.ToString() +
+                                        " is one of respscope's own listen addresses");
+    }
+  }
+  const SentinelConfig& sc = config.upstream_sentinel;
+  if (!config.upstream.IsSentinel() && (!sc.username.empty() || !sc.password.empty())) {
+    config.warnings.push_back("upstream_sentinel credentials (from " + o.upstream_sentinel +
+                              ") are ignored: the upstream " + config.upstream.ToString() +
+                              " is not a redis+sentinel:// upstream");
   }
   if (config.admin.token.empty() && !IsLoopback(config.admin.listen.host)) {
     config.warnings.push_back(

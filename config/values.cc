@@ -106,6 +106,128 @@ int64_t ParseDb(std::string_view text, const char* what) {
   return std::stoll(std::string(text));
 }
 
+// %XX escapes of a URL's userinfo or master name.
+std::string PctDecode(std::string_view text, const char* what) {
+  auto hex = [](char c) -> int {
+    if (IsDigit(c)) return c - '0';
+    c = Lower(c);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+  };
+  std::string out;
+  for (size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size() || hex(text[i + 1]) < 0 || hex(text[i + 2]) < 0) {
+      throw ValueError(std::string("invalid URL: bad percent escape in the ") + what);
+    }
+    out += static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2]));
+    i += 2;
+  }
+  return out;
+}
+
+}  // namespace
+
+HostPort ParseSentinelAddress(std::string_view text) {
+  if (text.empty()) throw ValueError("invalid URL: empty sentinel address (a stray ',')");
+  std::string full(text);
+  bool has_port = text.front() == '['
+                      ? text.find("]:") != std::string_view::npos
+                      : text.find(':') != std::string_view::npos &&
+                            text.find(':') == text.rfind(':');
+  // An unbracketed IPv6 address has several ':'; ParseHostPort explains the brackets.
+  if (!has_port && (text.front() == '[' || text.find(':') == std::string_view::npos)) {
+    full += ":" + std::to_string(kDefaultSentinelPort);
+  }
+  HostPort hp;
+  try {
+    hp = ParseHostPort(full);
+  } catch (const ValueError& e) {
+    throw ValueError(std::string("invalid URL: sentinel ") + e.what());
+  }
+  if (hp.port == 0) throw ValueError("invalid URL: sentinel port 0 (got " + Quote(text) + ")");
+  return hp;
+}
+
+namespace {
+
+// redis+sentinel://[USER:PASSWORD@]HOST[:PORT][,HOST[:PORT]...]/MASTER[/DB][?db=DB]. Not
+// boost::urls: a list of hosts is not an RFC 3986 authority.
+UpstreamUrl ParseSentinelUrl(std::string_view text) {
+  UpstreamUrl out;
+  out.scheme = UpstreamScheme::kSentinel;
+  out.host.clear();
+  out.port = 0;
+  std::string_view rest = text.substr(text.find("://") + 3);
+  if (rest.find('#') != std::string_view::npos) {
+    throw ValueError("invalid URL: unexpected '#' fragment");
+  }
+  std::string_view query;
+  if (size_t q = rest.find('?'); q != std::string_view::npos) {
+    query = rest.substr(q + 1);
+    rest = rest.substr(0, q);
+  }
+  size_t slash = rest.find('/');
+  std::string_view authority = rest.substr(0, slash);
+  std::string_view path = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+  if (size_t at = authority.rfind('@'); at != std::string_view::npos) {
+    std::string_view userinfo = authority.substr(0, at);
+    authority = authority.substr(at + 1);
+    size_t colon = userinfo.find(':');
+    if (colon == std::string_view::npos) {
+      out.password = PctDecode(userinfo, "password");
+    } else {
+      out.username = PctDecode(userinfo.substr(0, colon), "user name");
+      out.password = PctDecode(userinfo.substr(colon + 1), "password");
+    }
+  }
+  if (authority.empty()) throw ValueError("invalid URL: missing sentinel address");
+  while (true) {
+    size_t comma = authority.find(',');
+    out.sentinels.push_back(ParseSentinelAddress(authority.substr(0, comma)));
+    if (comma == std::string_view::npos) break;
+    authority = authority.substr(comma + 1);
+  }
+  std::string_view name = path.substr(0, path.find('/'));
+  if (name.empty()) {
+    throw ValueError("invalid URL: missing the master name (redis+sentinel://HOST:PORT/MASTER)");
+  }
+  out.master_name = PctDecode(name, "master name");
+  for (unsigned char c : out.master_name) {
+    if (c <= ' ' || c == 0x7f) {
+      throw ValueError("invalid URL: the master name has spaces or control characters");
+    }
+  }
+  bool db_in_path = false;
+  if (size_t s2 = path.find('/'); s2 != std::string_view::npos) {
+    std::string_view db = path.substr(s2 + 1);
+    if (!db.empty()) {
+      out.db = ParseDb(db, "expected /DB, a database number, after the master name");
+      db_in_path = true;
+    }
+  }
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view param = query.substr(0, amp);
+    size_t eq = param.find('=');
+    std::string_view key = param.substr(0, eq);
+    if (key != "db") {
+      throw ValueError("invalid URL: unsupported query parameter " + Quote(key) +
+                       " (only db is supported; the sentinels' credentials are set in "
+                       "upstream_sentinel)");
+    }
+    if (db_in_path) throw ValueError("invalid URL: the database is given twice");
+    out.db = ParseDb(eq == std::string_view::npos ? "" : param.substr(eq + 1),
+                     "db must be a database number");
+    db_in_path = true;
+    if (amp == std::string_view::npos) break;
+    query = query.substr(amp + 1);
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string Quote(std::string_view text) {
@@ -314,7 +436,11 @@ std::string FormatFileMode(uint32_t mode) {
 
 UpstreamUrl ParseUpstreamUrl(std::string_view text) {
   static const std::string kForms =
-      "expected redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://... or unix:///PATH";
+      "expected redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://..., unix:///PATH or "
+      "redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB]";
+  if (text.size() >= 17 && EqualsNoCase(text.substr(0, 17), "redis+sentinel://")) {
+    return ParseSentinelUrl(text);
+  }
   bool unix_form = text.size() >= 5 && EqualsNoCase(text.substr(0, 5), "unix:");
   if (!unix_form && text.find("://") == std::string_view::npos) {
     throw ValueError("invalid URL: " + kForms);
@@ -334,7 +460,7 @@ UpstreamUrl ParseUpstreamUrl(std::string_view text) {
     out.scheme = UpstreamScheme::kUnix;
   } else {
     throw ValueError("invalid URL: unsupported scheme " + Quote(scheme) +
-                     " (expected redis, rediss or unix)");
+                     " (expected redis, rediss, unix or redis+sentinel)");
   }
   if (u.has_fragment()) throw ValueError("invalid URL: unexpected '#' fragment");
   if (u.has_userinfo()) {

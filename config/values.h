@@ -45,6 +45,10 @@ std::string FormatFileMode(uint32_t mode);
 // hold a password.
 UpstreamUrl ParseUpstreamUrl(std::string_view text);
 
+// One sentinel address: HOST, HOST:PORT, [IPV6] or [IPV6]:PORT; the port defaults to
+// kDefaultSentinelPort. Errors start with "invalid URL: ".
+HostPort ParseSentinelAddress(std::string_view text);
+
 // "10s for 1h": resolution a whole number of seconds, retention a multiple of it, at most
 // kMaxHistoryPoints points.
 inline constexpr int64_t kMaxHistoryPoints = 100000;

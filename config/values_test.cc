@@ -180,9 +180,20 @@ TEST(FileModeTest, ParsesAndFormats) {
             "like 0660 or 0600 (got '4755')");
 }
 
+// The fields of UpstreamUrl the plain forms set (the sentinel ones stay empty).
+struct UrlWant {
+  UpstreamScheme scheme;
+  std::string host;
+  uint16_t port;
+  std::string path;
+  std::string username;
+  std::string password;
+  int64_t db;
+};
+
 struct UrlCase {
   const char* text;
-  UpstreamUrl want;
+  UrlWant want;
   const char* round_trip;  // ToString(false)
 };
 
@@ -239,9 +250,77 @@ TEST(UpstreamUrlTest, Forms) {
     EXPECT_EQ(got.username, c.want.username);
     EXPECT_EQ(got.password, c.want.password);
     EXPECT_EQ(got.db, c.want.db);
+    EXPECT_TRUE(got.sentinels.empty());
     EXPECT_EQ(got.ToString(false), c.round_trip);
     EXPECT_EQ(ParseUpstreamUrl(got.ToString(false)), got);
   }
+}
+
+TEST(UpstreamUrlTest, SentinelForms) {
+  UpstreamUrl u = ParseUpstreamUrl("redis+sentinel://10.0.0.1:26379,10.0.0.2:26380/mymaster");
+  EXPECT_EQ(u.scheme, UpstreamScheme::kSentinel);
+  EXPECT_TRUE(u.IsSentinel());
+  ASSERT_EQ(u.sentinels.size(), 2u);
+  EXPECT_EQ(u.sentinels[0], (HostPort{"10.0.0.1", 26379}));
+  EXPECT_EQ(u.sentinels[1], (HostPort{"10.0.0.2", 26380}));
+  EXPECT_EQ(u.master_name, "mymaster");
+  EXPECT_EQ(u.db, 0);
+  EXPECT_TRUE(u.username.empty());
+  EXPECT_TRUE(u.password.empty());
+  EXPECT_EQ(u.ToString(), "redis+sentinel://10.0.0.1:26379,10.0.0.2:26380/mymaster");
+
+  // The userinfo is the master's (ioredis password / go-redis Password); ports default to
+  // 26379; the database follows the master name.
+  u = ParseUpstreamUrl("REDIS+SENTINEL://app:p%40ss@s1,[::1],s3:7000/my%2Dmaster/3");
+  ASSERT_EQ(u.sentinels.size(), 3u);
+  EXPECT_EQ(u.sentinels[0], (HostPort{"s1", 26379}));
+  EXPECT_EQ(u.sentinels[1], (HostPort{"::1", 26379}));
+  EXPECT_EQ(u.sentinels[2], (HostPort{"s3", 7000}));
+  EXPECT_EQ(u.master_name, "my-master");
+  EXPECT_EQ(u.username, "app");
+  EXPECT_EQ(u.password, "p@ss");
+  EXPECT_EQ(u.db, 3);
+  EXPECT_EQ(u.ToString(), "redis+sentinel://app:***@s1:26379,[::1]:26379,s3:7000/my-master/3");
+  EXPECT_EQ(ParseUpstreamUrl(u.ToString(false)), u);
+
+  u = ParseUpstreamUrl("redis+sentinel://secret@h/m?db=2");
+  EXPECT_EQ(u.password, "secret");
+  EXPECT_TRUE(u.username.empty());
+  EXPECT_EQ(u.db, 2);
+  EXPECT_EQ(u.ToString(), "redis+sentinel://***@h:26379/m/2");
+  EXPECT_EQ(ParseUpstreamUrl("redis+sentinel://h:1/m/").db, 0);
+}
+
+TEST(UpstreamUrlTest, SentinelRejects) {
+  const std::pair<const char*, std::string> cases[] = {
+      {"redis+sentinel://", "invalid URL: missing sentinel address"},
+      {"redis+sentinel:///m", "invalid URL: missing sentinel address"},
+      {"redis+sentinel://h:26379",
+       "invalid URL: missing the master name (redis+sentinel://HOST:PORT/MASTER)"},
+      {"redis+sentinel://h:26379/", "invalid URL: missing the master name "
+                                    "(redis+sentinel://HOST:PORT/MASTER)"},
+      {"redis+sentinel://a,,b/m", "invalid URL: empty sentinel address (a stray ',')"},
+      {"redis+sentinel://a:0/m", "invalid URL: sentinel port 0 (got 'a:0')"},
+      {"redis+sentinel://a:x/m",
+       "invalid URL: sentinel port must be a number between 0 and 65535 (got 'x')"},
+      {"redis+sentinel://::1/m",
+       "invalid URL: sentinel IPv6 addresses need brackets, like [::1]:6380 (got '::1')"},
+      {"redis+sentinel://h/m/x",
+       "invalid URL: expected /DB, a database number, after the master name (got 'x')"},
+      {"redis+sentinel://h/m/1?db=2", "invalid URL: the database is given twice"},
+      {"redis+sentinel://h/m?sentinelPassword=x",
+       "invalid URL: unsupported query parameter 'sentinelPassword' (only db is supported; the "
+       "sentinels' credentials are set in upstream_sentinel)"},
+      {"redis+sentinel://h/m#f", "invalid URL: unexpected '#' fragment"},
+      {"redis+sentinel://u:p%zz@h/m", "invalid URL: bad percent escape in the password"},
+      {"redis+sentinel://h/a%20b",
+       "invalid URL: the master name has spaces or control characters"},
+  };
+  for (const auto& [text, error] : cases) {
+    EXPECT_EQ(ErrorOf([&] { ParseUpstreamUrl(text); }), error) << text;
+  }
+  EXPECT_EQ(ErrorOf([] { ParseUpstreamUrl("redis+sentinel://u:hunter2@h:0/m"); }).find("hunter2"),
+            std::string::npos);
 }
 
 TEST(UpstreamUrlTest, RedactsPassword) {
@@ -253,15 +332,16 @@ TEST(UpstreamUrlTest, RedactsPassword) {
 
 TEST(UpstreamUrlTest, Rejects) {
   const std::string forms =
-      "invalid URL: expected redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://... or "
-      "unix:///PATH";
+      "invalid URL: expected redis://[USER:PASSWORD@]HOST[:PORT][/DB], rediss://..., "
+      "unix:///PATH or redis+sentinel://HOST:PORT[,HOST:PORT...]/MASTER[/DB]";
   const std::pair<const char*, std::string> cases[] = {
       {"", forms},
       {"127.0.0.1:6379", forms},
       {"localhost:6379", forms},
       {"redis://ho st", forms},
       {"redis://[::1", forms},
-      {"http://x:1", "invalid URL: unsupported scheme 'http' (expected redis, rediss or unix)"},
+      {"http://x:1", "invalid URL: unsupported scheme 'http' (expected redis, rediss, unix or "
+                     "redis+sentinel)"},
       {"redis://", "invalid URL: missing host"},
       {"redis://:6379", "invalid URL: missing host"},
       {"redis://h:0", "invalid URL: port must be a number between 1 and 65535 (got '0')"},
@@ -390,8 +470,8 @@ TEST(EnvOverrideTest, ErrorsNameTheVariable) {
   EXPECT_EQ(ErrorOf([&] {
               ApplyEnvOverrides(c, MapEnv({{"RESPSCOPE_UPSTREAM", "ftp://a"}}));
             }),
-            "RESPSCOPE_UPSTREAM: invalid URL: unsupported scheme 'ftp' (expected redis, rediss or "
-            "unix)");
+            "RESPSCOPE_UPSTREAM: invalid URL: unsupported scheme 'ftp' (expected redis, rediss, "
+            "unix or redis+sentinel)");
   EXPECT_EQ(ErrorOf([&] {
               ApplyEnvOverrides(c, MapEnv({{"RESPSCOPE_ADMIN", "[::1]"}}));
             }),

@@ -16,6 +16,7 @@ test_pkgs=(
   libgtest-dev libgmock-dev libbenchmark-dev clang libclang-rt-14-dev
   python3 python3-redis python3-yaml nodejs npm nutcracker prometheus chromium procps
   openssl  # the CLI: tests make their TLS certificates with it
+  redis-sentinel
 )
 
 want=("${build_pkgs[@]}")

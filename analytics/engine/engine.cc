@@ -138,6 +138,7 @@ std::shared_ptr<const Snapshot> Engine::Refresh(bool periodic) {
     s->pool = pool_source_();
     metrics_.UpdatePool(s->pool);
   }
+  if (sentinel_source_) metrics_.UpdateSentinel(sentinel_source_());
   Build(*s);
   if (periodic) window_.Observe(*s);
   s->recent = window_.Compute(*s);
@@ -193,6 +194,11 @@ Correlation Engine::Correlate(int64_t at_ms) const {
 void Engine::SetPoolSource(std::function<PoolMetrics()> source) {
   std::lock_guard lock(mu_);
   pool_source_ = std::move(source);
+}
+
+void Engine::SetSentinelSource(std::function<SentinelMetrics()> source) {
+  std::lock_guard lock(mu_);
+  sentinel_source_ = std::move(source);
 }
 
 void Engine::UpdateQueues(std::vector<QueueMetrics> queues) {

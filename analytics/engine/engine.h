@@ -72,6 +72,8 @@ class Engine {
   void SetUpstreamUpSource(std::function<bool()> source);
   // Read at every merge and scrape (on the engine's or the scraper's thread).
   void SetPoolSource(std::function<PoolMetrics()> source);
+  // Same, for a redis+sentinel:// upstream (unset otherwise: no respscope_sentinel_* series).
+  void SetSentinelSource(std::function<SentinelMetrics()> source);
   void SetAlertRules(std::vector<AlertRule> rules);  // SIGHUP
   void SetSampleRate(double rate);                   // SIGHUP
   // Called on the engine thread with each periodic tick's alert transitions (firing,
@@ -103,6 +105,7 @@ class Engine {
   bool upstream_up_ = true;
   std::function<bool()> upstream_up_source_;
   std::function<PoolMetrics()> pool_source_;
+  std::function<SentinelMetrics()> sentinel_source_;
   double sample_rate_;
   uint64_t sequence_ = 0;
 

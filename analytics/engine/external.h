@@ -54,6 +54,15 @@ struct RedisInfo {
   uint64_t maxmemory = 0;         // bytes; 0: no limit
 };
 
+// A redis+sentinel:// upstream as the app's Sentinel watcher sees it (absent otherwise).
+struct SentinelMetrics {
+  uint64_t master_changes = 0;    // cumulative: the master moved between two known addresses
+  uint64_t resolve_failures = 0;  // cumulative: rounds that found no working master
+  int64_t reachable = 0;          // sentinels that answered the last round
+  int64_t configured = 0;         // sentinels in the upstream URL
+  std::string master;             // "ip:port" of the current master; empty while none is known
+};
+
 // The data plane's upstream connections (upstream_pooling), summed over the IO threads.
 struct PoolMetrics {
   bool pooling = false;      // auto; false: dedicated (one upstream connection per client)

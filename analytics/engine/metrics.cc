@@ -124,6 +124,19 @@ Metrics::Metrics() : registry_(std::make_shared<prometheus::Registry>()) {
   spare_misses_ = &BuildCounter().Name("respscope_upstream_spare_misses_total")
                        .Help("Pins that found no warm spare and waited for a connect")
                        .Register(r);
+  sentinel_master_changes_ = &BuildCounter().Name("respscope_sentinel_master_changes_total")
+                                  .Help("Failovers followed: the Sentinel master moved to "
+                                        "another address").Register(r);
+  sentinel_resolve_failures_ = &BuildCounter().Name("respscope_sentinel_resolve_failures_total")
+                                    .Help("Rounds of questions to the sentinels that found no "
+                                          "working master").Register(r);
+  sentinels_reachable_ = &BuildGauge().Name("respscope_sentinels_reachable")
+                              .Help("Sentinels that answered the last round").Register(r);
+  sentinels_configured_ = &BuildGauge().Name("respscope_sentinels_configured")
+                               .Help("Sentinels in the upstream URL").Register(r);
+  upstream_master_ = &BuildGauge().Name("respscope_upstream_master")
+                          .Help("1 for the address of the current Sentinel master (no series "
+                                "while none is known)").Register(r);
   bullmq_jobs_ = &BuildCounter().Name("respscope_bullmq_jobs_total")
                       .Help("BullMQ/Bull job transitions per queue").Register(r);
   bullmq_wait_ = &BuildHistogram().Name("respscope_bullmq_job_wait_seconds")
@@ -362,6 +375,24 @@ void Metrics::UpdatePool(const PoolMetrics& pool) {
   Count(*shared_drops_, {}, pool.shared_drops);
   Count(*slow_client_closes_, {}, pool.slow_client_closes);
   Count(*spare_misses_, {}, pool.spare_misses);
+}
+
+void Metrics::UpdateSentinel(const SentinelMetrics& sentinel) {
+  std::lock_guard lock(mu_);
+  Count(*sentinel_master_changes_, {}, sentinel.master_changes);
+  Count(*sentinel_resolve_failures_, {}, sentinel.resolve_failures);
+  Set(*sentinels_reachable_, {}, static_cast<double>(sentinel.reachable));
+  Set(*sentinels_configured_, {}, static_cast<double>(sentinel.configured));
+  if (sentinel.master == master_series_) return;
+  if (!master_series_.empty()) {
+    auto it = gauges_.find(Key(upstream_master_, {{"address", master_series_}}));
+    if (it != gauges_.end()) {
+      upstream_master_->Remove(it->second);
+      gauges_.erase(it);
+    }
+  }
+  master_series_ = sentinel.master;
+  if (!master_series_.empty()) Set(*upstream_master_, {{"address", master_series_}}, 1);
 }
 
 std::string Metrics::Render() const {

@@ -62,6 +62,9 @@ class Metrics {
   // {channel} are read from `source` on every Update (any thread; it must not block).
   void SetNotificationSource(std::function<std::vector<NotificationCounts>()> source);
   void UpdatePool(const PoolMetrics& pool);
+  // respscope_sentinel_* and respscope_upstream_master{address}: one series, the current
+  // master's, replaced when it moves and removed while none is known.
+  void UpdateSentinel(const SentinelMetrics& sentinel);
   // Prometheus text exposition format 0.0.4.
   std::string Render() const;
 
@@ -120,6 +123,12 @@ class Metrics {
   prometheus::Family<prometheus::Counter>* shared_drops_;
   prometheus::Family<prometheus::Counter>* slow_client_closes_;
   prometheus::Family<prometheus::Counter>* spare_misses_;
+  prometheus::Family<prometheus::Counter>* sentinel_master_changes_ = nullptr;
+  prometheus::Family<prometheus::Counter>* sentinel_resolve_failures_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* sentinels_reachable_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* sentinels_configured_ = nullptr;
+  prometheus::Family<prometheus::Gauge>* upstream_master_ = nullptr;
+  std::string master_series_;  // the address label of the upstream_master series shown
   prometheus::Family<prometheus::Counter>* bullmq_jobs_;
   prometheus::Family<prometheus::Histogram>* bullmq_wait_;
   prometheus::Family<prometheus::Histogram>* bullmq_process_;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <memory>
 #include <string_view>
 #include <utility>
 #include <vector>
@@ -63,6 +64,14 @@ void Inspector::Stop() {
   }
   cv_.notify_all();
   if (thread_.joinable()) thread_.join();
+}
+
+void Inspector::Wake() {
+  {
+    std::lock_guard lock(mu_);
+    wake_ = true;
+  }
+  cv_.notify_all();
 }
 
 QueueDepths Inspector::Depths() const {
@@ -158,12 +167,22 @@ void Inspector::PublishQueues() {
 }
 
 void Inspector::Loop() {
-  SideChannel side(options_.upstream, options_.connect_timeout, options_.tls);
+  config::UpstreamUrl target = options_.upstream;
+  auto side = std::make_unique<SideChannel>(target, options_.connect_timeout, options_.tls);
   std::unique_lock lock(mu_);
   while (!stop_) {
+    wake_ = false;
     lock.unlock();
-    std::string raw = side.CommandRaw({"INFO"});
-    std::string error = raw.empty() ? side.error() : std::string();
+    std::optional<config::UpstreamUrl> current = options_.upstream;
+    if (options_.current_upstream) current = options_.current_upstream();
+    if (current && !(*current == target)) {
+      // The master moved: a new side channel to the new one (the old one is closed).
+      target = *current;
+      side = std::make_unique<SideChannel>(target, options_.connect_timeout, options_.tls);
+    }
+    std::string raw = current ? side->CommandRaw({"INFO"}) : std::string();
+    std::string error = raw.empty() ? (current ? side->error() : "no master known")
+                                    : std::string();
     engine::RedisInfo info;
     // Any reply means Redis is reachable (applications authenticate themselves): an error here
     // (NOAUTH, NOPERM without credentials in the URL) only costs the INFO figures.
@@ -182,9 +201,9 @@ void Inspector::Loop() {
     }
     engine_->UpdateRedis(info);
     if (jobs_) {
-      if (info.up && raw[0] == '$' && !PollDepths(side)) {
+      if (info.up && raw[0] == '$' && !PollDepths(*side)) {
         info.up = false;
-        error = side.error();
+        error = side->error();
       }
       PublishQueues();
     }
@@ -192,7 +211,7 @@ void Inspector::Loop() {
     if (on_upstream_up_) on_upstream_up_(info.up);
     std::chrono::milliseconds wait = AfterAttempt(info.up, error);
     lock.lock();
-    cv_.wait_for(lock, wait, [&] { return stop_; });
+    cv_.wait_for(lock, wait, [&] { return stop_ || wake_; });
   }
 }
 

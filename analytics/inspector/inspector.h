@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -50,6 +51,10 @@ using QueueDepths = std::map<std::string, std::map<std::string, int64_t>>;
 struct InspectorOptions {
   config::UpstreamUrl upstream;
   std::shared_ptr<common::UpstreamTls> tls;  // rediss://; null: plain
+  // When set (a redis+sentinel:// upstream), asked before every round for the address to
+  // question instead of `upstream`: the current master, or nullopt while none is known (the
+  // round then reports the upstream down). Called on the inspector's thread; must not block.
+  std::function<std::optional<config::UpstreamUrl>()> current_upstream;
   std::chrono::milliseconds connect_timeout{2000};
   // Time between two rounds; raised to kMinInterval.
   std::chrono::milliseconds interval{5000};
@@ -73,6 +78,8 @@ class Inspector {
   void Start();
   // Wakes the loop and joins it. Idempotent.
   void Stop();
+  // Runs the next round now (the upstream moved). Any thread.
+  void Wake();
 
   // The depths of the last completed poll (a copy).
   QueueDepths Depths() const;
@@ -97,6 +104,7 @@ class Inspector {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
+  bool wake_ = false;
   bool warned_refused_ = false;  // the INFO refusal is logged once (inspector thread only)
   int failures_ = 0;             // failed attempts in a row (inspector thread only)
   common::LogThrottle down_log_{std::chrono::minutes(1)};

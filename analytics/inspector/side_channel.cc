@@ -261,6 +261,10 @@ redisReply* SideChannel::Run(const std::vector<std::string>& argv) {
 
 bool SideChannel::Connect() {
   if (fd_ >= 0) return true;
+  if (url_.IsSentinel()) {
+    error_ = "a redis+sentinel:// URL names no server (no master known)";
+    return false;
+  }
   if (!Open()) return false;
   auto simple = [&](const std::vector<std::string>& argv) {
     redisReply* r = Run(argv);

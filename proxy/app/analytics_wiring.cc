@@ -164,6 +164,8 @@ struct AnalyticsWiring::Impl {
   std::unique_ptr<admin::Notifier> notifier;
   std::unique_ptr<admin::AdminServer> admin;
   std::unique_ptr<inspector::Inspector> inspector;
+  std::function<std::optional<config::UpstreamUrl>()> current_upstream;
+  std::function<engine::SentinelMetrics()> sentinel_metrics;
 };
 
 AnalyticsWiring::AnalyticsWiring(const config::Config& cfg, int threads)
@@ -293,9 +295,20 @@ engine::PoolMetrics PoolMetricsOf(const net::Server& server) {
 }
 }  // namespace
 
+void AnalyticsWiring::FollowSentinel(std::function<std::optional<config::UpstreamUrl>()> current,
+                                     std::function<engine::SentinelMetrics()> metrics) {
+  impl_->current_upstream = std::move(current);
+  impl_->sentinel_metrics = std::move(metrics);
+}
+
+void AnalyticsWiring::UpstreamMoved() {
+  if (impl_->inspector) impl_->inspector->Wake();
+}
+
 void AnalyticsWiring::Start(net::Server* server) {
   impl_->engine->SetPoolSource([server] { return PoolMetricsOf(*server); });
   impl_->engine->SetUpstreamUpSource([server] { return server->upstream_up(); });
+  if (impl_->sentinel_metrics) impl_->engine->SetSentinelSource(impl_->sentinel_metrics);
   if (!impl_->enabled) {
     spdlog::warn("RESPSCOPE_ANALYTICS=off: commands are forwarded, not observed");
   }
@@ -315,6 +328,7 @@ void AnalyticsWiring::Start(net::Server* server) {
   inspector::InspectorOptions io;
   io.upstream = impl_->cfg.upstream;
   io.tls = server->options().tls;
+  io.current_upstream = impl_->current_upstream;
   io.connect_timeout =
       std::chrono::duration_cast<std::chrono::milliseconds>(impl_->cfg.limits.connect_timeout);
   io.interval =

@@ -3,9 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <boost/asio.hpp>
 #include <chrono>
 #include <csignal>
+#include <optional>
 #include <thread>
 
 #include "analytics/inspector/side_channel.h"
@@ -15,6 +17,7 @@
 #include "proxy/commands/command_table.h"
 #include "proxy/net/server.h"
 #include "proxy/net/upstream_resolver.h"
+#include "proxy/sentinel/sentinel_watcher.h"
 
 namespace respscope::app {
 
@@ -35,12 +38,49 @@ net::UpstreamAddress ResolveUpstream(const config::UpstreamUrl& url) {
   return net::ResolveTcpUpstream(std::move(a), url.host, url.port);
 }
 
+// A Sentinel master as a plain upstream URL (the URL's credentials and database).
+config::UpstreamUrl MasterUrl(const config::UpstreamUrl& sentinel, const config::HostPort& master) {
+  config::UpstreamUrl u;
+  u.scheme = config::UpstreamScheme::kRedis;
+  u.host = master.host;
+  u.port = master.port;
+  u.username = sentinel.username;
+  u.password = sentinel.password;
+  u.db = sentinel.db;
+  return u;
+}
+
+// What the data plane connects to for a Sentinel master, or the error while none is known.
+net::UpstreamAddress SentinelAddress(const config::UpstreamUrl& url,
+                                     const std::optional<config::HostPort>& master,
+                                     const std::string& why) {
+  net::UpstreamAddress a;
+  a.display = url.ToString(/*redact_password=*/true);
+  if (master) {
+    a.host = master->host;
+    a.port = master->port;
+    a.display += " (master " + master->ToString() + ")";
+  } else {
+    // Bounded: it goes into every error reply while no master is known.
+    constexpr size_t kMaxWhy = 300;
+    a.unavailable = "no master known for '" + url.master_name + "': " + why.substr(0, kMaxWhy);
+  }
+  return a;
+}
+
 // The command table: built in, refreshed from the upstream's own COMMAND when reachable.
+// upstream: a plain or rediss:// URL (the Sentinel master's when the upstream is
+// redis+sentinel://).
 std::shared_ptr<const commands::CommandTable> LoadCommandTable(
-    const config::Config& cfg, std::shared_ptr<common::UpstreamTls> tls) {
+    const config::Config& cfg, const config::UpstreamUrl& upstream,
+    std::shared_ptr<common::UpstreamTls> tls) {
   auto builtin = commands::CommandTable::BuiltIn();
+  if (upstream.IsSentinel()) {
+    spdlog::warn("command table: no Sentinel master known at start; using the built-in table");
+    return builtin;
+  }
   inspector::SideChannel side(
-      cfg.upstream,
+      upstream,
       std::chrono::duration_cast<std::chrono::milliseconds>(cfg.limits.connect_timeout),
       std::move(tls));
   std::string raw = side.CommandRaw({"COMMAND"});
@@ -129,8 +169,28 @@ int Run(const config::Config& cfg) {
     spec.mode = cfg.listen_unix_mode;
     so.listen.push_back(std::move(spec));
   }
-  so.upstream = ResolveUpstream(cfg.upstream);
   so.tls = tls;
+  // Sentinel: the first master before anything connects; the watcher follows it from then on.
+  std::unique_ptr<sentinel::SentinelWatcher> watcher;
+  std::atomic<net::Server*> live_server{nullptr};
+  std::atomic<AnalyticsWiring*> live_analytics{nullptr};
+  config::UpstreamUrl side_upstream = cfg.upstream;
+  if (cfg.upstream.IsSentinel()) {
+    watcher = std::make_unique<sentinel::SentinelWatcher>(
+        cfg.upstream, cfg.upstream_sentinel,
+        [&cfg, &live_server, &live_analytics](const std::optional<config::HostPort>& master,
+                                              const std::string& why) {
+          net::Server* server = live_server.load();
+          if (!server) return;  // start-up: Run() reads the first answer itself
+          server->SetUpstream(SentinelAddress(cfg.upstream, master, why));
+          if (AnalyticsWiring* a = live_analytics.load()) a->UpstreamMoved();
+        });
+    std::optional<config::HostPort> master = watcher->ResolveNow();
+    so.upstream = SentinelAddress(cfg.upstream, master, watcher->stats().last_error);
+    if (master) side_upstream = MasterUrl(cfg.upstream, *master);
+  } else {
+    so.upstream = ResolveUpstream(cfg.upstream);
+  }
   so.threads = cfg.threads;
   so.max_clients = budget.max_clients;
   so.connect_timeout =
@@ -146,12 +206,41 @@ int Run(const config::Config& cfg) {
   so.pool.username = cfg.upstream.username;
   so.pool.password = cfg.upstream.password;
 
-  auto table = LoadCommandTable(cfg, tls);
+  auto table = LoadCommandTable(cfg, side_upstream, tls);
   AnalyticsWiring analytics(cfg, so.threads);
+  if (watcher) {
+    sentinel::SentinelWatcher* w = watcher.get();
+    analytics.FollowSentinel(
+        [w, &cfg]() -> std::optional<config::UpstreamUrl> {
+          std::optional<config::HostPort> m = w->master();
+          if (!m) return std::nullopt;
+          return MasterUrl(cfg.upstream, *m);
+        },
+        [w] {
+          sentinel::SentinelStats st = w->stats();
+          engine::SentinelMetrics m;
+          m.master_changes = st.master_changes;
+          m.resolve_failures = st.resolve_failures;
+          m.reachable = st.reachable;
+          m.configured = st.configured;
+          m.master = st.master;
+          return m;
+        });
+  }
 
   net::Server server(so, table, analytics.sinks());
+  if (watcher) {
+    sentinel::SentinelWatcher* w = watcher.get();
+    server.SetConnectFailureHook([w] { w->Nudge(); });
+  }
   server.Start();
   analytics.Start(&server);
+  if (watcher) {
+    live_server.store(&server);
+    live_analytics.store(&analytics);
+    // Not started before: nothing can have changed since ResolveNow().
+    watcher->Start();
+  }
   spdlog::info(
       "respscope {} listening on {} -> {} ({} IO threads, upstream_pooling {}, at most {} "
       "clients, descriptor limit {})",
@@ -162,8 +251,10 @@ int Run(const config::Config& cfg) {
   asio::io_context signals_io;
   asio::signal_set stop_signals(signals_io, SIGTERM, SIGINT);
   asio::signal_set hup(signals_io, SIGHUP);
+  // A host name that did not resolve at start is resolved again in the background (a
+  // redis+sentinel:// upstream is the watcher's business).
   net::UpstreamResolver resolver(signals_io, &server, so.upstream);
-  resolver.Start();
+  if (!watcher) resolver.Start();
   stop_signals.async_wait([&](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     spdlog::info("signal {}: draining {} connections (at most {} ms)", sig,
@@ -213,6 +304,8 @@ int Run(const config::Config& cfg) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
   size_t left = server.active_connections();
+  if (watcher) watcher->Stop();
+  live_server.store(nullptr);
   server.Stop();
   analytics.Stop();
   spdlog::info("stopped ({} connections closed at the drain deadline)", left);

@@ -40,7 +40,9 @@ void Connection::Start() {
     return;
   }
 
-  // Connect (and, for rediss://, the TLS handshake) within limits.connect_timeout.
+  // Connect (and, for rediss://, the TLS handshake) within limits.connect_timeout, to the
+  // upstream address of now (Sentinel may move it: OnUpstreamChanged closes this connection).
+  upstream_gen_ = thread_->server()->upstream()->generation;
   auto self = shared_from_this();
   ConnectUpstream(thread_, [self](UpstreamIo io, UpstreamError error) {
     self->OnConnected(std::move(io), error);
@@ -51,6 +53,10 @@ void Connection::OnConnected(UpstreamIo io, const UpstreamError& error) {
   if (closed_) return;  // io closes itself
   if (!io.valid()) {
     FailConnect(error);
+    return;
+  }
+  if (upstream_gen_ < thread_->upstream_generation()) {
+    Close();  // connected to a master that was replaced meanwhile
     return;
   }
   connected_ = true;
@@ -90,8 +96,7 @@ void Connection::FailConnect(const UpstreamError& error) {
   Server* server = thread_->server();
   server->SetUpstreamUp(false);
   // The application sees one error reply naming respscope and the upstream, then a close.
-  auto msg =
-      std::make_shared<std::string>(UpstreamErrorReply(server->options().upstream, error));
+  auto msg = std::make_shared<std::string>(UpstreamErrorReply(*server->upstream(), error));
   auto self = shared_from_this();
   asio::async_write(client_, asio::buffer(*msg),
                     [self, msg](const error_code&, size_t) { self->Close(); });
@@ -857,11 +862,12 @@ void Connection::OnPrivateUpstream(UpstreamIo io, const UpstreamError& error) {
     // What a dedicated client gets when the upstream cannot be reached, in its turn.
     held_.clear();
     mode_ = Mode::kShared;
-    QueueLocal(UpstreamErrorReply(thread_->server()->options().upstream, error),
+    QueueLocal(UpstreamErrorReply(*thread_->server()->upstream(), error),
                /*close_after=*/true);
     return;
   }
   private_ = std::move(io);
+  upstream_gen_ = thread_->upstream_generation();
   TrySwitch();
 }
 
@@ -936,8 +942,15 @@ void Connection::OnSharedLost(const UpstreamError& error, bool connect_failed) {
   owed_.clear();
   held_.clear();
   if (mode_ == Mode::kSwitching) mode_ = Mode::kShared;
-  QueueLocal(UpstreamErrorReply(thread_->server()->options().upstream, error),
+  QueueLocal(UpstreamErrorReply(*thread_->server()->upstream(), error),
              /*close_after=*/true);
+}
+
+void Connection::OnUpstreamChanged(uint64_t generation) {
+  if (closed_ || upstream_gen_ >= generation) return;
+  // Dedicated (from the start or after a pin), or holding the pin's descriptor: bound to the
+  // old address. Shared and waiting for a spare: nothing of its own there yet.
+  if (mode_ == Mode::kDedicated || private_.valid()) Close();
 }
 
 void Connection::ResumeReading() {

@@ -53,9 +53,12 @@ struct UpstreamAddress {
   uint16_t port = 6379;
   std::string path;
   std::string display;  // for messages: "redis://127.0.0.1:6379" (no credentials)
-  // Set while the URL's host name does not resolve: why. Every connect fails at once with it
-  // (host then holds the name, not an address).
-  std::string unresolved;
+  // Non-empty: no address is known (a host name that does not resolve yet; Sentinel: no
+  // working master); why, for the error reply every connect gets meanwhile.
+  std::string unavailable;
+  // Server::SetUpstream numbers the addresses 1, 2, ...: a connection made with an older one
+  // belongs to an upstream that is no longer the upstream.
+  uint64_t generation = 0;
 };
 
 class ThreadContext;
@@ -82,6 +85,10 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
   void BeginDrain();
   void Close();
   uint64_t id() const { return id_; }
+  // The upstream moved (ThreadContext::OnUpstreamChanged): a client with an upstream
+  // connection of its own to an older address is closed, as Redis closes the clients of a
+  // demoted master. A client that shares has nothing there; it follows the shared connection.
+  void OnUpstreamChanged(uint64_t generation);
 
   void OnPoll(uint32_t events, uint32_t side) override;
 
@@ -161,6 +168,7 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
   UpstreamIo upstream_;  // once connected (or pinned); fd_[kUpstream] is its descriptor
   boost::asio::steady_timer connect_timer_;
   uint64_t id_;
+  uint64_t upstream_gen_ = 0;  // the UpstreamAddress::generation of its own upstream connection
   std::string peer_;
   std::unique_ptr<session::SessionCore> core_;
   Direction up_;    // client -> upstream

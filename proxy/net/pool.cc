@@ -186,6 +186,7 @@ std::string UpstreamErrorReply(const UpstreamAddress& upstream, const UpstreamEr
 void ConnectUpstream(ThreadContext* thread,
                      std::function<void(UpstreamIo, UpstreamError)> done) {
   const ServerOptions& opts = thread->server()->options();
+  const std::shared_ptr<const UpstreamAddress> upstream = thread->server()->upstream();
   auto st = std::make_shared<ConnectState>(thread->io());
   // Every failed attempt is one respscope_upstream_connect_errors_total: the shared
   // connection's retries and the spares' count as much as a dedicated client's connect.
@@ -196,24 +197,23 @@ void ConnectUpstream(ThreadContext* thread,
   st->tls = opts.tls.get();
   asio::generic::stream_protocol::endpoint ep;
   error_code ec;
-  const UpstreamAddress& up = thread->upstream();
-  if (!up.unresolved.empty()) {
-    asio::post(thread->io(), [st, why = up.unresolved] {
+  if (!upstream->unavailable.empty()) {
+    asio::post(thread->io(), [st, why = upstream->unavailable] {
       st->Finish(UpstreamIo(), UpstreamError{why, false});
     });
     return;
   }
-  if (up.unix_socket) {
-    ep = asio::local::stream_protocol::endpoint(up.path);
+  if (upstream->unix_socket) {
+    ep = asio::local::stream_protocol::endpoint(upstream->path);
   } else {
-    asio::ip::address addr = asio::ip::make_address(up.host, ec);
+    asio::ip::address addr = asio::ip::make_address(upstream->host, ec);
     if (ec) {
-      asio::post(thread->io(), [st, host = up.host] {
+      asio::post(thread->io(), [st, host = upstream->host] {
         st->Finish(UpstreamIo(), UpstreamError{"bad address " + host, false});
       });
       return;
     }
-    ep = asio::ip::tcp::endpoint(addr, up.port);
+    ep = asio::ip::tcp::endpoint(addr, upstream->port);
   }
   st->timer.expires_after(opts.connect_timeout);
   st->timer.async_wait([st](const error_code& ec) {
@@ -227,7 +227,7 @@ void ConnectUpstream(ThreadContext* thread,
     st->socket.close(ignored);
     st->Finish(UpstreamIo(), UpstreamError{"connect timeout", false});
   });
-  st->tcp = !up.unix_socket;
+  st->tcp = !upstream->unix_socket;
   st->socket.async_connect(ep, [st](const error_code& ec) {
     if (st->finished) return;
     if (ec) {
@@ -271,15 +271,33 @@ void SharedUpstream::PrepareHandshake() {
 void SharedUpstream::Connect() {
   if (closed_ || connecting_ || io_.valid()) return;
   connecting_ = true;
+  gen_ = thread_->server()->upstream()->generation;
   auto self = shared_from_this();
   ConnectUpstream(thread_, [self](UpstreamIo io, UpstreamError error) {
     self->OnConnected(std::move(io), error);
   });
 }
 
+void SharedUpstream::OnUpstreamChanged(uint64_t generation) {
+  if (closed_ || gen_ >= generation) return;
+  if (io_.valid()) {
+    Fail({"the upstream moved to " + thread_->server()->upstream()->display, false}, false);
+  } else if (!connecting_) {
+    retry_.cancel();  // waiting out a backoff against the old address: try the new one now
+    backoff_ = std::chrono::milliseconds(0);
+    Connect();
+  }
+  // Connecting: OnConnected drops what it reached and starts again.
+}
+
 void SharedUpstream::OnConnected(UpstreamIo io, const UpstreamError& error) {
   connecting_ = false;
   if (closed_) return;  // io closes itself
+  if (gen_ < thread_->upstream_generation()) {
+    io.Close();  // reached (or failed to reach) a former master
+    Connect();
+    return;
+  }
   if (!io.valid()) {
     Fail(error, /*connect_failed=*/true);
     return;
@@ -536,12 +554,29 @@ void UpstreamPool::RequestPrivate(const std::shared_ptr<Connection>& client) {
   FillSpares();
   if (connecting_ == 0) {
     // No spare wanted (spare_connections: 0): connect one for this client.
-    ++connecting_;
-    auto self = shared_from_this();
-    ConnectUpstream(thread_, [self](UpstreamIo io, UpstreamError error) {
-      self->OnSpareConnected(std::move(io), error);
-    });
+    ConnectSpare();
   }
+}
+
+void UpstreamPool::ConnectSpare() {
+  ++connecting_;
+  uint64_t gen = thread_->server()->upstream()->generation;
+  auto self = shared_from_this();
+  ConnectUpstream(thread_, [self, gen](UpstreamIo io, UpstreamError error) {
+    self->OnSpareConnected(std::move(io), error, gen);
+  });
+}
+
+void UpstreamPool::OnUpstreamChanged(uint64_t generation) {
+  for (auto& s : shared_) s->OnUpstreamChanged(generation);
+  for (size_t i = spares_.size(); i-- > 0;) {
+    if (spares_[i].gen >= generation) continue;
+    thread_->poller().Remove(spares_[i].token, spares_[i].io.fd());
+    spares_.erase(spares_.begin() + static_cast<long>(i));  // its UpstreamIo closes
+    stats_->spare.Add(-1);
+  }
+  retry_.cancel();
+  FillSpares();
 }
 
 void UpstreamPool::HandTo(const std::shared_ptr<Connection>& client, UpstreamIo io) {
@@ -552,17 +587,18 @@ void UpstreamPool::HandTo(const std::shared_ptr<Connection>& client, UpstreamIo 
 void UpstreamPool::FillSpares() {
   if (stopped_) return;
   while (spares_.size() + connecting_ < options_.spare_connections + waiting_.size()) {
-    ++connecting_;
-    auto self = shared_from_this();
-    ConnectUpstream(thread_, [self](UpstreamIo io, UpstreamError error) {
-      self->OnSpareConnected(std::move(io), error);
-    });
+    ConnectSpare();
   }
 }
 
-void UpstreamPool::OnSpareConnected(UpstreamIo io, const UpstreamError& error) {
+void UpstreamPool::OnSpareConnected(UpstreamIo io, const UpstreamError& error, uint64_t gen) {
   --connecting_;
   if (stopped_) return;  // io closes itself
+  if (gen < thread_->upstream_generation()) {
+    io.Close();  // a former master's: connect to the current one instead
+    FillSpares();
+    return;
+  }
   if (!io.valid()) {
     // Clients waiting for a private connection get what a dedicated client gets.
     while (!waiting_.empty()) {
@@ -587,6 +623,7 @@ void UpstreamPool::OnSpareConnected(UpstreamIo io, const UpstreamError& error) {
     }
   }
   Spare s;
+  s.gen = gen;
   s.tag = next_tag_++;
   s.token = thread_->poller().Add(io.fd(), shared_from_this(), s.tag);
   if (s.token == 0) return;  // io closes itself

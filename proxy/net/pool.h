@@ -136,6 +136,9 @@ class SharedUpstream : public Pollable, public std::enable_shared_from_this<Shar
   bool congested() const { return out_.size() - out_sent_ > kCongested; }
   // `client` is read again once the queued bytes are written.
   void AddWaiter(const std::shared_ptr<Connection>& client);
+  // The upstream moved: a connection to an older address is dropped (its clients with replies
+  // owed are closed) and made again to the new one.
+  void OnUpstreamChanged(uint64_t generation);
 
 
   void OnPoll(uint32_t events, uint32_t tag) override;
@@ -166,6 +169,7 @@ class SharedUpstream : public Pollable, public std::enable_shared_from_this<Shar
   ReplyRouter<std::shared_ptr<Connection>> router_;
   std::vector<std::weak_ptr<Connection>> waiters_;
   std::chrono::milliseconds backoff_{0};
+  uint64_t gen_ = 0;  // the upstream address generation of the last connect
   boost::asio::steady_timer retry_;
 };
 
@@ -183,6 +187,8 @@ class UpstreamPool : public Pollable, public std::enable_shared_from_this<Upstre
   // Gives `client` a connected descriptor of its own (Connection::OnPrivateUpstream), now
   // when a spare is warm, else as soon as one connects.
   void RequestPrivate(const std::shared_ptr<Connection>& client);
+  // The upstream moved: shared connections and spares to older addresses are replaced.
+  void OnUpstreamChanged(uint64_t generation);
 
   const PoolOptions& options() const { return options_; }
   PoolStats* stats() { return stats_; }
@@ -199,9 +205,11 @@ class UpstreamPool : public Pollable, public std::enable_shared_from_this<Upstre
     UpstreamIo io;
     uint64_t token = 0;
     uint32_t tag = 0;
+    uint64_t gen = 0;  // the upstream address generation it was connected with
   };
   void FillSpares();
-  void OnSpareConnected(UpstreamIo io, const UpstreamError& error);
+  void ConnectSpare();
+  void OnSpareConnected(UpstreamIo io, const UpstreamError& error, uint64_t gen);
   void HandTo(const std::shared_ptr<Connection>& client, UpstreamIo io);
 
   ThreadContext* thread_;

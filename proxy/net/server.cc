@@ -29,12 +29,23 @@ void ThreadContext::CloseAll() {
   for (auto& c : live) c->Close();
 }
 
+void ThreadContext::OnUpstreamChanged(uint64_t generation) {
+  upstream_ = *server_->upstream();  // the newest: a later post then only closes what is old
+  if (generation <= upstream_generation_) return;
+  upstream_generation_ = generation;
+  if (pool_) pool_->OnUpstreamChanged(generation);
+  std::vector<std::shared_ptr<Connection>> live;
+  for (auto& [id, weak] : connections_) {
+    if (auto c = weak.lock()) live.push_back(std::move(c));
+  }
+  for (auto& c : live) c->OnUpstreamChanged(generation);
+}
+
 void ThreadContext::Start() {
   ticking_ = true;
   ArmTick();
   poller_.Start();
   const ServerOptions& opts = server_->options();
-  upstream_ = opts.upstream;
   read_size_ = std::clamp<size_t>(opts.max_inflight, 1, kScratch);
   if (opts.pooling) {
     pool_ = std::make_shared<UpstreamPool>(this, opts.pool, &pool_stats_);
@@ -73,17 +84,39 @@ Server::Server(ServerOptions options, std::shared_ptr<const commands::CommandTab
                std::vector<analytics::ObservationSink*> sinks)
     : options_(std::move(options)), table_(std::move(table)) {
   if (options_.threads < 1) options_.threads = 1;
+  options_.upstream.generation = 1;
+  upstream_.store(std::make_shared<const UpstreamAddress>(options_.upstream));
+  if (!options_.upstream.unavailable.empty()) upstream_up_.store(false);
   if (sinks.size() != static_cast<size_t>(options_.threads)) {
     throw std::invalid_argument("one observation sink per IO thread is required");
   }
   for (int i = 0; i < options_.threads; ++i) {
     threads_.push_back(std::make_unique<ThreadContext>(this, sinks[i]));
+    threads_.back()->OnUpstreamChanged(1);
     // Two sockets per client; clients spread round robin over the threads.
     threads_.back()->poller().Reserve(2 * (options_.max_clients / options_.threads + 1));
   }
 }
 
 Server::~Server() { Stop(); }
+
+void Server::SetUpstreamUp(bool up) {
+  if (up && !upstream()->unavailable.empty()) return;  // a late answer from a former master
+  upstream_up_.store(up, std::memory_order_relaxed);
+  if (!up && on_connect_failure_) on_connect_failure_();
+}
+
+void Server::SetUpstream(UpstreamAddress address) {
+  address.generation = upstream_generation_.fetch_add(1) + 1;
+  const uint64_t generation = address.generation;
+  const bool known = address.unavailable.empty();
+  upstream_.store(std::make_shared<const UpstreamAddress>(std::move(address)));
+  upstream_up_.store(known, std::memory_order_relaxed);
+  // Before Start() the posts wait for the threads to run; after Stop() nothing runs them.
+  for (auto& t : threads_) {
+    asio::post(t->io(), [ctx = t.get(), generation] { ctx->OnUpstreamChanged(generation); });
+  }
+}
 
 std::vector<const PoolStats*> Server::pool_stats() const {
   std::vector<const PoolStats*> out;
@@ -110,11 +143,6 @@ void Server::Start() {
   for (auto& l : listeners_) asio::post(io0, [this, l = l.get()] { Accept(l); });
 }
 
-void Server::SetUpstream(const UpstreamAddress& address) {
-  for (auto& t : threads_) {
-    asio::post(t->io(), [ctx = t.get(), address] { ctx->SetUpstream(address); });
-  }
-}
 
 std::string Server::ListenText() const { return listen_text_; }
 

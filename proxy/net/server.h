@@ -35,6 +35,8 @@ namespace respscope::net {
 struct ServerOptions {
   // Where clients connect: one or more TCP addresses and Unix socket files.
   std::vector<ListenSpec> listen{ListenSpec{}};
+  // The first upstream address; Server::SetUpstream replaces it at run time (a name that
+  // resolves at last, Sentinel). Connections read ThreadContext::upstream(), never this.
   UpstreamAddress upstream;
   // rediss://: every upstream connection (dedicated, shared, spare) handshakes with it; null
   // for a plain upstream.
@@ -74,9 +76,15 @@ class ThreadContext {
   // Where upstream connections of this thread go: options().upstream until Server::SetUpstream
   // changes it.
   const UpstreamAddress& upstream() const { return upstream_; }
-  void SetUpstream(UpstreamAddress a) { upstream_ = std::move(a); }
   // How much one read of a dedicated connection may take (scratch size, or less by the limit).
   size_t read_size() const { return read_size_; }
+
+  // The generation of the last upstream address this thread has applied (see
+  // OnUpstreamChanged): a connection made with an older one is to a former master.
+  uint64_t upstream_generation() const { return upstream_generation_; }
+  // Posted by Server::SetUpstream: drops the pool's connections to older addresses and closes
+  // the clients bound to them.
+  void OnUpstreamChanged(uint64_t generation);
 
   void Add(const std::shared_ptr<Connection>& c) { connections_[c->id()] = c; }
   void Remove(uint64_t id) { connections_.erase(id); }
@@ -104,6 +112,7 @@ class ThreadContext {
   std::unique_ptr<char[]> scratch_{new char[kScratch]};
   size_t read_size_ = kScratch;
   UpstreamAddress upstream_;
+  uint64_t upstream_generation_ = 0;
   PoolStats pool_stats_;
   std::shared_ptr<UpstreamPool> pool_;
   std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections_;
@@ -138,11 +147,19 @@ class Server {
   // Used by connections.
   const ServerOptions& options() const { return options_; }
   const std::shared_ptr<const commands::CommandTable>& table() const { return table_; }
-  void SetUpstreamUp(bool up) { upstream_up_.store(up, std::memory_order_relaxed); }
-  // A new upstream address for connections made from now on (a host name that resolves at
-  // last). Any thread; each IO thread takes it in order with its other work.
-  void SetUpstream(const UpstreamAddress& address);
+  // Reachability as the data plane and the side channel see it (/readyz). Never up while no
+  // address is known. Down also calls the connect-failure hook.
+  void SetUpstreamUp(bool up);
 
+  // Where upstream connections go now. Any thread; each connect takes one snapshot.
+  std::shared_ptr<const UpstreamAddress> upstream() const { return upstream_.load(); }
+  // Moves the data plane to `address` (numbered here), or marks it unknown when
+  // address.unavailable is set. Any thread, returns at once; each IO thread then closes the
+  // clients bound to the old address and reconnects its shared connections and spares.
+  void SetUpstream(UpstreamAddress address);
+  // Called when a connection to the upstream fails (Sentinel checks the master again). Set
+  // before Start(); runs on IO threads and must not block.
+  void SetConnectFailureHook(std::function<void()> hook) { on_connect_failure_ = std::move(hook); }
   // The pool's counters of every IO thread (empty in dedicated mode): for the metrics.
   std::vector<const PoolStats*> pool_stats() const;
   void OnClosed() { active_.fetch_sub(1, std::memory_order_relaxed); }
@@ -171,6 +188,9 @@ class Server {
   uint16_t bound_port_ = 0;
   std::atomic<size_t> active_{0};
   std::atomic<bool> upstream_up_{true};
+  std::atomic<std::shared_ptr<const UpstreamAddress>> upstream_;
+  std::atomic<uint64_t> upstream_generation_{1};
+  std::function<void()> on_connect_failure_;
   std::atomic<bool> draining_{false};
 };
 

@@ -25,11 +25,11 @@ UpstreamAddress ResolveTcpUpstream(UpstreamAddress base, const std::string& host
   base.port = port;
   if (ec || results.empty()) {
     base.host = host;
-    base.unresolved = Why(host, ec);
+    base.unavailable = Why(host, ec);
     return base;
   }
   base.host = results.begin()->endpoint().address().to_string();
-  base.unresolved.clear();
+  base.unavailable.clear();
   return base;
 }
 
@@ -37,11 +37,11 @@ UpstreamResolver::UpstreamResolver(asio::io_context& io, Server* server, Upstrea
     : server_(server), pending_(std::move(pending)), resolver_(io), timer_(io) {}
 
 void UpstreamResolver::Start() {
-  if (pending_.unresolved.empty()) return;
+  if (pending_.unavailable.empty()) return;
   spdlog::error(
       "upstream {}: {}; clients get an error reply and /readyz is not ready until it resolves "
       "(retrying in the background)",
-      pending_.display, pending_.unresolved);
+      pending_.display, pending_.unavailable);
   log_.Allow();  // the line above was the first
   Arm();
 }
@@ -79,7 +79,7 @@ void UpstreamResolver::Attempt() {
         }
         UpstreamAddress resolved = pending_;
         resolved.host = results.begin()->endpoint().address().to_string();
-        resolved.unresolved.clear();
+        resolved.unavailable.clear();
         spdlog::info("upstream {}: host '{}' resolves to {} after {} failed attempt(s)",
                      pending_.display, pending_.host, resolved.host, failures_);
         server_->SetUpstream(resolved);
