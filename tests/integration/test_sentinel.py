@@ -14,6 +14,8 @@ redis+sentinel://s1,s2,s3/mymaster and:
 - resolves with one of three sentinels down (the first one listed);
 - with every sentinel down, keeps serving the master it knows while that still says ROLE
   master, and reports no master once that goes too;
+- with no quorum (two of three sentinels down) and the master down: no master known, a clear
+  -ERR, /readyz 503; the master's return on its port is served again;
 - authenticates to the sentinels with upstream_sentinel's password and to the master with the
   URL's, and says NOAUTH when the sentinels' password is missing;
 - with no sentinel reachable: /readyz is 503, respscope_upstream_up 0, clients get a clear
@@ -399,6 +401,45 @@ class SentinelDown(unittest.TestCase):
         self.assertTrue(until(lambda: replies.append(reply_until_close(rs.port)) or
                               "no master known for 'mymaster'" in replies[-1], 30, 0.2), replies[-3:])
         self.assertTrue(rs.alive())
+
+    def test_no_quorum_master_down_then_back(self):
+        # Two of three sentinels down: the one left cannot reach the quorum (2) to fail over
+        # and keeps naming the master it knew. When that master dies, respscope must not go on
+        # as if it were there: ROLE fails, no master is known, clients get a clear error and
+        # /readyz says 503; the master's return on its port brings everything back.
+        topo = Topology(sentinels=3, replicas=1)
+        self.addCleanup(topo.stop)
+        rs = harness.Respscope(sentinel_url([s.port for s in topo.sentinels]),
+                               config_text="upstream_sentinel:\n  check_interval: 300ms\n")
+        self.addCleanup(rs.stop)
+        self.assertTrue(until(lambda: rs.http("/readyz")[0] == 200, 15), rs.log())
+        for s in topo.sentinels[1:]:
+            s.stop()
+        master_port = topo.master.port
+        topo.master.stop()
+        self.assertTrue(until(lambda: rs.http("/readyz")[0] == 503, 30), rs.log())
+        self.assertTrue(metric_becomes(rs, "respscope_upstream_up", 0))
+        replies = []
+        self.assertTrue(until(lambda: replies.append(reply_until_close(rs.port)) or
+                              "no master known for 'mymaster'" in replies[-1], 30, 0.2),
+                        replies[-3:])
+        # No quorum, no failover: the sentinel left still names the dead master.
+        self.assertEqual(topo.sentinels[0].master_port(), master_port)
+        self.assertTrue(rs.alive())
+
+        topo.master = harness.Redis(port=master_port)
+        self.assertTrue(until(lambda: rs.http("/readyz")[0] == 200, 30), rs.log())
+        c = redis.Redis(port=rs.port, socket_timeout=5, decode_responses=True)
+        self.addCleanup(c.close)
+
+        def set_ok():
+            try:
+                return c.set("back", "1")
+            except redis.RedisError:
+                return False
+        self.assertTrue(until(set_ok, 15, 0.2))
+        self.assertEqual(tcp_port_through(rs), master_port)
+        self.assertTrue(metric_becomes(rs, "respscope_upstream_up", 1))
 
     def test_no_sentinel_reachable_then_recovery(self):
         master = harness.Redis()
