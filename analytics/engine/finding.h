@@ -43,6 +43,8 @@ struct CorrelationRow {
 struct Correlation {
   bool found = false;
   int64_t from_ms = 0, to_ms = 0;
+  // The spike's window (the peak of a spike spanning several windows) and the median p99 of
+  // the windows before the spike began.
   double p99_ms = 0, baseline_p99_ms = 0;
   int baseline_windows = 0;
   std::vector<CorrelationRow> commands, patterns, clients, queues;  // most extra first

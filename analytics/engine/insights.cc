@@ -395,43 +395,59 @@ void Insights::CloseCorrelationWindow(const Snapshot& s) {
   all_at_boundary_ = s.all_latency;
 }
 
+double Insights::MedianP99Before(size_t i) const {
+  std::vector<double> before;
+  for (size_t j = i >= 10 ? i - 10 : 0; j < i; ++j) before.push_back(windows_[j].p99_ms);
+  if (before.empty()) return 0;
+  std::nth_element(before.begin(), before.begin() + before.size() / 2, before.end());
+  return before[before.size() / 2];
+}
+
 Correlation Insights::Correlate(int64_t at_ms) const {
   Correlation c;
   size_t spike = windows_.size();
+  size_t run_begin = 0;  // the first window of the spike (the baseline ends before it)
   if (at_ms > 0) {
     for (size_t i = 0; i < windows_.size(); ++i) {
-      if (windows_[i].from_ms < at_ms && at_ms <= windows_[i].to_ms) spike = i;
+      if (windows_[i].from_ms < at_ms && at_ms <= windows_[i].to_ms) spike = run_begin = i;
     }
   } else {
+    // The latest window whose p99 is more than twice the median of the 10 before it; a spike
+    // that spans several windows is one spike: its peak is compared with the windows before
+    // it began (not with its own first windows).
+    auto is_spike = [&](size_t i) {
+      return i >= 3 && windows_[i].p99_ms > 0 && windows_[i].p99_ms > 2 * MedianP99Before(i);
+    };
     for (size_t i = windows_.size(); i-- > 3;) {
-      std::vector<double> before;
-      for (size_t j = i >= 10 ? i - 10 : 0; j < i; ++j) before.push_back(windows_[j].p99_ms);
-      std::nth_element(before.begin(), before.begin() + before.size() / 2, before.end());
-      double median = before[before.size() / 2];
-      if (windows_[i].p99_ms > 2 * median && windows_[i].p99_ms > 0) {
-        spike = i;
-        break;
+      if (!is_spike(i)) continue;
+      size_t begin = i;
+      while (begin > 0 && is_spike(begin - 1)) --begin;
+      spike = begin;
+      for (size_t j = begin; j <= i; ++j) {
+        if (windows_[j].p99_ms > windows_[spike].p99_ms) spike = j;
       }
+      run_begin = begin;
+      break;
     }
   }
-  if (spike == windows_.size() || spike == 0) return c;
+  if (spike == windows_.size() || spike == 0 || run_begin == 0) return c;
   const WindowStats& w = windows_[spike];
-  const size_t first = spike >= 10 ? spike - 10 : 0;
+  const size_t first = run_begin >= 10 ? run_begin - 10 : 0;
   c.found = true;
   c.from_ms = w.from_ms;
   c.to_ms = w.to_ms;
   c.p99_ms = w.p99_ms;
-  c.baseline_windows = static_cast<int>(spike - first);
+  c.baseline_windows = static_cast<int>(run_begin - first);
+  c.baseline_p99_ms = MedianP99Before(run_begin);
   double base_seconds = 0;
-  for (size_t j = first; j < spike; ++j) {
-    c.baseline_p99_ms += windows_[j].p99_ms / double(spike - first);
+  for (size_t j = first; j < run_begin; ++j) {
     base_seconds += (windows_[j].to_ms - windows_[j].from_ms) / 1000.0;
   }
   const double seconds = std::max(1e-3, (w.to_ms - w.from_ms) / 1000.0);
   base_seconds = std::max(1e-3, base_seconds);
   auto timed = [&](auto member, std::vector<CorrelationRow>& out) {
     std::map<std::string, std::pair<double, double>> base;  // calls, ns
-    for (size_t j = first; j < spike; ++j) {
+    for (size_t j = first; j < run_begin; ++j) {
       for (const auto& [name, v] : windows_[j].delta.*member) {
         base[name].first += double(v.first);
         base[name].second += double(v.second);
@@ -458,7 +474,7 @@ Correlation Insights::Correlate(int64_t at_ms) const {
   };
   auto counted = [&](auto member, std::vector<CorrelationRow>& out) {
     std::map<std::string, double> base;
-    for (size_t j = first; j < spike; ++j) {
+    for (size_t j = first; j < run_begin; ++j) {
       for (const auto& [name, v] : windows_[j].delta.*member) base[name] += double(v);
     }
     std::set<std::string> names;

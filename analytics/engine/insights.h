@@ -93,6 +93,8 @@ class Insights {
   const InsightOptions& options() const { return options_; }
 
  private:
+  // The median p99 of the (up to) 10 correlation windows before window i.
+  double MedianP99Before(size_t i) const;
   struct PatternReading {
     uint64_t calls = 0, hits = 0, misses = 0, bytes = 0, reads = 0, bytes_out = 0;
     uint64_t no_ttl_writes = 0, ttl_sets = 0, deletes = 0;

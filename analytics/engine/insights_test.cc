@@ -564,6 +564,36 @@ TEST(Insights, BacklogSaysHowLongTheOldestJobWaited) {
   EXPECT_EQ(Find(f, "queue_backlog", "email")->evidence.count("oldest_waiting_age_s"), 0u);
 }
 
+TEST(Insights, CorrelationTakesASpikeOverSeveralWindowsAtItsPeak) {
+  InsightOptions o = Short();
+  o.window_ms = 1000;
+  Insights in(o);
+  World w;
+  auto window = [&](uint64_t slow_ns, uint64_t slow_calls) {
+    w.Tick();
+    w.Commands("get", 100, 100'000);
+    w.s.all_latency.Record(100'000, 100);
+    if (slow_calls > 0) {
+      w.Commands("eval", slow_calls, slow_ns);
+      w.s.all_latency.Record(slow_ns, slow_calls);
+    }
+    in.Evaluate(w.s);
+  };
+  in.Evaluate(w.s);
+  for (int i = 0; i < 6; ++i) window(0, 0);  // steady: GET at 0.1 ms
+  window(40'000'000, 30);  // the spike's peak: EVAL at 40 ms
+  window(2'000'000, 30);   // its tail: EVAL at 2 ms, still more than twice the steady p99
+  window(0, 0);
+  Correlation c = in.Correlate(0);
+  ASSERT_TRUE(c.found);
+  EXPECT_GT(c.p99_ms, 30.0);  // the peak, not the tail
+  EXPECT_LT(c.baseline_p99_ms, 1.0);  // the steady windows, not the spike's first one
+  EXPECT_GT(c.p99_ms, 2 * c.baseline_p99_ms);
+  EXPECT_EQ(c.baseline_windows, 6);
+  ASSERT_FALSE(c.commands.empty());
+  EXPECT_EQ(c.commands[0].name, "eval");
+}
+
 TEST(Insights, CorrelationRanksWhatAddedTheExtraTime) {
   InsightOptions o = Short();
   o.window_ms = 1000;
