@@ -343,6 +343,21 @@ class SentinelFailover(unittest.TestCase):
 
 
 class SentinelDown(unittest.TestCase):
+    def ready_respscope(self, topo):
+        rs = harness.Respscope(sentinel_url([s.port for s in topo.sentinels]),
+                               config_text="upstream_sentinel:\n  check_interval: 300ms\n")
+        self.addCleanup(rs.stop)
+        self.assertTrue(until(lambda: rs.http("/readyz")[0] == 200, 15), rs.log())
+        return rs
+
+    def assert_clients_told_no_master(self, rs):
+        # The data plane may see a refusal first ("unreachable (Connection refused)"); the
+        # watcher's ROLE check then gives up on the master and says so to every client.
+        replies = []
+        self.assertTrue(until(lambda: replies.append(reply_until_close(rs.port)) or
+                              "no master known for 'mymaster'" in replies[-1], 30, 0.2),
+                        replies[-3:])
+
     def test_one_of_three_sentinels_down_still_resolves(self):
         topo = Topology(replicas=0)
         self.addCleanup(topo.stop)
@@ -366,10 +381,7 @@ class SentinelDown(unittest.TestCase):
         # serving the one it knows while it still says ROLE master, and says so in the metrics.
         topo = Topology(sentinels=2, replicas=0)
         self.addCleanup(topo.stop)
-        rs = harness.Respscope(sentinel_url([s.port for s in topo.sentinels]),
-                               config_text="upstream_sentinel:\n  check_interval: 300ms\n")
-        self.addCleanup(rs.stop)
-        self.assertTrue(until(lambda: rs.http("/readyz")[0] == 200, 15), rs.log())
+        rs = self.ready_respscope(topo)
         before = redis.Redis(port=rs.port, socket_timeout=5, decode_responses=True)
         self.addCleanup(before.close)
         self.assertTrue(before.set("k", "1"))
@@ -395,11 +407,7 @@ class SentinelDown(unittest.TestCase):
         topo.master.stop()
         self.assertTrue(until(lambda: rs.http("/readyz")[0] == 503, 30), rs.log())
         self.assertTrue(metric_becomes(rs, "respscope_upstream_up", 0))
-        # The data plane sees the refusal first ("unreachable (Connection refused)"); the
-        # watcher's ROLE check then gives up on the master and says so to every client.
-        replies = []
-        self.assertTrue(until(lambda: replies.append(reply_until_close(rs.port)) or
-                              "no master known for 'mymaster'" in replies[-1], 30, 0.2), replies[-3:])
+        self.assert_clients_told_no_master(rs)
         self.assertTrue(rs.alive())
 
     def test_no_quorum_master_down_then_back(self):
@@ -409,20 +417,14 @@ class SentinelDown(unittest.TestCase):
         # /readyz says 503; the master's return on its port brings everything back.
         topo = Topology(sentinels=3, replicas=1)
         self.addCleanup(topo.stop)
-        rs = harness.Respscope(sentinel_url([s.port for s in topo.sentinels]),
-                               config_text="upstream_sentinel:\n  check_interval: 300ms\n")
-        self.addCleanup(rs.stop)
-        self.assertTrue(until(lambda: rs.http("/readyz")[0] == 200, 15), rs.log())
+        rs = self.ready_respscope(topo)
         for s in topo.sentinels[1:]:
             s.stop()
         master_port = topo.master.port
         topo.master.stop()
         self.assertTrue(until(lambda: rs.http("/readyz")[0] == 503, 30), rs.log())
         self.assertTrue(metric_becomes(rs, "respscope_upstream_up", 0))
-        replies = []
-        self.assertTrue(until(lambda: replies.append(reply_until_close(rs.port)) or
-                              "no master known for 'mymaster'" in replies[-1], 30, 0.2),
-                        replies[-3:])
+        self.assert_clients_told_no_master(rs)
         # No quorum, no failover: the sentinel left still names the dead master.
         self.assertEqual(topo.sentinels[0].master_port(), master_port)
         self.assertTrue(rs.alive())
