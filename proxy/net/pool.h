@@ -36,7 +36,7 @@ class Connection;
 class ThreadContext;
 struct UpstreamAddress;
 
-// Why a client left the shared connections: the `reason` label of respscope_pins_total.
+// Why a client left the shared connections: the `reason` label of respscope_upstream_pins_total.
 enum class PinReason : uint8_t {
   kTransaction,   // MULTI, WATCH
   kBlocking,      // BLPOP, XREAD BLOCK, WAIT, ...
