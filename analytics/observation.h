@@ -93,8 +93,8 @@ struct Observation {
   uint64_t client_id = 0;
   std::string_view client_name;
   // With kObsPinned: why the client left the shared connections ("blocking", "transaction",
-  // ... the reason label of respscope_upstream_pins_total). NUL-terminated, static storage: a sink may
-  // keep the pointer.
+  // ...: the reason label of respscope_upstream_pins_total). NUL-terminated, static storage:
+  // a sink may keep the pointer.
   const char* pin_reason = nullptr;
 };
 

@@ -228,9 +228,7 @@ void Recorder::Record(const Observation& obs) {
     client.shared.Inc();
   } else if (obs.flags & analytics::kObsPinned) {
     client.pinned.Inc();
-    if (obs.pin_reason != nullptr && client.pin_reason.load(std::memory_order_relaxed) != obs.pin_reason) {
-      client.pin_reason.store(obs.pin_reason, std::memory_order_relaxed);
-    }
+    if (obs.pin_reason != nullptr) client.pin_reason.store(obs.pin_reason, std::memory_order_relaxed);
   }
   if (error) {
     client.errors.Inc();

@@ -10,35 +10,30 @@ namespace respscope::net {
 namespace asio = boost::asio;
 using boost::system::error_code;
 
-void ThreadContext::DrainAll() {
-  // Copy first: Close() removes entries while we iterate.
+// A copy: Close() removes entries while the caller iterates.
+std::vector<std::shared_ptr<Connection>> ThreadContext::Live() const {
   std::vector<std::shared_ptr<Connection>> live;
   for (auto& [id, weak] : connections_) {
     if (auto c = weak.lock()) live.push_back(std::move(c));
   }
-  for (auto& c : live) c->BeginDrain();
+  return live;
+}
+
+void ThreadContext::DrainAll() {
+  for (auto& c : Live()) c->BeginDrain();
 }
 
 void ThreadContext::BeginDrain() { sweeping_ = true; }
 
 void ThreadContext::CloseAll() {
-  std::vector<std::shared_ptr<Connection>> live;
-  for (auto& [id, weak] : connections_) {
-    if (auto c = weak.lock()) live.push_back(std::move(c));
-  }
-  for (auto& c : live) c->Close();
+  for (auto& c : Live()) c->Close();
 }
 
 void ThreadContext::OnUpstreamChanged(uint64_t generation) {
-  upstream_ = *server_->upstream();  // the newest: a later post then only closes what is old
   if (generation <= upstream_generation_) return;
   upstream_generation_ = generation;
   if (pool_) pool_->OnUpstreamChanged(generation);
-  std::vector<std::shared_ptr<Connection>> live;
-  for (auto& [id, weak] : connections_) {
-    if (auto c = weak.lock()) live.push_back(std::move(c));
-  }
-  for (auto& c : live) c->OnUpstreamChanged(generation);
+  for (auto& c : Live()) c->OnUpstreamChanged(generation);
 }
 
 void ThreadContext::Start() {
@@ -61,11 +56,7 @@ void ThreadContext::ArmTick() {
     if (sweeping_) {
       const int64_t quiet = std::chrono::nanoseconds(server_->options().drain_idle).count();
       const int64_t now = NowNs();
-      std::vector<std::shared_ptr<Connection>> live;
-      for (auto& [id, weak] : connections_) {
-        if (auto c = weak.lock()) live.push_back(std::move(c));
-      }
-      for (auto& c : live) c->DrainSweep(now, quiet);
+      for (auto& c : Live()) c->DrainSweep(now, quiet);
     }
     ArmTick();
   });
@@ -142,7 +133,6 @@ void Server::Start() {
   }
   for (auto& l : listeners_) asio::post(io0, [this, l = l.get()] { Accept(l); });
 }
-
 
 std::string Server::ListenText() const { return listen_text_; }
 

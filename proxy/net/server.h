@@ -36,7 +36,7 @@ struct ServerOptions {
   // Where clients connect: one or more TCP addresses and Unix socket files.
   std::vector<ListenSpec> listen{ListenSpec{}};
   // The first upstream address; Server::SetUpstream replaces it at run time (a name that
-  // resolves at last, Sentinel). Connections read ThreadContext::upstream(), never this.
+  // resolves at last, Sentinel). Connections read Server::upstream(), never this.
   UpstreamAddress upstream;
   // rediss://: every upstream connection (dedicated, shared, spare) handshakes with it; null
   // for a plain upstream.
@@ -73,9 +73,6 @@ class ThreadContext {
   // The shared upstream connections and spares of this thread; null in dedicated mode.
   UpstreamPool* pool() { return pool_.get(); }
   PoolStats* pool_stats() { return &pool_stats_; }
-  // Where upstream connections of this thread go: options().upstream until Server::SetUpstream
-  // changes it.
-  const UpstreamAddress& upstream() const { return upstream_; }
   // How much one read of a dedicated connection may take (scratch size, or less by the limit).
   size_t read_size() const { return read_size_; }
 
@@ -111,10 +108,10 @@ class ThreadContext {
   Poller poller_{io_};
   std::unique_ptr<char[]> scratch_{new char[kScratch]};
   size_t read_size_ = kScratch;
-  UpstreamAddress upstream_;
   uint64_t upstream_generation_ = 0;
   PoolStats pool_stats_;
   std::shared_ptr<UpstreamPool> pool_;
+  std::vector<std::shared_ptr<Connection>> Live() const;
   std::unordered_map<uint64_t, std::weak_ptr<Connection>> connections_;
 };
 
