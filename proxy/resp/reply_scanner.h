@@ -112,6 +112,9 @@ class ReplyScanner {
   bool AtTopElement() const { return depth_ == 1 && !attr_[0]; }
   void StartFrame();
   void FinishFrame(ReplyInfo* out);
+  // A whole scalar frame (+, -, :, $) at the front of *input, reported without the state
+  // machine; false (nothing consumed) for anything else or anything not whole.
+  bool NextWhole(std::string_view* input, ReplyInfo* out);
 
   State state_ = State::kType;
   std::string error_;

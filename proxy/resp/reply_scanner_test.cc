@@ -194,6 +194,37 @@ TEST(ReplyScanner, MalformedNeverCrashes) {
   EXPECT_TRUE(Scan(deep + ":1\r\n", {}).error);
 }
 
+// Whole scalar frames are reported without the state machine; split ones go through it.
+// Both must say the same, odd inputs included.
+TEST(ReplyScanner, WholeScalarFramesMatchTheStateMachine) {
+  const std::string long_line(300, 'x');
+  const std::string body64(64, 'b'), body65(65, 'b');
+  for (const std::string& in : std::vector<std::string>{
+           "+OK\r\n", "+\r\n", "+OK\rX", "+" + long_line + "\r\n", "-ERR wrong\r\n",
+           "-WRONGTYPE Operation against a key\r\n", "-" + long_line + "\r\n", ":0\r\n",
+           ":-42\r\n", ":9223372036854775807\r\n", "$-1\r\n", "$0\r\n\r\n", "$3\r\nfoo\r\n",
+           "$64\r\n" + body64 + "\r\n", "$65\r\n" + body65 + "\r\n", "$3\r\nfooXY",
+           "+OK\r\n:1\r\n$-1\r\n$2\r\nhi\r\n-ERR x\r\n*1\r\n$1\r\na\r\n"}) {
+    Outcome o = ScanEveryWay(in);
+    EXPECT_FALSE(o.error) << in;
+    EXPECT_FALSE(o.frames.empty()) << in;
+  }
+  for (const std::string& bad : std::vector<std::string>{
+           ":01\r\n", ":\r\n", ":x\r\n", "$-2\r\n", "$01\r\nx\r\n", "$?\r\n",
+           ":99999999999999999999\r\n", "$" + long_line + "\r\n"}) {
+    Outcome o = ScanEveryWay(bad);
+    EXPECT_TRUE(o.error) << bad;
+  }
+  Outcome mixed = Scan("$3\r\nfoo\r\n:7\r\n-ERR no\r\n", {});
+  ASSERT_EQ(mixed.frames.size(), 3u);
+  EXPECT_EQ(mixed.frames[0].short_string, "foo");
+  EXPECT_EQ(mixed.frames[0].wire, 9u);
+  EXPECT_EQ(mixed.frames[1].integer, 7);
+  EXPECT_TRUE(mixed.frames[1].has_integer);
+  EXPECT_EQ(mixed.frames[2].error_prefix, "ERR");
+  EXPECT_EQ(mixed.frames[2].error_text, "ERR no");
+}
+
 // Random RESP3 values generated and scanned back.
 std::string RandomValue(std::mt19937& rng, int depth, std::vector<uint8_t>* kinds) {
   int t = rng() % (depth > 4 ? 9 : 14);
@@ -246,6 +277,9 @@ TEST(ReplyScanner, RandomResp3RoundTrip) {
   for (int i = 0; i < 8; ++i) arr += RandomValue(rng, 1, &expected_kinds);
   in += arr;
   ++frames;
+  Outcome plain = ScanEveryWay(in);  // no capture: whole scalar frames take the short path
+  ASSERT_FALSE(plain.error);
+  ASSERT_EQ(plain.frames.size(), static_cast<size_t>(frames));
   Outcome o = ScanEveryWay(in, 1 << 20);
   ASSERT_FALSE(o.error);
   ASSERT_EQ(o.frames.size(), static_cast<size_t>(frames));

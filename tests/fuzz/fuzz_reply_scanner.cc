@@ -12,11 +12,14 @@ using respscope::resp::ReplyScanner;
 using respscope::resp::ScanStatus;
 
 namespace {
-std::vector<std::string> Run(std::string_view data, size_t step, bool* error, std::string* raw) {
+// capture: request every frame's raw bytes (which also keeps whole scalar frames on the state
+// machine; without it they take the scanner's short path when a chunk holds them whole).
+std::vector<std::string> Run(std::string_view data, size_t step, bool* error, std::string* raw,
+                             bool capture = true) {
   ReplyScanner s;
   std::vector<std::string> out;
   *error = false;
-  s.CaptureNextRaw(1 << 20);
+  if (capture) s.CaptureNextRaw(1 << 20);
   for (size_t pos = 0; pos < data.size(); pos += step) {
     std::string chunk(data.substr(pos, step));
     std::string_view v(chunk);
@@ -26,7 +29,11 @@ std::vector<std::string> Run(std::string_view data, size_t step, bool* error, st
       if (st == ScanStatus::kCommand) {
         out.push_back(std::string(1, r.type) + std::to_string(r.elements) + ":" +
                       std::to_string(r.wire_bytes) + std::string(r.error_prefix) + "|" +
-                      std::string(r.short_string) + "|" + std::to_string(r.element_kind.size()));
+                      std::string(r.short_string) + "|" + std::to_string(r.element_kind.size()) +
+                      "|" + std::string(r.error_text) + "|" + std::to_string(r.is_null) +
+                      std::to_string(r.is_error) + std::to_string(r.has_integer) + ":" +
+                      std::to_string(r.integer));
+        if (!capture) continue;
         if (r.raw.size() != r.wire_bytes) abort();
         raw->append(r.raw);
         s.CaptureNextRaw(1 << 20);
@@ -51,6 +58,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   auto whole = Run(in, size ? size : 1, &e1, &raw1);
   auto split = Run(in, 1 + (size % 5), &e2, &raw2);
   if (e1 != e2 || whole != split || raw1 != raw2) abort();
+  bool e3 = false, e4 = false;
+  std::string unused;
+  auto whole_plain = Run(in, size ? size : 1, &e3, &unused, false);
+  auto bytes_plain = Run(in, 1, &e4, &unused, false);
+  if (e3 != e1 || e4 != e1 || whole_plain != whole || bytes_plain != whole) abort();
   if (!e1 && in.substr(0, raw1.size()) != raw1) abort();
   return 0;
 }
