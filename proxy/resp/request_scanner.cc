@@ -110,7 +110,71 @@ void RequestScanner::FinishCommand(Request* out) {
   state_ = State::kStart;
 }
 
+namespace {
+// The header line at in[from]: digits up to the first CR (searched over at most `window`
+// bytes), whose next byte must be at hand (it is skipped unread, as Redis does). Sets *next to
+// the offset after it.
+bool WholeLine(std::string_view in, size_t from, size_t window, std::string_view* line,
+               size_t* next) {
+  const size_t end = std::min(in.size(), from + window);
+  if (from >= end) return false;
+  const char* cr = static_cast<const char*>(std::memchr(in.data() + from, '\r', end - from));
+  if (cr == nullptr) return false;
+  const size_t at = static_cast<size_t>(cr - in.data());
+  if (at + 1 >= in.size()) return false;
+  *line = in.substr(from, at - from);
+  *next = at + 2;
+  return true;
+}
+}  // namespace
+
+// Most reads hold whole commands. The result is exactly what the state machine reports for the
+// same bytes (unit tests and the fuzzer compare whole inputs with byte-by-byte ones, which
+// never come here); anything it would treat specially (an empty or huge command, an error, a
+// split) is left to it.
+bool RequestScanner::NextWhole(std::string_view* input, Request* out) {
+  constexpr size_t kWindow = 24;  // a valid count or length has at most 20 characters
+  const std::string_view in = *input;
+  std::string_view line;
+  size_t pos = 0;
+  int64_t argc = 0;
+  if (!WholeLine(in, 1, kWindow, &line, &pos) || !ParseInt64(line, &argc) || argc <= 0 ||
+      argc > static_cast<int64_t>(RequestLimits::kMaxTrackedArgs)) {
+    return false;
+  }
+  if (refs_.capacity() > 256) std::vector<ArgRef>().swap(refs_);
+  refs_.clear();
+  if (arena_.capacity() > kArenaKeep) std::string().swap(arena_);
+  arena_.clear();
+  size_t capture = RequestLimits::kDefaultCapture;
+  for (int64_t i = 0; i < argc; ++i) {
+    int64_t len = 0;
+    if (pos >= in.size() || in[pos] != '$' || !WholeLine(in, pos + 1, kWindow, &line, &pos) ||
+        !ParseInt64(line, &len) || len < 0 || len > RequestLimits::kMaxBulk ||
+        static_cast<uint64_t>(len) + 2 > in.size() - pos) {
+      return false;
+    }
+    const uint64_t n = static_cast<uint64_t>(len);
+    const bool captured = n <= (i == 0 ? RequestLimits::kDefaultCapture : capture);
+    refs_.push_back(ArgRef{captured ? in.data() + pos : nullptr, 0, n,
+                           captured ? static_cast<uint32_t>(n) : 0u, false});
+    if (i == 0 && policy_) {
+      capture = policy_(policy_ctx_, captured ? in.substr(pos, n) : std::string_view());
+    }
+    pos += n + 2;
+  }
+  argc_ = static_cast<uint64_t>(argc);
+  wire_bytes_ = pos;
+  FinishCommand(out);
+  input->remove_prefix(pos);
+  return true;
+}
+
 ScanStatus RequestScanner::Next(std::string_view* input, Request* out) {
+  if (state_ == State::kStart && !input->empty() && (*input)[0] == '*' &&
+      NextWhole(input, out)) {
+    return ScanStatus::kCommand;
+  }
   const char* mark = input->data();
   auto account = [&] {
     wire_bytes_ += static_cast<uint64_t>(input->data() - mark);

@@ -103,6 +103,9 @@ class RequestScanner {
   bool ReadLine(std::string_view* input, std::string_view* line, bool* too_long);
   void BeginArg(uint64_t len);
   void FinishCommand(Request* out);
+  // A whole multibulk command at the front of *input, scanned without the state machine;
+  // false (nothing consumed) for anything else or anything not whole.
+  bool NextWhole(std::string_view* input, Request* out);
   void MoveArgsToArena();
   ScanStatus ScanInline(std::string_view* input, Request* out);
   size_t CaptureLimit() const;

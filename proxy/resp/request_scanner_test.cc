@@ -73,11 +73,16 @@ Outcome Scan(const std::string& input, const std::vector<size_t>& cuts,
 }
 
 // Scans whole, byte by byte and at random split points; all three must agree.
-Outcome ScanEveryWay(const std::string& input) {
-  Outcome whole = Scan(input, {});
+Outcome ScanEveryWay(const std::string& input, CapturePolicy policy = nullptr) {
+  auto scan = [&](const std::vector<size_t>& cuts) {
+    RequestScanner s;
+    if (policy) s.SetCapturePolicy(policy, nullptr);
+    return Scan(input, cuts, &s);
+  };
+  Outcome whole = scan({});
   std::vector<size_t> every;
   for (size_t i = 1; i < input.size(); ++i) every.push_back(i);
-  Outcome bytes = Scan(input, every);
+  Outcome bytes = scan(every);
   EXPECT_EQ(whole.cmds, bytes.cmds) << "byte-at-a-time differs";
   EXPECT_EQ(whole.error, bytes.error);
   EXPECT_EQ(whole.message, bytes.message);
@@ -87,7 +92,7 @@ Outcome ScanEveryWay(const std::string& input) {
     for (size_t i = 1; i < input.size(); ++i) {
       if (rng() % 7 == 0) cuts.push_back(i);
     }
-    Outcome r = Scan(input, cuts);
+    Outcome r = scan(cuts);
     EXPECT_EQ(whole.cmds, r.cmds) << "random split differs, round " << round;
     EXPECT_EQ(whole.error, r.error);
     if (!whole.error) {
@@ -177,6 +182,30 @@ TEST(RequestScanner, CapturePolicyPerCommand) {
     EXPECT_EQ(o.cmds[0].args[1], body) << "cut " << cut;
     EXPECT_EQ(o.cmds[1].args[2], "<len:100>") << "cut " << cut;
   }
+}
+
+// Whole commands are scanned without the state machine; split ones go through it. Both must
+// say the same, odd inputs and capture policies included.
+TEST(RequestScanner, WholeCommandsMatchTheStateMachine) {
+  const std::string body(5000, 'b');
+  const std::string long_name(1500, 'N');
+  for (const std::string& in : std::vector<std::string>{
+           Multibulk({"GET", "k"}), Multibulk({"PING"}) + "*0\r\n" + Multibulk({"GET", ""}),
+           "*1\r\n$4\r\nPINGXY", "*1\rX$4\rXPING\r\n", Multibulk({"EVAL", body, "0"}),
+           Multibulk({"SET", "k", std::string(2000, 'v')}), Multibulk({long_name, "k"}),
+           Multibulk({"eval", "return 1", "0"}) + Multibulk({"GET", "k"}).substr(0, 10)}) {
+    Outcome o = ScanEveryWay(in, &ScriptPolicy);
+    EXPECT_FALSE(o.error) << in;
+    EXPECT_FALSE(o.cmds.empty()) << in;
+    EXPECT_EQ(ScanEveryWay(in).cmds, Scan(in, {}).cmds);
+  }
+  RequestScanner s;
+  s.SetCapturePolicy(&ScriptPolicy, nullptr);
+  Outcome o = Scan(Multibulk({"EVAL", body, "0"}) + Multibulk({"SET", "k", body}), {}, &s);
+  ASSERT_EQ(o.cmds.size(), 2u);
+  EXPECT_EQ(o.cmds[0].args[1], body);
+  EXPECT_EQ(o.cmds[0].wire, Multibulk({"EVAL", body, "0"}).size());
+  EXPECT_EQ(o.cmds[1].args[2], "<len:5000>");
 }
 
 TEST(RequestScanner, ManyArgumentsBeyondTracking) {
