@@ -763,7 +763,7 @@ void Connection::FlushLocal() {
 
 void Connection::DeliverShared(std::string_view bytes, uint32_t replies) {
   if (closed_ || lingering_) return;  // closed with replies in flight: read and dropped
-  SendToClient(bytes);
+  SendToClient(bytes, /*observe=*/false);
   if (closed_ || replies == 0) return;
   routed_outstanding_ -= std::min(routed_outstanding_, replies);
   if (!deferred_.empty() && routed_outstanding_ <= kMaxRoutedPerClient / 2) {
@@ -802,9 +802,9 @@ void Connection::AfterOwedChange() {
   if (mode_ == Mode::kSwitching) TrySwitch();
 }
 
-void Connection::SendToClient(std::string_view bytes) {
+void Connection::SendToClient(std::string_view bytes, bool observe) {
   if (bytes.empty()) return;
-  core_->OnUpstreamBytes(bytes, NowNs());
+  if (observe) core_->OnUpstreamBytes(bytes, NowNs());
   thread_->sink()->OnBytes(0, bytes.size());
   if (down_.writing) {
     const size_t pending = down_.backlog.size() - down_.backlog_sent;

@@ -94,7 +94,13 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
 
   // Shared mode, called by the thread's SharedUpstream and UpstreamPool.
   // Bytes of replies owed to this client, in order; `replies` of them complete here.
+  // Replies are observed as the shared connection's router cuts them (ObserveShared, before
+  // their bytes arrive here); RawWanted: raw bytes wanted of the next reply owed (scripts).
   void DeliverShared(std::string_view bytes, uint32_t replies);
+  void ObserveShared(const resp::ReplyInfo& reply, int64_t now_ns) {
+    if (!closed_ && !lingering_) core_->OnFramedReply(reply, now_ns);
+  }
+  size_t RawWanted() { return closed_ || lingering_ ? 0 : core_->RawWanted(); }
   // The shared connection is gone with replies owed to this client. connect_failed: it never
   // reached the upstream (the client gets the error reply a dedicated client would get).
   void OnSharedLost(const UpstreamError& error, bool connect_failed);
@@ -148,8 +154,9 @@ class Connection : public Pollable, public std::enable_shared_from_this<Connecti
   bool RouteClientBytes(std::string_view chunk);
   Verdict Decide(const resp::Request& req, const commands::CommandInfo& info, PinReason* reason,
                  std::string* local, bool* close_after, bool* replay);
-  // Sends (or buffers, up to max_client_buffer) reply bytes to the client, observing them.
-  void SendToClient(std::string_view bytes);
+  // Sends (or buffers, up to max_client_buffer) reply bytes to the client, observing them
+  // unless the shared connection's router already did.
+  void SendToClient(std::string_view bytes, bool observe = true);
   void Owe(uint32_t routed);
   void QueueLocal(std::string bytes, bool close_after);
   void FlushLocal();

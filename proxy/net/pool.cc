@@ -402,6 +402,7 @@ void SharedUpstream::OnReadable() {
       return;
     }
     bool auth_refused = false;
+    const int64_t now = NowNs();
     bool ok = router_.Feed(std::string_view(buf, got),
                            [&](const std::shared_ptr<Connection>& owner, std::string_view bytes,
                                uint32_t replies) {
@@ -413,6 +414,13 @@ void SharedUpstream::OnReadable() {
                              } else if (!bytes.empty() && bytes[0] == '-') {
                                auth_refused = true;
                              }
+                           },
+                           [](const std::shared_ptr<Connection>& owner) {
+                             return owner ? owner->RawWanted() : 0;
+                           },
+                           [now](const std::shared_ptr<Connection>& owner,
+                                 const resp::ReplyInfo& reply) {
+                             if (owner) owner->ObserveShared(reply, now);
                            });
     if (auth_refused) {
       spdlog::error("upstream refused the URL's credentials on a shared connection; clients "

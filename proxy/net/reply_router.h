@@ -14,6 +14,10 @@
 // held): a piece that completes no reply carries n = 0. No I/O; no allocation per reply in
 // steady state (the route ring grows to its high-water mark).
 //
+// The same scan serves the owners' observation: Feed can also hand each owner the ReplyInfo of
+// every reply it completes, and ask before a reply starts whether its raw bytes are wanted (a
+// script's reply), so that nobody scans the bytes a second time.
+//
 // Owner: any copyable type compared with ==; a default-constructed (null) owner's replies are
 // read and dropped (respscope's own handshake commands).
 // Thread: none; one router per shared connection.
@@ -61,6 +65,16 @@ class ReplyRouter {
   // them: the connection is out of step and must be dropped (already delivered runs stand).
   template <typename Deliver>
   bool Feed(std::string_view bytes, Deliver&& deliver) {
+    return Feed(bytes, deliver, [](const Owner&) { return size_t{0}; },
+                [](const Owner&, const resp::ReplyInfo&) {});
+  }
+
+  // As above, and: raw_wanted(const Owner&) -> size_t is asked before each reply starts (a
+  // limit in bytes for its raw capture, 0 for none); observe(const Owner&, const ReplyInfo&)
+  // gets each completed reply, before the run holding it is delivered.
+  template <typename Deliver, typename RawWanted, typename Observe>
+  bool Feed(std::string_view bytes, Deliver&& deliver, RawWanted&& raw_wanted,
+            Observe&& observe) {
     resp::ReplyInfo info;
     while (!bytes.empty()) {
       if (count_ == 0) return false;
@@ -69,9 +83,13 @@ class ReplyRouter {
       uint32_t done = 0;
       bool route_open = true;
       while (!bytes.empty() && route_open) {
+        if (!scanner_.frame_in_progress()) {
+          if (const size_t limit = raw_wanted(owner)) scanner_.CaptureNextRaw(limit);
+        }
         resp::ScanStatus st = scanner_.Next(&bytes, &info);
         if (st == resp::ScanStatus::kError) return false;
         if (st == resp::ScanStatus::kNeedMore) break;
+        observe(owner, info);
         ++done;
         --outstanding_;
         if (--At(0).replies == 0) {

@@ -201,5 +201,59 @@ TEST(ReplyRouter, RingGrowsPastItsFirstSizeInOrder) {
   EXPECT_EQ(expect, 1001);
 }
 
+// The scan that cuts replies also observes them: each owner gets every reply it completes once,
+// with what the scanner saw, before the run holding it; a raw capture asked for before a reply
+// starts holds exactly that reply, whatever the reads' split.
+TEST(ReplyRouter, ObservesEachReplyOnceAndCapturesRawOnRequest) {
+  const std::string script = "*2\r\n$3\r\nabc\r\n:7\r\n";
+  const std::string wire = "$3\r\nfoo\r\n" + script + "-ERR no\r\n:5\r\n";
+  for (size_t step : {size_t{0}, size_t{1}, size_t{3}, wire.size()}) {
+    ReplyRouter<int> r;
+    r.Expect(1, 2);  // GET, then a script (wants its raw reply)
+    r.Expect(2, 2);
+    struct Seen {
+      int owner;
+      char type;
+      std::string short_string, error_prefix, raw;
+      int64_t integer;
+    };
+    std::vector<Seen> seen;
+    size_t delivered = 0;  // replies completed by the runs delivered so far
+    int replies_of_1 = 0;
+    std::mt19937 rng(3);
+    size_t pos = 0;
+    while (pos < wire.size()) {
+      size_t n = std::min(step ? step : 1 + rng() % 7, wire.size() - pos);
+      ASSERT_TRUE(r.Feed(
+          std::string_view(wire).substr(pos, n),
+          [&](int, std::string_view, uint32_t done) {
+            delivered += done;
+            EXPECT_GE(seen.size(), delivered) << "a reply delivered before it was observed";
+          },
+          [&](int owner) { return owner == 1 && replies_of_1 == 1 ? size_t{1024} : size_t{0}; },
+          [&](int owner, const resp::ReplyInfo& info) {
+            if (owner == 1) ++replies_of_1;
+            seen.push_back({owner, info.type, std::string(info.short_string),
+                            std::string(info.error_prefix), std::string(info.raw),
+                            info.integer});
+          }));
+      pos += n;
+    }
+    ASSERT_EQ(seen.size(), 4u) << "step " << step;
+    EXPECT_EQ(seen[0].owner, 1);
+    EXPECT_EQ(seen[0].short_string, "foo");
+    EXPECT_EQ(seen[0].raw, "");
+    EXPECT_EQ(seen[1].type, '*');
+    EXPECT_EQ(seen[1].raw, script) << "step " << step;
+    EXPECT_EQ(seen[2].owner, 2);
+    EXPECT_EQ(seen[2].error_prefix, "ERR");
+    EXPECT_EQ(seen[2].raw, "");
+    EXPECT_EQ(seen[3].integer, 5);
+    EXPECT_EQ(seen[3].raw, "");
+    EXPECT_EQ(r.outstanding(), 0u);
+    EXPECT_EQ(delivered, 4u);
+  }
+}
+
 }  // namespace
 }  // namespace respscope::net

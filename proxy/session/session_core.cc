@@ -169,7 +169,7 @@ void SessionCore::CompactArena() {
 void SessionCore::ArmCapture() {
   if (pending_count_ == 0 || replies_.frame_in_progress()) return;
   if (Front().want_raw) {
-    replies_.CaptureNextRaw(options_ ? options_->max_capture_bytes : (1 << 20));
+    replies_.CaptureNextRaw(RawCaptureLimit());
   }
 }
 

@@ -77,6 +77,16 @@ class SessionCore {
   }
   // The client's bytes are not Redis protocol (the framing scanner said so).
   void OnClientProtocolError();
+  // Likewise for replies: a shared connection's router cuts them and hands each one over
+  // (OnFramedReply) instead of its bytes; RawWanted says, before a reply starts, how many of
+  // its raw bytes this session wants (0: none). Replies respscope answers itself still come
+  // as bytes (OnUpstreamBytes), only at reply boundaries.
+  size_t RawWanted() {
+    return observing_ && pending_count_ > 0 && Front().want_raw ? RawCaptureLimit() : 0;
+  }
+  void OnFramedReply(const resp::ReplyInfo& reply, int64_t now_ns) {
+    if (observing_) OnReply(reply, now_ns);
+  }
   // How the client's commands from now on reach Redis: analytics::kObsShared or kObsPinned
   // (with the pin reason, static storage), or 0 for a dedicated connection (the default).
   void SetUpstreamMode(uint32_t mode_flag, const char* pin_reason) {
@@ -137,6 +147,7 @@ class SessionCore {
   void Lose(const char* why, analytics::SessionEvent event);
   void Push(const Pending& p);
   Pending& Front() { return ring_[head_ & (ring_.size() - 1)]; }
+  size_t RawCaptureLimit() const { return options_ ? options_->max_capture_bytes : (1 << 20); }
   void Pop();
   void ArmCapture();
   void CompactArena();
