@@ -9,9 +9,10 @@ Starts one redis-server and one respscope per variant on free loopback ports (de
 keys, then runs `redis-benchmark -c 50 -P N -r 100000 -t TEST` against every variant in turn,
 rotating the order each round (`--config NAME=FILE` starts variant NAME with that YAML file,
 e.g. bench/insights-off.yaml), and prints the median requests/s, the ratio to the first variant,
-the proxy's CPU per command and Redis's own CPU per command behind it (`redis`: what the
-proxy's way of talking to Redis costs Redis; for `direct` both columns are Redis's). This is the tool for one change at a time; the full, recorded
-comparison with twemproxy is bench/run.py.
+the proxy's CPU per command, Redis's own CPU per command behind it (`redis`: what the proxy's
+way of talking to Redis costs Redis; for `direct` both columns are Redis's) and how many
+commands each of Redis's socket reads carried (`cmds/read`, from INFO stats). This is the tool
+for one change at a time; the full, recorded comparison with twemproxy is bench/run.py.
 
 --tls: redis-server also listens with TLS (certificates made for the run, tests/lib/tls_certs.py)
 and every respscope variant reaches it over rediss:// (clients still speak plain TCP to
@@ -40,6 +41,16 @@ def parse_variant(text):
     parts = rest.split(",")
     env = dict(p.split("=", 1) for p in parts[1:])  # upstream=plain is ours, not the environment
     return name, parts[0], env
+
+
+def redis_reads(redis):
+    """Redis's (commands processed, socket reads) so far: their ratio over a run is how many
+    commands each of Redis's reads carried (1 when every client sends one command and waits;
+    what a proxy that multiplexes clients saves Redis)."""
+    out = subprocess.run(["redis-cli", "-p", str(redis.port), "info", "stats"],
+                         capture_output=True, text=True, timeout=30, check=True).stdout
+    stats = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    return int(stats["total_commands_processed"]), int(stats["total_reads_processed"])
 
 
 def main():
@@ -106,11 +117,13 @@ def main():
         cpu = {k: [] for k in names}
         user = {k: [] for k in names}
         rcpu = {k: [] for k in names}
+        batch = {k: [] for k in names}
         for r in range(args.rounds):
             order = names[r % len(names):] + names[:r % len(names)]
             for k in order:
                 u0, s0 = harness.cpu_user_sys(pids[k])
                 r0 = sum(harness.cpu_user_sys(redis.pid))
+                c0, reads0 = redis_reads(redis)
                 out = subprocess.run(
                     ["redis-benchmark", "-p", str(ports[k]), "-c", str(args.clients), "-P",
                      str(args.pipeline), "-n", str(args.n), "-r", "100000", "-t", args.test,
@@ -118,6 +131,8 @@ def main():
                     capture_output=True, text=True, timeout=600, check=True).stdout
                 u1, s1 = harness.cpu_user_sys(pids[k])
                 rcpu[k].append((sum(harness.cpu_user_sys(redis.pid)) - r0) * 1e6 / args.n)
+                c1, reads1 = redis_reads(redis)
+                batch[k].append((c1 - c0) / max(reads1 - reads0, 1))
                 rps = float(out.strip().splitlines()[-1].split(",")[1].strip('"'))
                 res[k].append(rps)
                 cpu[k].append((u1 - u0 + s1 - s0) * 1e6 / args.n)
@@ -133,7 +148,8 @@ def main():
             print(f"{k:<10} {m:>11,.0f} rps  {m / base:5.3f} of {names[0]}  "
                   f"cpu {statistics.median(cpu[k]):5.2f} us/cmd "
                   f"(user {statistics.median(user[k]):4.2f})  "
-                  f"redis {statistics.median(rcpu[k]):5.2f} us/cmd  "
+                  f"redis {statistics.median(rcpu[k]):5.2f} us/cmd "
+                  f"{statistics.median(batch[k]):5.1f} cmds/read  "
                   f"(min {min(res[k]):,.0f} max {max(res[k]):,.0f})")
     finally:
         for p in procs:
