@@ -11,7 +11,10 @@ rotating the order each round (`--config NAME=FILE` starts variant NAME with tha
 e.g. bench/insights-off.yaml), and prints the median requests/s, the ratio to the first variant,
 the proxy's CPU per command, Redis's own CPU per command behind it (`redis`: what the proxy's
 way of talking to Redis costs Redis; for `direct` both columns are Redis's) and how many
-commands each of Redis's socket reads carried (`cmds/read`, from INFO stats). This is the tool
+commands each of Redis's socket reads carried (`cmds/read`, from INFO stats), the load
+generator's own CPU per command and how many cores the three processes kept busy together
+(`cores busy`, their CPU over the run's wall time: below the machine's core count, the run was
+bound by hand-offs between the processes, not by CPU). This is the tool
 for one change at a time; the full, recorded comparison with twemproxy is bench/run.py.
 
 --tls: redis-server also listens with TLS (certificates made for the run, tests/lib/tls_certs.py)
@@ -22,6 +25,7 @@ next to `direct` (plain). A variant with `upstream=plain` among its settings
 """
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -118,17 +122,23 @@ def main():
         user = {k: [] for k in names}
         rcpu = {k: [] for k in names}
         batch = {k: [] for k in names}
+        gen = {k: [] for k in names}   # the load generator's CPU per command
+        busy = {k: [] for k in names}  # cores kept busy by generator + proxy + Redis
         for r in range(args.rounds):
             order = names[r % len(names):] + names[:r % len(names)]
             for k in order:
                 u0, s0 = harness.cpu_user_sys(pids[k])
                 r0 = sum(harness.cpu_user_sys(redis.pid))
                 c0, reads0 = redis_reads(redis)
+                g0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+                t0 = time.monotonic()
                 out = subprocess.run(
                     ["redis-benchmark", "-p", str(ports[k]), "-c", str(args.clients), "-P",
                      str(args.pipeline), "-n", str(args.n), "-r", "100000", "-t", args.test,
                      "--csv"] + tls_args.get(k, []),
                     capture_output=True, text=True, timeout=600, check=True).stdout
+                wall = time.monotonic() - t0
+                g1 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 u1, s1 = harness.cpu_user_sys(pids[k])
                 rcpu[k].append((sum(harness.cpu_user_sys(redis.pid)) - r0) * 1e6 / args.n)
                 c1, reads1 = redis_reads(redis)
@@ -137,6 +147,10 @@ def main():
                 res[k].append(rps)
                 cpu[k].append((u1 - u0 + s1 - s0) * 1e6 / args.n)
                 user[k].append((u1 - u0) * 1e6 / args.n)
+                gen[k].append((g1.ru_utime + g1.ru_stime - g0.ru_utime - g0.ru_stime) * 1e6 /
+                              args.n)
+                proxy = 0 if pids[k] == redis.pid else cpu[k][-1]
+                busy[k].append((gen[k][-1] + proxy + rcpu[k][-1]) * args.n / 1e6 / wall)
                 print(f"round {r + 1} {k:<10} {rps:>11,.0f} rps {cpu[k][-1]:6.2f} us/cmd",
                       file=sys.stderr)
         load = open("/proc/loadavg").read().split()[:3]
@@ -150,6 +164,8 @@ def main():
                   f"(user {statistics.median(user[k]):4.2f})  "
                   f"redis {statistics.median(rcpu[k]):5.2f} us/cmd "
                   f"{statistics.median(batch[k]):5.1f} cmds/read  "
+                  f"generator {statistics.median(gen[k]):5.2f} us/cmd  "
+                  f"cores busy {statistics.median(busy[k]):4.2f}  "
                   f"(min {min(res[k]):,.0f} max {max(res[k]):,.0f})")
     finally:
         for p in procs:
