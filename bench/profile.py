@@ -29,7 +29,8 @@ def main():
     ap.add_argument("--test", default="get")
     ap.add_argument("--requests", type=int, default=3_000_000)
     ap.add_argument("--top", type=int, default=25)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None,
+                    help="respscope IO threads (default: respscope's own default)")
     ap.add_argument("--callgrind", action="store_true", help="use valgrind --tool=callgrind")
     ap.add_argument("--callgraph", action="store_true",
                     help="record DWARF call graphs (the Release build has no frame pointers) and "
@@ -48,8 +49,9 @@ def main():
         cg_out = os.path.join(out_dir, f"callgrind-{tag}.out")
         proc = harness.Process(["valgrind", "--tool=callgrind", f"--callgrind-out-file={cg_out}",
                                 harness.RESPSCOPE_BIN, "--listen", f"127.0.0.1:{port}",
-                                "--upstream", redis.url(), "--admin", f"127.0.0.1:{admin}",
-                                "--threads", str(args.threads)], "respscope-callgrind")
+                                "--upstream", redis.url(), "--admin", f"127.0.0.1:{admin}"] +
+                               (["--threads", str(args.threads)] if args.threads else []),
+                               "respscope-callgrind")
         harness.wait_port(port, timeout=60)
         n = min(args.requests, 200_000)
         subprocess.run(["redis-benchmark", "-p", str(port), "-c", "50", "-P", str(args.pipeline),
