@@ -88,7 +88,8 @@ class ReplyScanner {
   explicit ReplyScanner(size_t max_depth = ReplyLimits::kMaxDepth);
 
   // Requests the raw bytes of the NEXT top-level frame (up to max_bytes). Call before the
-  // frame starts (i.e. when frame_in_progress() is false). Capture stops after that frame.
+  // frame starts (i.e. when frame_in_progress() is false). Capture stops after that frame;
+  // 0 withdraws a request not yet taken.
   void CaptureNextRaw(size_t max_bytes) { capture_limit_ = max_bytes; }
 
   // Same contract as RequestScanner::Next: consumes from *input.

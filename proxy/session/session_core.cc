@@ -166,11 +166,12 @@ void SessionCore::CompactArena() {
   refs_base_args_ = front.arg_begin;
 }
 
+// Arms (or disarms) the raw capture of the next reply frame scanned here, for the command now
+// at the front. Called after each reply, wherever it was scanned: when a shared connection's
+// router observed the last one, the next may still come here as bytes (after a pin).
 void SessionCore::ArmCapture() {
-  if (pending_count_ == 0 || replies_.frame_in_progress()) return;
-  if (Front().want_raw) {
-    replies_.CaptureNextRaw(RawCaptureLimit());
-  }
+  if (replies_.frame_in_progress()) return;
+  replies_.CaptureNextRaw(pending_count_ > 0 && Front().want_raw ? RawCaptureLimit() : 0);
 }
 
 void SessionCore::OnClientBytes(std::string_view bytes, int64_t now_ns) {

@@ -85,7 +85,9 @@ class SessionCore {
     return observing_ && pending_count_ > 0 && Front().want_raw ? RawCaptureLimit() : 0;
   }
   void OnFramedReply(const resp::ReplyInfo& reply, int64_t now_ns) {
-    if (observing_) OnReply(reply, now_ns);
+    if (!observing_) return;
+    OnReply(reply, now_ns);
+    if (observing_) ArmCapture();
   }
   // How the client's commands from now on reach Redis: analytics::kObsShared or kObsPinned
   // (with the pin reason, static storage), or 0 for a dedicated connection (the default).

@@ -217,6 +217,26 @@ TEST_F(SessionTest, ScriptsCarryArgsAndRawReply) {
   EXPECT_EQ(sink_.seen[2].raw, "$2\r\nid\r\n");
 }
 
+// A client that shares gets its replies observed from the shared connection's scan
+// (OnFramedReply); once it is pinned they come as bytes again. A script whose reply is the
+// first to come as bytes (a request too large to share pins its client) still carries it raw.
+TEST_F(SessionTest, RawReplyAfterRepliesObservedFromTheSharedScan) {
+  Requests(Cmd({"GET", "k"}) + Cmd({"EVAL", "return {1,'x'}", "0"}) + Cmd({"GET", "j"}));
+  resp::ReplyScanner shared;
+  std::string_view get = "$1\r\nv\r\n";
+  resp::ReplyInfo info;
+  ASSERT_EQ(shared.Next(&get, &info), resp::ScanStatus::kCommand);
+  EXPECT_EQ(core_.RawWanted(), 0u) << "GET's reply is not wanted raw";
+  core_.OnFramedReply(info, 2000);
+  EXPECT_GT(core_.RawWanted(), 0u) << "the script's reply is";
+  const std::string script = "*2\r\n:1\r\n$1\r\nx\r\n";
+  Replies(script + "$-1\r\n");
+  ASSERT_EQ(sink_.seen.size(), 3u);
+  EXPECT_EQ(sink_.seen[0].command, "get");
+  EXPECT_EQ(sink_.seen[1].raw, script);
+  EXPECT_TRUE(sink_.seen[2].raw.empty()) << "no capture left armed for the next reply";
+}
+
 // EXPIRE's error can echo an option unquoted: its arguments come along when options are
 // present (and only then), so the error text can be checked against them.
 TEST_F(SessionTest, EchoingCommandsCarryArgsOnlyWithOptions) {
