@@ -275,7 +275,9 @@ class Differential(DifferentialCase):
         s.expect("A", 3)
         s.cmd("B", "SET", "k1", "b")
         s.cmd("B", "MSET", "k2", "x", "k3", "y")
-        s.cmd("A", "PING", n=3, check=b"invalidate")
+        # One push per key (k1, k2, k3), then the PONG: every later step reads its own reply,
+        # so B's FLUSHDB below is sent only after A's GET has been answered.
+        s.cmd("A", "PING", n=4, check=b"invalidate")
         s.cmd("A", "GET", "k1")
         s.cmd("A", "SET", "k1", "self")  # no NOLOOP: A is told about its own write
         s.expect("A", 1)
@@ -286,8 +288,9 @@ class Differential(DifferentialCase):
         s.cmd("A", "CLIENT", "TRACKING", "ON", "BCAST", "PREFIX", "user:", "NOLOOP")
         s.cmd("B", "SET", "user:1", "x")
         s.cmd("B", "SET", "other", "x")
-        s.cmd("A", "SET", "user:2", "mine")
-        s.cmd("A", "PING", n=2)
+        s.expect("A", 1, check=b"user:1")  # B's write under the prefix (none for "other")
+        s.cmd("A", "SET", "user:2", "mine")  # NOLOOP: no push for A's own write
+        s.cmd("A", "PING")
         s.cmd("A", "CLIENT", "TRACKING", "OFF")
         s.cmd("A", "CLIENT", "TRACKING", "ON", "OPTIN")
         s.send("A", ("GET", "o1"), ("CLIENT", "CACHING", "YES"), ("GET", "o2"))
