@@ -234,15 +234,10 @@ bool ReplyScanner::NextWhole(std::string_view* input, ReplyInfo* out) {
   const std::string_view in = *input;
   const char type = in[0];
   if (type != '$' && type != '+' && type != ':' && type != '-') return false;
-  // The line: from after the type byte to the first CR, whose next byte must be at hand (the
-  // state machine skips it unread). Lines longer than the state machine keeps go to it.
-  const size_t end = std::min(in.size(), 1 + kLineKeep + 1);
-  const char* cr = static_cast<const char*>(std::memchr(in.data() + 1, '\r', end - 1));
-  if (cr == nullptr) return false;
-  const size_t cr_at = static_cast<size_t>(cr - in.data());
-  if (cr_at + 1 >= in.size()) return false;
-  const std::string_view line = in.substr(1, cr_at - 1);
-  size_t wire = cr_at + 2;
+  // The line after the type byte; lines longer than the state machine keeps go to it.
+  std::string_view line;
+  size_t wire = 0;
+  if (!WholeLine(in, 1, kLineKeep + 1, &line, &wire)) return false;
   *out = ReplyInfo{};
   out->type = type;
   switch (type) {

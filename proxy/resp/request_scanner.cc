@@ -76,6 +76,14 @@ bool RequestScanner::ReadLine(std::string_view* input, std::string_view* line, b
   return false;
 }
 
+// A new command: the previous one's arguments go, and memory a large one took is given back.
+void RequestScanner::ClearArgs() {
+  if (refs_.capacity() > 256) std::vector<ArgRef>().swap(refs_);
+  refs_.clear();
+  if (arena_.capacity() > kArenaKeep) std::string().swap(arena_);
+  arena_.clear();
+}
+
 void RequestScanner::BeginArg(uint64_t len) {
   remaining_ = len;
   in_arena_ = false;
@@ -110,24 +118,6 @@ void RequestScanner::FinishCommand(Request* out) {
   state_ = State::kStart;
 }
 
-namespace {
-// The header line at in[from]: digits up to the first CR (searched over at most `window`
-// bytes), whose next byte must be at hand (it is skipped unread, as Redis does). Sets *next to
-// the offset after it.
-bool WholeLine(std::string_view in, size_t from, size_t window, std::string_view* line,
-               size_t* next) {
-  const size_t end = std::min(in.size(), from + window);
-  if (from >= end) return false;
-  const char* cr = static_cast<const char*>(std::memchr(in.data() + from, '\r', end - from));
-  if (cr == nullptr) return false;
-  const size_t at = static_cast<size_t>(cr - in.data());
-  if (at + 1 >= in.size()) return false;
-  *line = in.substr(from, at - from);
-  *next = at + 2;
-  return true;
-}
-}  // namespace
-
 // Most reads hold whole commands. The result is exactly what the state machine reports for the
 // same bytes (unit tests and the fuzzer compare whole inputs with byte-by-byte ones, which
 // never come here); anything it would treat specially (an empty or huge command, an error, a
@@ -142,10 +132,7 @@ bool RequestScanner::NextWhole(std::string_view* input, Request* out) {
       argc > static_cast<int64_t>(RequestLimits::kMaxTrackedArgs)) {
     return false;
   }
-  if (refs_.capacity() > 256) std::vector<ArgRef>().swap(refs_);
-  refs_.clear();
-  if (arena_.capacity() > kArenaKeep) std::string().swap(arena_);
-  arena_.clear();
+  ClearArgs();
   size_t capture = RequestLimits::kDefaultCapture;
   for (int64_t i = 0; i < argc; ++i) {
     int64_t len = 0;
@@ -188,10 +175,7 @@ ScanStatus RequestScanner::Next(std::string_view* input, Request* out) {
         if (input->empty()) return ScanStatus::kNeedMore;
         wire_bytes_ = 0;
         mark = input->data();
-        if (refs_.capacity() > 256) std::vector<ArgRef>().swap(refs_);
-        refs_.clear();
-        if (arena_.capacity() > kArenaKeep) std::string().swap(arena_);
-        arena_.clear();
+        ClearArgs();
         if ((*input)[0] != '*') {
           state_ = State::kInline;
           inline_.clear();

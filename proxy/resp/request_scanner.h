@@ -101,6 +101,7 @@ class RequestScanner {
   ScanStatus Fail(std::string message);
   // Reads a header line's digits after the type byte; returns false while incomplete.
   bool ReadLine(std::string_view* input, std::string_view* line, bool* too_long);
+  void ClearArgs();
   void BeginArg(uint64_t len);
   void FinishCommand(Request* out);
   // A whole multibulk command at the front of *input, scanned without the state machine;

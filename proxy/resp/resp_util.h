@@ -1,7 +1,9 @@
 // Small helpers shared by the two scanners. No I/O, no allocation unless stated.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -12,6 +14,23 @@ namespace respscope::resp {
 // Parses a signed 64-bit integer exactly as Redis's string2ll does: optional '-', no '+', no
 // blanks, no leading zeros (but "0"), no overflow. Returns false on anything else.
 bool ParseInt64(std::string_view s, int64_t* out);
+
+// The line at in[from]: its bytes up to the first CR (searched over at most `window` bytes),
+// whose next byte must be at hand (both scanners skip it unread, as Redis does). Sets *next to
+// the offset after it. False when no such line is whole in `in`: the scanners' short paths
+// then leave the bytes to their state machines.
+inline bool WholeLine(std::string_view in, size_t from, size_t window, std::string_view* line,
+                      size_t* next) {
+  const size_t end = std::min(in.size(), from + window);
+  if (from >= end) return false;
+  const char* cr = static_cast<const char*>(std::memchr(in.data() + from, '\r', end - from));
+  if (cr == nullptr) return false;
+  const size_t at = static_cast<size_t>(cr - in.data());
+  if (at + 1 >= in.size()) return false;
+  *line = in.substr(from, at - from);
+  *next = at + 2;
+  return true;
+}
 
 // Splits an inline command line as Redis's sdssplitargs does (blanks separate, "double quotes"
 // with \n \r \t \b \a \\ \" \xHH escapes, 'single quotes' with \' only; a closing quote must be

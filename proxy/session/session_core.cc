@@ -170,8 +170,7 @@ void SessionCore::CompactArena() {
 // at the front. Called after each reply, wherever it was scanned: when a shared connection's
 // router observed the last one, the next may still come here as bytes (after a pin).
 void SessionCore::ArmCapture() {
-  if (replies_.frame_in_progress()) return;
-  replies_.CaptureNextRaw(pending_count_ > 0 && Front().want_raw ? RawCaptureLimit() : 0);
+  if (!replies_.frame_in_progress()) replies_.CaptureNextRaw(RawWanted());
 }
 
 void SessionCore::OnClientBytes(std::string_view bytes, int64_t now_ns) {
