@@ -149,8 +149,9 @@ class LatencyQuantiles(unittest.TestCase):
         # Pair every command with its slow log entry (newest first in the log). Entries of one
         # millisecond may come out in any order (see SlowLogOrder below); pacing makes that
         # rare. Within such a group the commands must be those sent at that place, and the
-        # durations are paired in sorted order (if a pairing with respscope < client exists,
-        # the sorted one is such a pairing).
+        # durations of each command are paired in sorted order (if a pairing with respscope <
+        # client exists, the sorted one is such a pairing). Pairing across commands would hand
+        # a DEBUG's slot an EVAL's duration and move the per-command quantiles checked below.
         entries = list(reversed(api["slowlog"]["entries"]))
         self.assertEqual(len(entries), len(plan))
         resp = [0] * len(plan)
@@ -166,9 +167,12 @@ class LatencyQuantiles(unittest.TestCase):
                                            plan[pos:end]))
             if end - pos > 1:
                 shared_ms += end - pos
-            by_client = sorted(range(pos, end), key=lambda i: samples[i][1])
-            for i, d in zip(by_client, sorted(e["duration_ms"] for e in group)):
-                resp[i] = round(d * 1e6)
+            for kind in set(plan[pos:end]):
+                by_client = sorted((i for i in range(pos, end) if plan[i] == kind),
+                                   key=lambda i: samples[i][1])
+                durations = sorted(e["duration_ms"] for e in group if e["command"] == kind)
+                for i, d in zip(by_client, durations):
+                    resp[i] = round(d * 1e6)
             pos = end
         print("slow log: %d of %d entries share their millisecond with another" % (
             shared_ms, len(entries)))
