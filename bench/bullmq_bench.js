@@ -174,7 +174,7 @@ async function main() {
     '## BullMQ jobs/s (bench/bullmq_bench.js)',
     '',
     `Written by \`${cmd}\` (it replaces this section when run again; \`bench/run.py\` regenerates the ` +
-      `rest of this file and drops it: run this afterwards) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: ` +
+      `rest of this file and keeps it) on ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC: ` +
       `BullMQ ${bullmqVersion} + ioredis ${nodeRequire('ioredis/package.json').version}, no-op processor, ` +
       `concurrency ${CONCURRENCY}, ${f0(JOBS)} jobs per measurement, ${ROUNDS} rounds (direct and respscope ` +
       `alternating first), medians with the (min–max) of the per-round ratios. ${version}, ${THREADS} IO threads, ` +

@@ -31,6 +31,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests", "lib"))
 import harness  # noqa: E402  (tests/lib/harness.py: processes on free ports, rss_kib, ...)
 import report as report_md  # noqa: E402  (bench/report.py: the markdown)
 from plan import CLIENTS, KEYSPACE, PIPELINES, TARGETS, TEST_LABEL, TESTS, median  # noqa: E402
+import plan  # noqa: E402
 
 NUTCRACKER = os.environ.get("NUTCRACKER_BIN", "/usr/sbin/nutcracker")
 
@@ -628,8 +629,9 @@ def main():
         ctx["notes"].append(f"Rendered again from the saved measurements with `python3 bench/run.py "
                             f"--render {os.path.relpath(args.render, ROOT)}` (nothing re-measured).")
         out_md = args.out or os.path.join(HERE, "RESULTS.md")
+        md = plan.carry_over(out_md, report_md.render(ctx))
         with open(out_md, "w") as f:
-            f.write(report_md.render(ctx))
+            f.write(md)
         log(f"wrote {os.path.relpath(out_md, ROOT)}")
         return
     rounds = args.rounds or (1 if args.quick else 3)
@@ -716,7 +718,7 @@ def main():
     save_results(ctx, os.path.join(out_dir, "results.quick.json" if args.quick else "results.json"))
     md = report_md.render(ctx)
     with open(out_md, "w") as f:
-        f.write(md)
+        f.write(plan.carry_over(out_md, md))
     # The ratio tables on stdout; progress went to stderr.
     print(md.split("## How each number is measured")[0])
     log(f"wrote {os.path.relpath(out_md, ROOT)}")

@@ -18,8 +18,7 @@ request by request (p50 / p99 of the round trip). Medians of the rounds, (min-ma
 per-round values. Goals are reported, never asserted.
 
 --append-results FILE replaces the "## Unix socket listener" section of FILE (or appends it);
-bench/run.py regenerates the rest of bench/RESULTS.md and drops this section: run this
-afterwards. The measurements are saved to bench/out/unix_socket.json; --render that file writes
+bench/run.py regenerates the rest of bench/RESULTS.md and keeps this section. The measurements are saved to bench/out/unix_socket.json; --render that file writes
 the section again without measuring (after a change to the text).
 """
 import argparse
@@ -133,8 +132,8 @@ def render(ctx):
     lines = [SECTION, ""]
     lines.append(
         f"Written by `{ctx['command']}` on {ctx['date']} (it replaces this section when run "
-        "again; `bench/run.py` regenerates the rest of this file and drops it: run this "
-        f"afterwards). {ctx['version']}, {ctx['threads']} IO threads, `upstream_pooling: "
+        "again; `bench/run.py` regenerates the rest of this file and keeps it). "
+        f"{ctx['version']}, {ctx['threads']} IO threads, `upstream_pooling: "
         f"{ctx['pooling']}`, analytics on; {ctx['redis']}. One respscope listening on a "
         "loopback port and on a Unix socket at once, forwarding to Redis over loopback TCP "
         "either way, so `respscope tcp` and `respscope unix` differ only in the "
