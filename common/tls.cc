@@ -292,4 +292,13 @@ void UpstreamTls::RecordFailure(const TlsError& error, const char* who) {
                 display_, who, error.detail, TlsFailureName(error.reason), suppressed);
 }
 
+void UpstreamTls::NoteSilentAfterHandshake() {
+  if (silent_after_handshake_.exchange(true, std::memory_order_relaxed)) return;
+  spdlog::warn("upstream {} sent nothing after a TLS 1.3 handshake with a client certificate "
+               "within limits.connect_timeout (no session tickets): new connections wait 250 ms "
+               "for a refusal from now on; a certificate it refuses later shows as a dropped "
+               "connection instead of a handshake error",
+               display_);
+}
+
 }  // namespace respscope::common

@@ -109,6 +109,15 @@ class UpstreamTls {
     return failures_[static_cast<size_t>(f)].load(std::memory_order_relaxed);
   }
 
+  // TLS 1.3 with a client certificate: whether the server was seen to send nothing after an
+  // accepted handshake (no session tickets) within limits.connect_timeout. Until then the data
+  // plane waits for the server's verdict (tickets or an alert) as long as the connect timeout
+  // allows; from then on only briefly. Logged once.
+  bool silent_after_handshake() const {
+    return silent_after_handshake_.load(std::memory_order_relaxed);
+  }
+  void NoteSilentAfterHandshake();
+
  private:
   TlsOptions options_;
   std::string display_;  // the upstream, for messages (no credentials)
@@ -117,6 +126,7 @@ class UpstreamTls {
   std::chrono::steady_clock::time_point last_log_{};
   uint64_t suppressed_ = 0;
   std::atomic<uint64_t> failures_[static_cast<size_t>(TlsFailure::kCount)] = {};
+  std::atomic<bool> silent_after_handshake_{false};
 };
 
 }  // namespace respscope::common

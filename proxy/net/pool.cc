@@ -49,6 +49,7 @@ struct ConnectState {
   SSL* ssl = nullptr;
   common::TlsHandshakeNotes notes;
   bool handshaking = false;  // from the first handshake step until the handover
+  bool awaiting_verdict = false;  // handshake done, the server's verdict on our certificate due
 
   void Finish(UpstreamIo io, UpstreamError error) {
     if (finished) return;
@@ -83,15 +84,21 @@ void Handover(const std::shared_ptr<ConnectState>& st) {
 
 // TLS 1.3: a server that refuses the client's certificate (or its absence) says so after the
 // client's side of the handshake has completed. When the server asked for a certificate, wait
-// (briefly) for its first flight after the handshake: session tickets mean accepted, an alert
-// means refused, and the client gets the handshake error instead of a closed connection.
-constexpr std::chrono::milliseconds kCertVerdictWait{250};
+// for its first flight after the handshake: session tickets mean accepted (Redis and Valkey
+// send them at once), an alert means refused, and the client gets the handshake error instead
+// of a closed connection. The wait is bounded by the connect timer (limits.connect_timeout, see
+// Connect), so a busy server's late verdict is still read as one; a server seen to send nothing
+// after an accepted handshake is waited for only briefly from then on.
+constexpr std::chrono::milliseconds kSilentServerVerdictWait{250};
 
 void AwaitCertVerdict(const std::shared_ptr<ConnectState>& st) {
-  st->probe.expires_after(kCertVerdictWait);
-  st->probe.async_wait([st](const error_code& ec) {
-    if (!ec) Handover(st);  // nothing said: accepted (a server without tickets)
-  });
+  st->awaiting_verdict = true;
+  if (st->tls->silent_after_handshake()) {
+    st->probe.expires_after(kSilentServerVerdictWait);
+    st->probe.async_wait([st](const error_code& ec) {
+      if (!ec) Handover(st);  // nothing said: accepted (a server without tickets)
+    });
+  }
   st->socket.async_wait(asio::socket_base::wait_read, [st](const error_code& ec) {
     if (ec || st->finished) return;
     common::ClearTlsErrors();
@@ -218,6 +225,11 @@ void ConnectUpstream(ThreadContext* thread,
   st->timer.expires_after(opts.connect_timeout);
   st->timer.async_wait([st](const error_code& ec) {
     if (ec || st->finished) return;
+    if (st->awaiting_verdict) {  // nothing after the handshake: accepted, without tickets
+      st->tls->NoteSilentAfterHandshake();
+      Handover(st);
+      return;
+    }
     if (st->handshaking) {
       st->FailTls(common::TlsError{common::TlsFailure::kTimeout,
                                    "no TLS handshake within limits.connect_timeout"});

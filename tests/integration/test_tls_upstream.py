@@ -8,8 +8,10 @@ Runs in the pooling mode of RESPSCOPE_UPSTREAM_POOLING (ctest runs it as auto an
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -44,6 +46,68 @@ class TlsRedis(harness.Process):
         rc = super().stop(sig, timeout)
         shutil.rmtree(self.dir, ignore_errors=True)
         return rc
+
+
+class DelayingRelay:
+    """A loopback TCP relay to `port` that holds back, by `delay` seconds, what the server sends
+    after the client's second flight: in TLS 1.3 the server's answer to the client's certificate
+    and Finished (session tickets when it accepts, an alert when it refuses), as a busy server
+    would send it late. Everything else passes at once."""
+
+    def __init__(self, port, delay):
+        self.upstream, self.delay = port, delay
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            try:
+                server = socket.create_connection(("127.0.0.1", self.upstream), timeout=5)
+            except OSError:
+                client.close()
+                continue
+            server.settimeout(None)
+            flights = [0]  # chunks the client has sent so far
+            threading.Thread(target=self._pipe, args=(client, server, flights, False),
+                             daemon=True).start()
+            threading.Thread(target=self._pipe, args=(server, client, flights, True),
+                             daemon=True).start()
+
+    def _pipe(self, src, dst, flights, from_server):
+        held = False
+        try:
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                if not from_server:
+                    flights[0] += 1
+                elif flights[0] >= 2 and not held:
+                    held = True
+                    time.sleep(self.delay)
+                dst.sendall(data)
+        except OSError:
+            pass
+        for sock in (src, dst):
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def url(self):
+        return f"rediss://127.0.0.1:{self.port}"
+
+    def close(self):
+        self.closed = True
+        self.listener.close()
 
 
 def tls_config(**keys):
@@ -188,6 +252,24 @@ class TlsUpstream(unittest.TestCase):
         rs2 = self.start(r, tls_config(ca_file=self.pki.ca.cert, cert_file=self.client.cert,
                                        key_file=self.client.key))
         self.assert_works(rs2)
+
+    def test_mutual_tls_late_verdict(self):
+        """TLS 1.3 reports a refused client certificate after the client's side of the
+        handshake: a verdict that comes 0.6 s late (a busy server; within the 2 s connect
+        timeout) is still the handshake error, and a late acceptance still works."""
+        r = self.redis(auth_clients="yes")
+        relay = DelayingRelay(r.tls_port, 0.6)
+        self.addCleanup(relay.close)
+        rs = harness.Respscope(relay.url(), config_text=tls_config(ca_file=self.pki.ca.cert))
+        self.addCleanup(self._stop, rs)
+        self.assert_refused(rs, "client_cert_rejected")
+        rs2 = harness.Respscope(relay.url(), config_text=tls_config(
+            ca_file=self.pki.ca.cert, cert_file=self.client.cert, key_file=self.client.key))
+        self.addCleanup(self._stop, rs2)
+        self.assert_works(rs2)
+        m = metrics(rs2)
+        self.assertEqual(sum(prom.series(m, FAILURES).values()), 0)
+        self.assertNotIn("sent nothing after a TLS 1.3 handshake", rs2.log())
 
     def test_mutual_tls_over_tls12(self):
         r = self.redis(auth_clients="yes", protocols="TLSv1.2")
