@@ -1,14 +1,15 @@
 'use strict';
 // BullMQ throughput, direct vs through respscope, in one run.
 //
-//   node bench/bullmq_bench.js [--jobs 10000] [--rounds 5] [--concurrency 10] [--threads 2]
+//   node bench/bullmq_bench.js [--jobs 10000] [--rounds 5] [--concurrency 10] [--threads N]
 //                              [--append-results bench/RESULTS.md]
 //
 // Starts its own redis-server and respscope (RESPSCOPE_BIN or build/respscope, BullMQ tracking
-// on, default settings) on free loopback ports. Every round measures both targets, the order
-// alternating from round to round: a Queue adds --jobs jobs (addBulk, 500 per call), then a
-// Worker with a no-op processor (concurrency --concurrency) processes them; jobs/s = jobs /
-// (time from the worker's creation to its last 'completed' event). Medians over the rounds.
+// on, default settings, its default IO threads unless --threads) on free loopback ports. Every
+// round measures both targets, the order alternating from round to round: a Queue adds --jobs
+// jobs (addBulk, 500 per call), then a Worker with a no-op processor (concurrency
+// --concurrency) processes them; jobs/s = jobs / (time from the worker's creation to its last
+// 'completed' event). Medians over the rounds.
 // BullMQ 6.7.0 + ioredis 6.0.0 from tests/e2e/node (npm ci --prefix tests/e2e/node first).
 // At the end respscope's own counts for the bench queues are checked against the jobs run.
 // --append-results writes (or replaces) the section "## BullMQ jobs/s (bench/bullmq_bench.js)"
@@ -33,7 +34,7 @@ function opt(name, def) {
 const JOBS = Number(opt('jobs', 10000));
 const ROUNDS = Number(opt('rounds', 5));
 const CONCURRENCY = Number(opt('concurrency', 10));
-const THREADS = Number(opt('threads', 2));
+const THREADS_ASKED = opt('threads', null);  // null: respscope's own default
 const APPEND = opt('append-results', null);
 const BIN = process.env.RESPSCOPE_BIN || path.join(ROOT, 'build', 'respscope');
 
@@ -126,10 +127,28 @@ async function main() {
   const cfgPath = path.join(dir, 'respscope.yaml');
   fs.writeFileSync(cfgPath, 'bullmq:\n  enabled: true\n  prefixes: ["bull"]\n  inspector_interval: 5s\n');
   const rs = spawn(BIN, ['--config', cfgPath, '--listen', `127.0.0.1:${rsPort}`, '--upstream',
-    `redis://127.0.0.1:${redisPort}`, '--admin', `127.0.0.1:${adminPort}`, '--threads', String(THREADS),
-    '--log-level', 'warn'], { stdio: ['ignore', 'ignore', 'inherit'] });
+    `redis://127.0.0.1:${redisPort}`, '--admin', `127.0.0.1:${adminPort}`,
+    ...(THREADS_ASKED === null ? [] : ['--threads', THREADS_ASKED])],
+  { stdio: ['ignore', 'ignore', 'pipe'] });
   children.push(rs);
+  // The start-up line says how many IO threads run; warnings and errors pass through.
+  let rsLog = '';
+  rs.stderr.on('data', (chunk) => {
+    rsLog += chunk.toString();
+    for (const line of chunk.toString().split('\n')) {
+      if (/\b(warn|warning|error|critical)\b/i.test(line)) process.stderr.write(line + '\n');
+    }
+  });
   await waitPort(rsPort);
+  const threadsMatch = await (async () => {
+    for (let i = 0; i < 100; i++) {
+      const m = /\((\d+) IO threads/.exec(rsLog);
+      if (m) return m;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`respscope did not log its IO threads:\n${rsLog}`);
+  })();
+  const THREADS = Number(threadsMatch[1]);
   const version = execFileSync(BIN, ['--version']).toString().trim();
   const load0 = os.loadavg();
 

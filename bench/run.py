@@ -717,8 +717,9 @@ def main():
 
     save_results(ctx, os.path.join(out_dir, "results.quick.json" if args.quick else "results.json"))
     md = report_md.render(ctx)
+    kept = plan.carry_over(out_md, md)  # read before the file is truncated
     with open(out_md, "w") as f:
-        f.write(plan.carry_over(out_md, md))
+        f.write(kept)
     # The ratio tables on stdout; progress went to stderr.
     print(md.split("## How each number is measured")[0])
     log(f"wrote {os.path.relpath(out_md, ROOT)}")
