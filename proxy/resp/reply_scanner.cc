@@ -233,6 +233,7 @@ void ReplyScanner::FinishFrame(ReplyInfo* out) {
 bool ReplyScanner::NextWhole(std::string_view* input, ReplyInfo* out) {
   const std::string_view in = *input;
   const char type = in[0];
+  if (type == '*') return NextWholeArray(input, out);
   if (type != '$' && type != '+' && type != ':' && type != '-') return false;
   // The line after the type byte; lines longer than the state machine keeps go to it.
   std::string_view line;
@@ -273,6 +274,68 @@ bool ReplyScanner::NextWhole(std::string_view* input, ReplyInfo* out) {
   }
   out->wire_bytes = wire;
   input->remove_prefix(wire);
+  return true;
+}
+
+// An array of bulk strings, integers and simple strings, whole in the bytes at hand: LRANGE,
+// MGET, HGETALL, SMEMBERS, ZRANGE ... Reports what the state machine reports for it (element
+// kinds, the first element when short, the last integer); anything else (nested aggregates,
+// errors, RESP3 types, a null or empty array, an element not whole) falls back before
+// consuming a byte.
+bool ReplyScanner::NextWholeArray(std::string_view* input, ReplyInfo* out) {
+  if (max_depth_ == 0) return false;  // the state machine's "reply nesting too deep"
+  const std::string_view in = *input;
+  std::string_view line;
+  size_t pos = 0;
+  int64_t n = 0;
+  if (!WholeLine(in, 1, kLineKeep + 1, &line, &pos) || !ParseInt64(line, &n) || n <= 0 ||
+      n > ReplyLimits::kMaxAggregate) {
+    return false;
+  }
+  // Each element takes at least 3 bytes ("+\r\n"): an array that cannot be whole here is
+  // left to the state machine without a walk over what is at hand.
+  if (static_cast<uint64_t>(n) > (in.size() - pos) / 3) return false;
+  short_.clear();
+  element_kind_.clear();
+  bool has_last_integer = false;
+  int64_t last_integer = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    if (pos >= in.size()) return false;
+    const char t = in[pos];
+    if (t != '$' && t != ':' && t != '+') return false;
+    size_t next = 0;
+    if (!WholeLine(in, pos + 1, kLineKeep + 1, &line, &next)) return false;
+    ElementKind kind = kElemValue;
+    if (t == '$') {
+      if (line == "-1") {
+        kind = kElemNull;
+      } else {
+        int64_t len = 0;
+        if (!ParseInt64(line, &len) || len < 0 || len > ReplyLimits::kMaxBulk) return false;
+        const uint64_t body = static_cast<uint64_t>(len);
+        if (body + 2 > in.size() - next) return false;
+        if (i == 0 && body <= ReplyLimits::kShortString) short_.assign(in.substr(next, body));
+        next += body + 2;
+      }
+    } else if (t == ':') {
+      if (!ParseInt64(line, &last_integer)) return false;
+      has_last_integer = true;
+      if (last_integer == 0) kind = kElemZero;
+    } else if (i == 0 && line.size() <= ReplyLimits::kShortString) {  // '+'
+      short_.assign(line);
+    }
+    if (element_kind_.size() < ReplyLimits::kMaxTrackedElements) element_kind_.push_back(kind);
+    pos = next;
+  }
+  *out = ReplyInfo{};
+  out->type = '*';
+  out->elements = static_cast<uint64_t>(n);
+  out->has_last_integer = has_last_integer;
+  out->last_integer = last_integer;
+  out->first_element = short_;
+  out->element_kind = element_kind_;
+  out->wire_bytes = pos;
+  input->remove_prefix(pos);
   return true;
 }
 

@@ -116,6 +116,8 @@ class ReplyScanner {
   // A whole scalar frame (+, -, :, $) at the front of *input, reported without the state
   // machine; false (nothing consumed) for anything else or anything not whole.
   bool NextWhole(std::string_view* input, ReplyInfo* out);
+  // The same for an array of whole bulk strings, integers and simple strings.
+  bool NextWholeArray(std::string_view* input, ReplyInfo* out);
 
   State state_ = State::kType;
   std::string error_;

@@ -18,6 +18,9 @@ struct Frame {
   std::string error_prefix, error_text, short_string, first_element, raw;
   std::vector<uint8_t> kinds;
   uint64_t wire = 0;
+  bool has_last_integer = false;
+  int64_t last_integer = 0;
+  std::vector<std::pair<uint32_t, std::string>> element_errors;
   bool operator==(const Frame&) const = default;
 };
 
@@ -49,7 +52,11 @@ Outcome Scan(const std::string& input, const std::vector<size_t>& cuts, size_t c
                 std::string(info.error_text),      std::string(info.short_string),
                 std::string(info.first_element),   std::string(info.raw),
                 {info.element_kind.begin(), info.element_kind.end()},
-                info.wire_bytes};
+                info.wire_bytes,   info.has_last_integer,  info.last_integer,
+                {}};
+        for (const ElementError& e : info.element_errors) {
+          f.element_errors.emplace_back(e.index, e.text);
+        }
         out.frames.push_back(f);
         if (capture) s.CaptureNextRaw(capture);
         continue;
@@ -223,6 +230,53 @@ TEST(ReplyScanner, WholeScalarFramesMatchTheStateMachine) {
   EXPECT_TRUE(mixed.frames[1].has_integer);
   EXPECT_EQ(mixed.frames[2].error_prefix, "ERR");
   EXPECT_EQ(mixed.frames[2].error_text, "ERR no");
+}
+
+// Whole arrays of bulk strings, integers and simple strings are reported without the state
+// machine too; everything else in an array sends it to the state machine. Both must agree.
+TEST(ReplyScanner, WholeArraysMatchTheStateMachine) {
+  const std::string body64(64, 'b'), body65(65, 'b'), long_line(300, 'x');
+  std::string lrange = "*100\r\n";
+  for (int i = 0; i < 100; ++i) lrange += "$3\r\nxxx\r\n";
+  std::string many = "*5000\r\n";  // more elements than ReplyLimits::kMaxTrackedElements
+  for (int i = 0; i < 5000; ++i) many += i % 3 ? ":1\r\n" : "$-1\r\n";
+  for (const std::string& in : std::vector<std::string>{
+           lrange, many, "*1\r\n$3\r\nfoo\r\n", "*3\r\n$1\r\na\r\n$-1\r\n$0\r\n\r\n",
+           "*2\r\n$64\r\n" + body64 + "\r\n$1\r\nz\r\n",
+           "*2\r\n$65\r\n" + body65 + "\r\n$1\r\nz\r\n",
+           "*3\r\n+subscribe\r\n$2\r\nch\r\n:1\r\n", "*2\r\n:0\r\n:-7\r\n",
+           "*2\r\n+\r\n+\r\n", "*1\r\n+" + long_line + "\r\n", "*2\r\n:5\r\n+OK\r\n",
+           "*2\r\n$-1\r\n:3\r\n",
+           // the state machine's: nested, errors, RESP3 elements, null and empty arrays
+           "*2\r\n*1\r\n:1\r\n$1\r\na\r\n", "*2\r\n+OK\r\n-ERR x\r\n", "*1\r\n_\r\n",
+           "*2\r\n,1.5\r\n#t\r\n", "*-1\r\n", "*0\r\n", "*1\r\n%1\r\n:1\r\n:2\r\n",
+           // a CR not followed by LF, a body without its CRLF (skipped unread, as Redis does)
+           "*1\r\n$3\r\nfooXY", "*2\r\n$1\r\na\rX:1\r\n", lrange + "+OK\r\n" + many}) {
+    Outcome o = ScanEveryWay(in);
+    EXPECT_FALSE(o.error) << in.substr(0, 40);
+    EXPECT_FALSE(o.frames.empty()) << in.substr(0, 40);
+  }
+  for (const std::string& bad : std::vector<std::string>{
+           "*1\r\n:01\r\n", "*1\r\n$-2\r\n", "*1\r\n$?\r\n", "*?\r\n", "*01\r\n:1\r\n",
+           "*1\r\nX\r\n", "*1\r\n$" + long_line + "\r\n", "*1\r\n:" + long_line + "\r\n",
+           "*1\r\n+a\rb\r\n" /* the byte after a CR is skipped: then a CR as a type byte */}) {
+    Outcome o = ScanEveryWay(bad);
+    EXPECT_TRUE(o.error) << bad.substr(0, 40);
+  }
+  Outcome o = Scan("*3\r\n$3\r\nfoo\r\n$-1\r\n:0\r\n:42\r\n", {});
+  ASSERT_EQ(o.frames.size(), 2u);
+  EXPECT_EQ(o.frames[0].type, '*');
+  EXPECT_EQ(o.frames[0].elements, 3u);
+  EXPECT_EQ(o.frames[0].first_element, "foo");
+  EXPECT_EQ(o.frames[0].kinds, (std::vector<uint8_t>{kElemValue, kElemNull, kElemZero}));
+  EXPECT_TRUE(o.frames[0].has_last_integer);
+  EXPECT_EQ(o.frames[0].last_integer, 0);
+  EXPECT_EQ(o.frames[0].wire, 22u);
+  EXPECT_EQ(o.frames[1].integer, 42);
+  Outcome big = Scan(many, {});
+  ASSERT_EQ(big.frames.size(), 1u);
+  EXPECT_EQ(big.frames[0].elements, 5000u);
+  EXPECT_EQ(big.frames[0].kinds.size(), ReplyLimits::kMaxTrackedElements);
 }
 
 // Random RESP3 values generated and scanned back.

@@ -12,6 +12,12 @@ using respscope::resp::ReplyScanner;
 using respscope::resp::ScanStatus;
 
 namespace {
+std::string ErrorsOf(const ReplyInfo& r) {
+  std::string out;
+  for (const auto& e : r.element_errors) out += "|" + std::to_string(e.index) + ":" + e.text;
+  return out;
+}
+
 // capture: request every frame's raw bytes (which also keeps whole scalar frames on the state
 // machine; without it they take the scanner's short path when a chunk holds them whole).
 std::vector<std::string> Run(std::string_view data, size_t step, bool* error, std::string* raw,
@@ -32,7 +38,10 @@ std::vector<std::string> Run(std::string_view data, size_t step, bool* error, st
                       std::string(r.short_string) + "|" + std::to_string(r.element_kind.size()) +
                       "|" + std::string(r.error_text) + "|" + std::to_string(r.is_null) +
                       std::to_string(r.is_error) + std::to_string(r.has_integer) + ":" +
-                      std::to_string(r.integer));
+                      std::to_string(r.integer) + "|" + std::string(r.first_element) + "|" +
+                      std::string(r.element_kind.begin(), r.element_kind.end()) + "|" +
+                      std::to_string(r.has_last_integer) + ":" + std::to_string(r.last_integer) +
+                      "|" + std::to_string(r.is_push) + ErrorsOf(r));
         if (!capture) continue;
         if (r.raw.size() != r.wire_bytes) abort();
         raw->append(r.raw);
