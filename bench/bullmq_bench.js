@@ -12,8 +12,8 @@
 // 'completed' event). Medians over the rounds.
 // BullMQ 6.7.0 + ioredis 6.0.0 from tests/e2e/node (npm ci --prefix tests/e2e/node first).
 // At the end respscope's own counts for the bench queues are checked against the jobs run.
-// --append-results writes (or replaces) the section "## BullMQ jobs/s (bench/bullmq_bench.js)"
-// at the end of the given markdown file.
+// --append-results replaces the section "## BullMQ jobs/s (bench/bullmq_bench.js)" of the given
+// markdown file (up to the next "## " heading), or appends it at the end.
 const fs = require('fs');
 const os = require('os');
 const net = require('net');
@@ -219,12 +219,18 @@ async function main() {
   ].join('\n');
   process.stdout.write(`${md}\n`);
   if (APPEND) {
-    let text = fs.existsSync(APPEND) ? fs.readFileSync(APPEND, 'utf8') : '';
+    // Replaces this section only (up to the next "## " heading); appends it when absent.
+    const text = fs.existsSync(APPEND) ? fs.readFileSync(APPEND, 'utf8') : '';
     const at = text.indexOf('\n## BullMQ jobs/s (bench/bullmq_bench.js)');
-    if (at >= 0) text = text.slice(0, at + 1);
-    if (text && !text.endsWith('\n')) text += '\n';
-    fs.writeFileSync(APPEND, `${text}${text ? '\n' : ''}${md}`);
-    log(`appended to ${APPEND}`);
+    let out;
+    if (at >= 0) {
+      const next = text.indexOf('\n## ', at + 1);
+      out = text.slice(0, at + 1) + md + (next >= 0 ? '\n' + text.slice(next + 1) : '');
+    } else {
+      out = `${text.replace(/\n*$/, '')}${text ? '\n\n' : ''}${md}`;
+    }
+    fs.writeFileSync(APPEND, out.replace(/\n*$/, '\n'));
+    log(`wrote its section to ${APPEND}`);
   }
   rs.kill('SIGTERM');
   redis.kill('SIGTERM');

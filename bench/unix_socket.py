@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The application -> respscope hop over a Unix socket against loopback TCP, side by side.
 
-    python3 bench/unix_socket.py [--rounds 5] [--seconds 1.5] [--threads 2]
+    python3 bench/unix_socket.py [--rounds 5] [--seconds 1.5] [--threads N]
                                  [--append-results bench/RESULTS.md]
 
 One redis-server listening on a free loopback port and on a Unix socket, and one respscope
@@ -238,7 +238,8 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--seconds", type=float, default=1.5,
                     help="target length of one direct-TCP redis-benchmark run (default 1.5)")
-    ap.add_argument("--threads", type=int, default=2, help="respscope IO threads (default 2)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="respscope IO threads (default: respscope's own default)")
     ap.add_argument("--pooling", default="auto", choices=("auto", "dedicated"),
                     help="respscope's upstream_pooling (default auto, the default)")
     ap.add_argument("--loop", type=int, default=5000,
@@ -282,6 +283,7 @@ def main():
         respscope = harness.Respscope(redis.url(), threads=args.threads, binary=copy,
                                       unix_socket=rs_sock,
                                       env={"RESPSCOPE_UPSTREAM_POOLING": args.pooling})
+        ctx["threads"] = respscope.io_threads()  # what ran, when --threads left it to respscope
         deadline = time.time() + 10
         while not (os.path.exists(redis_sock) and os.path.exists(rs_sock)):
             if time.time() > deadline:
