@@ -28,14 +28,16 @@ The difference is the client's own path: the send syscall, the proxy's wake-up a
 proxy's write, the client's wake-up and recv, in Python; on an idle loopback 20-60 us (the
 per-command overheads are printed). 150 us does not let a wrong clock or unit, a quantile off
 by one octave bucket, or the wrong end of the interval pass. A quantile that misses it is also
-accepted when it is within the tolerance of the client's quantile at a rank at most 3% lower,
-i.e. when at most 3% of the client's samples carry extra delay of the client's own path: on a
+accepted when it is within the tolerance of the client's quantile at a rank at most 5% lower,
+i.e. when at most 5% of the client's samples carry extra delay of the client's own path: on a
 shared virtual machine a process sometimes wakes up 1-3 ms late (seen here even directly
 against Redis, after long EVALs), outside respscope's interval, and a p99 over 800 commands is
-decided by 8 of them. The load of other jobs on a shared 2-core machine can still push the
-whole client path past 150 us for a while, so this comparison is attempted up to 5 times (a
-fresh respscope each time, 1 s apart) and must hold in one attempt; the checks above must hold
-in every attempt.
+decided by 8 of them. On a busy CI machine the client's own path was seen at p50 105 us and
+p90 384 us, where p50s then needed a slack of 3.5-4%; a wrong interval or unit shifts every
+sample, an octave-bucket error doubles a quantile, and neither fits in 5%. The load of other
+jobs on a shared 2-core machine can still push the whole client path past 150 us for a while,
+so this comparison is attempted up to 5 times (a fresh respscope each time, 1 s apart) and must
+hold in one attempt; the checks above must hold in every attempt.
 """
 import json
 import math
@@ -51,7 +53,7 @@ from harness import frame_end, resp_command
 
 TOL_ABS_NS = 150_000
 TOL_REL = 0.05
-RANK_SLACK = 0.03  # see the module docstring
+RANK_SLACK = 0.05  # see the module docstring
 MID = 1.0 / 64     # bucket midpoint error of respscope's histogram
 ATTEMPTS = 5
 QUANTILES = ((0.5, "p50_ms"), (0.9, "p90_ms"), (0.99, "p99_ms"))
