@@ -22,7 +22,8 @@ if [[ " $* " != *" --upstream "* && -z "${RESPSCOPE_UPSTREAM:-}" ]]; then
     for _ in $(seq 50); do redis-cli -p 6379 ping >/dev/null 2>&1 && break; sleep 0.1; done
   fi
 fi
-echo "run: respscope on 127.0.0.1:6380 (metrics and dashboard on http://127.0.0.1:9190/)"
+echo "run: starting respscope (by default clients on 127.0.0.1:6380, metrics and dashboard on" \
+  "http://127.0.0.1:9190/; its start-up lines say where it listens)"
 build/respscope "$@" &
 child=$!
 trap 'kill -TERM $child 2>/dev/null; wait $child; cleanup' INT TERM
