@@ -16,6 +16,19 @@ std::string_view FirstWord(std::string_view s) {
   size_t sp = s.find_first_of(" \r\n");
   return sp == std::string_view::npos ? s : s.substr(0, sp);
 }
+
+// For the short paths: the body of a bulk string whose header line (after '$', not "-1") is
+// `line` and whose body starts at in[at], when it is whole with the two bytes after it at hand.
+// False for a length the state machine refuses and for a body that streams (both its job).
+bool WholeBulkBody(std::string_view in, size_t at, std::string_view line,
+                   std::string_view* body) {
+  int64_t n = 0;
+  if (!ParseInt64(line, &n) || n < 0 || n > ReplyLimits::kMaxBulk) return false;
+  const uint64_t len = static_cast<uint64_t>(n);
+  if (len + 2 > in.size() - at) return false;
+  *body = in.substr(at, len);
+  return true;
+}
 }  // namespace
 
 ReplyScanner::ReplyScanner(size_t max_depth) : max_depth_(max_depth) {
@@ -261,15 +274,13 @@ bool ReplyScanner::NextWhole(std::string_view* input, ReplyInfo* out) {
         out->is_null = true;
         break;
       }
-      int64_t n = 0;
-      if (!ParseInt64(line, &n) || n < 0 || n > ReplyLimits::kMaxBulk) return false;
-      const uint64_t body = static_cast<uint64_t>(n);
-      if (body + 2 > in.size() - wire) return false;  // the body streams: the state machine
-      if (body <= ReplyLimits::kShortString) {
-        short_.assign(in.substr(wire, body));
+      std::string_view body;
+      if (!WholeBulkBody(in, wire, line, &body)) return false;
+      if (body.size() <= ReplyLimits::kShortString) {
+        short_.assign(body);
         out->short_string = short_;
       }
-      wire += body + 2;
+      wire += body.size() + 2;
     }
   }
   out->wire_bytes = wire;
@@ -310,12 +321,10 @@ bool ReplyScanner::NextWholeArray(std::string_view* input, ReplyInfo* out) {
       if (line == "-1") {
         kind = kElemNull;
       } else {
-        int64_t len = 0;
-        if (!ParseInt64(line, &len) || len < 0 || len > ReplyLimits::kMaxBulk) return false;
-        const uint64_t body = static_cast<uint64_t>(len);
-        if (body + 2 > in.size() - next) return false;
-        if (i == 0 && body <= ReplyLimits::kShortString) short_.assign(in.substr(next, body));
-        next += body + 2;
+        std::string_view body;
+        if (!WholeBulkBody(in, next, line, &body)) return false;
+        if (i == 0 && body.size() <= ReplyLimits::kShortString) short_.assign(body);
+        next += body.size() + 2;
       }
     } else if (t == ':') {
       if (!ParseInt64(line, &last_integer)) return false;
